@@ -1,0 +1,9 @@
+"""``python -m sos_inventory``: the same as the ``sos-inventory`` command."""
+
+from __future__ import annotations
+
+import sys
+
+from sos_inventory.cli import main
+
+sys.exit(main())

@@ -1,0 +1,383 @@
+"""The ``sos-inventory`` command line: thin commands over the library.
+
+Only this module prints, exits and configures logging; it turns the library's
+errors into the exit codes of SPEC 5 and ends every failure with the runbook's
+diagnosis (what failed, the cause, the action).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from sos_inventory import __version__
+from sos_inventory.config import (
+    DEFAULT_CONFIG,
+    Config,
+    DevicesSpec,
+    credentials_from_env,
+    load_config,
+    with_inventory_url,
+)
+from sos_inventory.devices import DeviceSet, parse_timestamp
+from sos_inventory.errors import ConfigError, InputError, SosError
+from sos_inventory.job import RunOptions, make_plan, read_devices, run_update
+from sos_inventory.ownership import explain
+from sos_inventory.plan import Problem
+from sos_inventory.report import RunReport, write_reports
+from sos_inventory.report import console as console_report
+from sos_inventory.report.json_report import as_dict
+from sos_inventory.runbook import ACTIONS, Category
+from sos_inventory.server import cli as server_cli
+
+log = logging.getLogger("sos_inventory")
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
+
+EXIT_CODES = """exit codes:
+  0  done: the inventory is in step (plan: the plan was computed)
+  1  done, but some machines could not be updated or were ambiguous, or some rows were invalid
+  2  usage or configuration error
+  3  refused: input invalid; nothing written
+  4  the inventory is unreachable or refused the credentials; the run stopped
+"""
+
+
+def _common(parser: argparse.ArgumentParser, *, network: bool) -> None:
+    parser.add_argument(
+        "--config", type=Path, default=Path(DEFAULT_CONFIG), help=f"YAML config (default: {DEFAULT_CONFIG})"
+    )
+    parser.add_argument(
+        "--devices",
+        action="append",
+        type=Path,
+        metavar="PATH",
+        help="a folder of Acct<N>/devices.csv or a devices.csv file (repeatable; overrides the config)",
+    )
+    parser.add_argument(
+        "--account",
+        metavar="N",
+        help="SoftLayer account of --devices files that are not in an Acct<N> folder",
+    )
+    parser.add_argument(
+        "--c-code",
+        action="append",
+        metavar="CODE",
+        help="only these C_Codes (repeatable or comma-separated; default: all in the config)",
+    )
+    parser.add_argument("--now", metavar="ISO8601", help="run clock for Status (default: the current time)")
+    if network:
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=8,
+            metavar="N",
+            help="parallel requests to the inventory (default 8)",
+        )
+        parser.add_argument(
+            "--report-dir", type=Path, metavar="DIR", help="write report.json, junit.xml, summary.md here"
+        )
+        parser.add_argument(
+            "--inventory-url", metavar="URL", help="SOS API base URL (overrides inventory.url of the config)"
+        )
+    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more detail (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sos-inventory",
+        description="Keep the SOS security-compliance inventory in step with the Netint devices.csv exports.",
+        epilog=EXIT_CODES + "\nCredentials come from SOS_API_EMAIL and SOS_API_TOKEN, never from the config.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    raw = argparse.RawDescriptionHelpFormatter
+
+    validate = commands.add_parser(
+        "validate",
+        help="check the config and devices files; writes nothing, queries nothing",
+        description="Check the config and every devices file; list every problem. No network.",
+        epilog="example:\n  sos-inventory validate --config sos-inventory.yaml\n\n" + EXIT_CODES,
+        formatter_class=raw,
+    )
+    _common(validate, network=False)
+    validate.set_defaults(func=cmd_validate)
+
+    plan = commands.add_parser(
+        "plan",
+        help="show the changes update would make; writes nothing",
+        description="Read the exports, query the inventories, and print the changes an update would make.",
+        epilog="example:\n  sos-inventory plan --config sos-inventory.yaml --c-code ALC\n\n" + EXIT_CODES,
+        formatter_class=raw,
+    )
+    _common(plan, network=True)
+    plan.set_defaults(func=cmd_plan)
+
+    update = commands.add_parser(
+        "update",
+        help="the job: plan, then update every record that differs, and report",
+        description="Bring the SOS inventory in step: plan, apply the changes concurrently, write the reports.",
+        epilog="example:\n  sos-inventory update --config sos-inventory.yaml --report-dir reports\n\n"
+        + EXIT_CODES,
+        formatter_class=raw,
+    )
+    _common(update, network=True)
+    update.set_defaults(func=cmd_update)
+
+    why = commands.add_parser(
+        "explain",
+        help="why a machine gets its Application, Environment and Status",
+        description="Show the rule that matched (or that none did), the dates, the age, and the next Status change. No network.",
+        epilog="example:\n  sos-inventory explain prod-dal10-carrier2-worker-1030 --now 2026-11-27T12:00:00Z\n\n"
+        "exit codes: 0 found, 1 not in the exports (or its row is invalid), 2 usage/config error",
+        formatter_class=raw,
+    )
+    why.add_argument("hostname", help="short hostname or FQDN, any case")
+    _common(why, network=False)
+    why.set_defaults(func=cmd_explain)
+
+    server_cli.register(commands)
+    return parser
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.WARNING if getattr(args, "quiet", False) else logging.INFO
+    if getattr(args, "verbose", 0) >= 2:
+        level = logging.DEBUG
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+        stream=sys.stderr,
+    )
+    logging.getLogger("aiohttp").setLevel(max(level, logging.WARNING))
+
+
+def _now(args: argparse.Namespace) -> datetime:
+    if not args.now:
+        return datetime.now(UTC)
+    try:
+        return parse_timestamp(args.now)
+    except ValueError:
+        raise ConfigError(
+            f"--now {args.now!r} is not an ISO 8601 date-time (e.g. 2026-11-27T12:00:00Z)"
+        ) from None
+
+
+def _c_codes(args: argparse.Namespace, config: Config) -> frozenset[str] | None:
+    if not args.c_code:
+        return None
+    wanted = frozenset(code.strip() for item in args.c_code for code in item.split(",") if code.strip())
+    unknown = sorted(wanted - set(config.c_codes))
+    if unknown:
+        raise ConfigError(
+            f"--c-code {', '.join(unknown)}: not in the config's accounts ({', '.join(config.c_codes)})"
+        )
+    return wanted
+
+
+def _device_specs(args: argparse.Namespace) -> list[DevicesSpec] | None:
+    if not args.devices:
+        return None
+    return [DevicesSpec(path=path, account=args.account) for path in args.devices]
+
+
+def _inputs(args: argparse.Namespace) -> tuple[Config, DeviceSet, frozenset[str] | None, datetime]:
+    config = load_config(args.config)
+    if getattr(args, "inventory_url", None):
+        config = with_inventory_url(config, args.inventory_url)
+    now = _now(args)
+    c_codes = _c_codes(args, config)
+    return config, read_devices(config, _device_specs(args), c_codes), c_codes, now
+
+
+def _diagnosis(problem: Problem, out: TextIO = sys.stderr) -> None:
+    """The runbook's three lines: what failed, the cause, the action."""
+    print(f"error: {problem.message}", file=out)
+    print(f"cause: {problem.category.value}", file=out)
+    print(f"action: {problem.action}", file=out)
+
+
+def _config_problem(error: ConfigError | InputError) -> Problem:
+    return Problem(Category.INPUT_ERROR, str(error))
+
+
+def _print_list(title: str, items: Sequence[str], out: TextIO = sys.stderr) -> None:
+    print(title, file=out)
+    for item in items:
+        print(f"  - {item}", file=out)
+
+
+def _finish(report: RunReport, args: argparse.Namespace) -> int:
+    report.finished_at = datetime.now(UTC)
+    if getattr(args, "report_dir", None):
+        try:
+            written = write_reports(report, args.report_dir)
+            log.info("reports written: %s", ", ".join(str(p) for p in written))
+        except OSError as exc:
+            print(f"warning: could not write the reports in {args.report_dir}: {exc}", file=sys.stderr)
+    if args.json:
+        json.dump(as_dict(report), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif report.plan is not None and not (args.quiet and not report.outcomes and not report.problems()):
+        sys.stdout.write(
+            console_report.render(report, max_rows=None if args.verbose else console_report.DEFAULT_ROWS)
+        )
+    return report.exit_code
+
+
+def _run(args: argparse.Namespace, command: str) -> int:
+    report = RunReport(command=command, started_at=datetime.now(UTC), now=datetime.now(UTC))
+    try:
+        config, device_set, c_codes, report.now = _inputs(args)
+        credentials = credentials_from_env()
+        options = RunOptions(now=report.now, c_codes=c_codes, concurrency=args.concurrency)
+        if args.concurrency < 1:
+            raise ConfigError("--concurrency must be at least 1")
+        if command == "plan":
+            report.set_plan(make_plan(config, device_set, credentials, options))
+            report.exit_code = EXIT_PROBLEMS if report.problems() else EXIT_OK
+        else:
+            plan, result = run_update(config, device_set, credentials, options)
+            report.plan, report.outcomes = plan, result.outcomes
+            if result.stopped_by is not None:
+                report.exit_code = EXIT_UNREACHABLE
+            else:
+                report.exit_code = EXIT_PROBLEMS if report.problems() else EXIT_OK
+    except ConfigError as exc:
+        report.failures.append(_config_problem(exc))
+        _print_list("error: configuration problem(s):", exc.problems)
+        print(f"action: {ACTIONS[Category.INPUT_ERROR]}", file=sys.stderr)
+        report.exit_code = EXIT_USAGE
+    except InputError as exc:
+        report.failures.append(_config_problem(exc))
+        _print_list(
+            "error: devices file(s) cannot be read; nothing was written:", [str(p) for p in exc.problems]
+        )
+        print(f"action: {ACTIONS[Category.INPUT_ERROR]}", file=sys.stderr)
+        report.exit_code = EXIT_REFUSED
+    except SosError as exc:
+        problem = Problem.from_error(exc)
+        report.failures.append(problem)
+        report.exit_code = EXIT_UNREACHABLE
+    code = _finish(report, args)
+    if code in (EXIT_PROBLEMS, EXIT_UNREACHABLE):
+        _diagnosis(_primary(report))
+    return code
+
+
+def _primary(report: RunReport) -> Problem:
+    """The problem that best explains the exit code: the run's own, then updates', then the plan's."""
+    if report.failures:
+        return report.failures[0]
+    for outcome in report.outcomes:
+        if outcome.outcome == "failed" and outcome.error is not None:
+            return Problem.from_error(outcome.error)
+    return report.problems()[0]
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """``plan``: compute and print the plan."""
+    return _run(args, "plan")
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    """``update``: plan and apply."""
+    return _run(args, "update")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``validate``: config and inputs only."""
+    try:
+        config = load_config(args.config)
+        _now(args)
+        device_set = read_devices(config, _device_specs(args), _c_codes(args, config))
+    except ConfigError as exc:
+        _print_list(f"{args.config}: configuration problem(s):", exc.problems)
+        return EXIT_USAGE
+    except InputError as exc:
+        _print_list("devices file(s) cannot be read:", [str(p) for p in exc.problems])
+        return EXIT_REFUSED
+    from sos_inventory.plan import input_problems
+
+    problems = input_problems(device_set)
+    summary = {
+        "files": [str(f.path) for f in device_set.files],
+        "devices": device_set.rows,
+        "machines": len(device_set.devices),
+        "excluded": len(device_set.excluded),
+        "invalid": len({(e.path, e.line) for e in device_set.invalid}),
+        "problems": [p.to_dict() for p in problems],
+    }
+    if args.json:
+        json.dump(summary, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for problem in problems:
+            print(f"  [{problem.category.value}] {problem.message}")
+        print(
+            f"{args.config}: OK; {summary['devices']} rows in {len(device_set.files)} file(s): "
+            f"{summary['machines']} machines, {summary['excluded']} excluded, {summary['invalid']} invalid"
+        )
+    return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """``explain HOSTNAME``: why a machine gets its metadata."""
+    try:
+        config, device_set, _, now = _inputs(args)
+    except ConfigError as exc:
+        _print_list(f"{args.config}: configuration problem(s):", exc.problems)
+        return EXIT_USAGE
+    except InputError as exc:
+        _print_list("devices file(s) cannot be read:", [str(p) for p in exc.problems])
+        return EXIT_REFUSED
+    wanted = args.hostname.strip().split(".", 1)[0].lower()
+    found = [d for d in device_set.devices if d.hostname == wanted]
+    excluded = [d for d in device_set.excluded if d.hostname == wanted]
+    for device in found:
+        print("\n".join(explain(device, config, now)))
+    if len(found) > 1:
+        print(
+            f"note: {len(found)} rows share this hostname; the inventory match uses Device ID, then IPs (SPEC 4.2)"
+        )
+    for device in excluded:
+        print(
+            f"{device.hostname}: excluded ({device.source}:{device.line}, type {device.device_type}); never written"
+        )
+    if found or excluded:
+        return EXIT_OK
+    invalid = [e for e in device_set.invalid if e.hostname == wanted]
+    for error in invalid:
+        print(f"{wanted}: its row is invalid: {error}")
+    if not invalid:
+        print(f"{wanted}: not in the devices files read ({len(device_set.files)} file(s))", file=sys.stderr)
+    return EXIT_PROBLEMS
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sos-inventory`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

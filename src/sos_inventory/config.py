@@ -1,0 +1,449 @@
+"""Load and validate the YAML config; compile rules once.
+
+Every problem in a config file is collected and reported together
+(:class:`~sos_inventory.errors.ConfigError`), so one run shows them all.
+Secrets never live in the config: they come from the environment
+(:func:`credentials_from_env`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from sos_inventory.errors import ConfigError
+
+DEFAULT_CONFIG = "sos-inventory.yaml"
+DEFAULT_URL = "http://127.0.0.1:8742"
+
+#: Device fields a rule's ``when`` may test (SPEC 3).
+RULE_FIELDS: tuple[str, ...] = (
+    "hostname",
+    "fqdn",
+    "device_type",
+    "location",
+    "account",
+    "c_code",
+    "tags",
+    "public_ip",
+    "private_ip",
+)
+
+#: Canonical devices.csv columns (SPEC 2); a ``columns`` mapping may rename them.
+COLUMNS: tuple[str, ...] = (
+    "Device Name",
+    "Device Type",
+    "Location",
+    "Public IP",
+    "Private IP",
+    "Management IP",
+    "Device ID",
+    "Provision Date",
+    "Cancellation Date",
+    "Tags",
+)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$", re.IGNORECASE)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_ACCOUNT = re.compile(r"^\d+$")
+_C_CODE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One compiled rule: all ``when`` patterns must match (re.search, case-insensitive)."""
+
+    where: str  # e.g. "ownership.application[2]", for messages and explain
+    when: tuple[tuple[str, re.Pattern[str]], ...]
+    value: str
+
+    def matches(self, fields: Mapping[str, str]) -> bool:
+        """True when every pattern finds a match in its field."""
+        return all(pattern.search(fields[name]) for name, pattern in self.when)
+
+    def describe(self) -> str:
+        """The rule's condition as the user wrote it."""
+        parts = ", ".join(f"{name} ~ /{pattern.pattern}/" for name, pattern in self.when)
+        return f"{self.where}: {parts}"
+
+
+@dataclass(frozen=True, slots=True)
+class DevicesSpec:
+    """Where devices come from: one folder of ``Acct<N>/devices.csv`` or files."""
+
+    path: Path
+    account: str | None = None  # for an explicit file outside an Acct<N> folder
+
+
+@dataclass(frozen=True, slots=True)
+class Safety:
+    """Limits that refuse a run before any write (enforced by the resilience work)."""
+
+    max_changes: int = 500
+    max_change_ratio: float = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A validated configuration."""
+
+    path: Path | None
+    devices: tuple[DevicesSpec, ...]
+    accounts: Mapping[str, str]
+    inventory_url: str
+    build_window: timedelta
+    exclude: tuple[Rule, ...]
+    application_rules: tuple[Rule, ...]
+    environment_rules: tuple[Rule, ...]
+    safety: Safety = field(default_factory=Safety)
+    columns: Mapping[str, str] = field(default_factory=dict)
+    page_size: int = 1000
+    timeout: float = 30.0
+
+    @property
+    def c_codes(self) -> list[str]:
+        """Every C_Code the config maps an account to, sorted."""
+        return sorted(set(self.accounts.values()))
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """SOS API credentials; the token never shows in a repr or a message."""
+
+    email: str
+    token: str = field(repr=False)
+
+    def __str__(self) -> str:
+        return f"{self.email} (token hidden)"
+
+
+def credentials_from_env(environ: Mapping[str, str] | None = None) -> Credentials:
+    """Read ``SOS_API_EMAIL`` and ``SOS_API_TOKEN``; raise ConfigError naming what is missing."""
+    env = os.environ if environ is None else environ
+    email = env.get("SOS_API_EMAIL", "").strip()
+    token = env.get("SOS_API_TOKEN", "").strip()
+    missing = [name for name, value in (("SOS_API_EMAIL", email), ("SOS_API_TOKEN", token)) if not value]
+    if missing:
+        raise ConfigError(
+            f"{' and '.join(missing)} not set: export the SOS API e-mail and access token "
+            "in the environment (never in the config file)"
+        )
+    return Credentials(email=email, token=token)
+
+
+def parse_duration(text: object) -> timedelta:
+    """Parse ``48h``, ``2d``, ``90m``, ``30s`` (or a number of hours)."""
+    if isinstance(text, bool):
+        raise ValueError(f"not a duration: {text!r}")
+    if isinstance(text, int | float):
+        return timedelta(hours=float(text))
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 48h, 2d, 90m)")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+class _Collector:
+    """Collects problems while a config is validated."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+        self.problems: list[str] = []
+
+    def add(self, where: str, message: str) -> None:
+        self.problems.append(f"{self.origin}: {where}: {message}")
+
+
+def _compile_when(where: str, when: object, errors: _Collector) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    if not isinstance(when, Mapping) or not when:
+        errors.add(
+            where,
+            f"must be a non-empty mapping of field -> regex (fields: {', '.join(RULE_FIELDS)})",
+        )
+        return ()
+    compiled: list[tuple[str, re.Pattern[str]]] = []
+    for name, pattern in when.items():
+        if name not in RULE_FIELDS:
+            errors.add(where, f"unknown field {name!r} (fields: {', '.join(RULE_FIELDS)})")
+            continue
+        if not isinstance(pattern, str):
+            errors.add(f"{where}.{name}", f"must be a regular expression string, not {pattern!r}")
+            continue
+        try:
+            compiled.append((name, re.compile(pattern, re.IGNORECASE)))
+        except re.error as exc:
+            errors.add(f"{where}.{name}", f"invalid regular expression {pattern!r}: {exc}")
+    return tuple(compiled)
+
+
+def _rules(where: str, raw: object, errors: _Collector) -> tuple[Rule, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        errors.add(where, "must be a list of {when: {...}, value: ...}")
+        return ()
+    rules: list[Rule] = []
+    for position, entry in enumerate(raw, start=1):
+        at = f"{where}[{position}]"
+        if not isinstance(entry, Mapping):
+            errors.add(at, "must be a mapping with 'when' and 'value'")
+            continue
+        unknown = set(entry) - {"when", "value"}
+        if unknown:
+            errors.add(at, f"unknown keys {sorted(unknown)} (expected 'when' and 'value')")
+        value = entry.get("value")
+        if not isinstance(value, str) or not value.strip():
+            errors.add(f"{at}.value", "must be a non-empty string")
+            value = ""
+        when = _compile_when(f"{at}.when", entry.get("when"), errors)
+        if when and value:
+            rules.append(Rule(where=at, when=when, value=value.strip()))
+    return tuple(rules)
+
+
+def _exclusions(raw: object, errors: _Collector) -> tuple[Rule, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        errors.add("exclude", "must be a list of {field: regex} mappings")
+        return ()
+    rules = []
+    for position, entry in enumerate(raw, start=1):
+        where = f"exclude[{position}]"
+        when = _compile_when(where, entry, errors)
+        if when:
+            rules.append(Rule(where=where, when=when, value="excluded"))
+    return tuple(rules)
+
+
+def _devices(raw: object, base: Path, errors: _Collector) -> tuple[DevicesSpec, ...]:
+    if raw is None:
+        return ()
+    entries = raw if isinstance(raw, list) else [raw]
+    specs: list[DevicesSpec] = []
+    for position, entry in enumerate(entries, start=1):
+        where = f"devices[{position}]" if isinstance(raw, list) else "devices"
+        if isinstance(entry, str) and entry.strip():
+            specs.append(DevicesSpec(path=base / entry))
+        elif isinstance(entry, Mapping) and isinstance(entry.get("path"), str):
+            account = entry.get("account")
+            if account is not None and not _ACCOUNT.match(str(account)):
+                errors.add(f"{where}.account", f"must be a SoftLayer account number, not {account!r}")
+                account = None
+            specs.append(
+                DevicesSpec(path=base / entry["path"], account=None if account is None else str(account))
+            )
+        else:
+            errors.add(
+                where,
+                "must be a path (folder of Acct<N>/devices.csv, or a CSV file) or {path, account}",
+            )
+    return tuple(specs)
+
+
+def _accounts(raw: object, errors: _Collector) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        errors.add("accounts", "must map SoftLayer account numbers to C_Codes")
+        return {}
+    accounts: dict[str, str] = {}
+    for account, c_code in raw.items():
+        if not _ACCOUNT.match(str(account)):
+            errors.add(f"accounts.{account}", 'account must be digits (quote it in YAML: "531277")')
+        elif not isinstance(c_code, str) or not _C_CODE.match(c_code):
+            errors.add(f"accounts.{account}", f"C_Code must be a word like ALC or ALC_FR2, not {c_code!r}")
+        else:
+            accounts[str(account)] = c_code
+    return accounts
+
+
+def _url(raw: object, errors: _Collector) -> str:
+    url = DEFAULT_URL if raw is None else raw
+    if not isinstance(url, str):
+        errors.add("inventory.url", f"must be a URL string, not {url!r}")
+        return DEFAULT_URL
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        errors.add("inventory.url", f"must be an http(s) URL, not {url!r}")
+    elif parts.username or parts.password:
+        # Credentials in a URL end up in logs; they belong in the environment.
+        errors.add("inventory.url", "must not contain credentials (use SOS_API_EMAIL/SOS_API_TOKEN)")
+        return DEFAULT_URL
+    return url.rstrip("/")
+
+
+def _number(
+    section: Mapping[str, Any],
+    key: str,
+    *,
+    default: float,
+    kind: type,
+    low: float,
+    high: float | None,
+    errors: _Collector,
+    where: str,
+) -> Any:
+    value = section.get(key, default)
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if ok and kind is int:
+        ok = isinstance(value, int)
+    if not ok or value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f">= {low}"
+        errors.add(f"{where}.{key}", f"must be a {kind.__name__} {bound}, not {value!r}")
+        return default
+    return value
+
+
+def _section(data: Mapping[str, Any], key: str, errors: _Collector) -> Mapping[str, Any]:
+    value = data.get(key) or {}
+    if not isinstance(value, Mapping):
+        errors.add(key, "must be a mapping")
+        return {}
+    return value
+
+
+def _columns(raw: object, errors: _Collector) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        errors.add("columns", "must map standard column names to this export's header names")
+        return {}
+    known = {name.casefold(): name for name in COLUMNS}
+    columns: dict[str, str] = {}
+    for standard, header in raw.items():
+        canonical = known.get(str(standard).strip().casefold())
+        if canonical is None:
+            errors.add(f"columns.{standard}", f"unknown column (known: {', '.join(COLUMNS)})")
+        elif not isinstance(header, str) or not header.strip():
+            errors.add(f"columns.{standard}", "must name a header of the export")
+        else:
+            columns[canonical] = header.strip()
+    return columns
+
+
+_TOP_KEYS = {
+    "devices",
+    "accounts",
+    "inventory",
+    "lifecycle",
+    "exclude",
+    "ownership",
+    "safety",
+    "columns",
+}
+
+
+def config_from_mapping(data: object, *, base: Path, origin: str, path: Path | None = None) -> Config:
+    """Validate a parsed config; raise ConfigError listing every problem."""
+    errors = _Collector(origin)
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{origin}: the config must be a YAML mapping")
+    for key in sorted(set(data) - _TOP_KEYS):
+        errors.add(str(key), f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")
+    inventory = _section(data, "inventory", errors)
+    lifecycle = _section(data, "lifecycle", errors)
+    ownership = _section(data, "ownership", errors)
+    safety = _section(data, "safety", errors)
+    try:
+        build_window = parse_duration(lifecycle.get("build_window", "48h"))
+        if build_window <= timedelta(0):
+            raise ValueError("must be positive")
+    except ValueError as exc:
+        errors.add("lifecycle.build_window", str(exc))
+        build_window = timedelta(hours=48)
+    config = Config(
+        path=path,
+        devices=_devices(data.get("devices"), base, errors),
+        accounts=_accounts(data.get("accounts"), errors),
+        inventory_url=_url(inventory.get("url"), errors),
+        build_window=build_window,
+        exclude=_exclusions(data.get("exclude"), errors),
+        application_rules=_rules("ownership.application", ownership.get("application"), errors),
+        environment_rules=_rules("ownership.environment", ownership.get("environment"), errors),
+        safety=Safety(
+            max_changes=_number(
+                safety,
+                "max_changes",
+                default=500,
+                kind=int,
+                low=0,
+                high=None,
+                errors=errors,
+                where="safety",
+            ),
+            max_change_ratio=float(
+                _number(
+                    safety,
+                    "max_change_ratio",
+                    default=0.2,
+                    kind=float,
+                    low=0.0,
+                    high=1.0,
+                    errors=errors,
+                    where="safety",
+                )
+            ),
+        ),
+        columns=_columns(data.get("columns"), errors),
+        page_size=_number(
+            inventory,
+            "page_size",
+            default=1000,
+            kind=int,
+            low=1,
+            high=1000,
+            errors=errors,
+            where="inventory",
+        ),
+        timeout=float(
+            _number(
+                inventory,
+                "timeout",
+                default=30.0,
+                kind=float,
+                low=0.1,
+                high=600,
+                errors=errors,
+                where="inventory",
+            )
+        ),
+    )
+    if errors.problems:
+        raise ConfigError(errors.problems)
+    return config
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate a YAML config file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (use --config PATH)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return config_from_mapping(data, base=path.resolve().parent, origin=str(path), path=path)
+
+
+def with_inventory_url(config: Config, url: str) -> Config:
+    """The config with another inventory URL, validated like the config's own."""
+    errors = _Collector("--inventory-url")
+    checked = _url(url, errors)
+    if errors.problems:
+        raise ConfigError(errors.problems)
+    return replace(config, inventory_url=checked)

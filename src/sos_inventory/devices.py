@@ -1,0 +1,340 @@
+"""Find and parse Netint ``devices.csv`` exports (SPEC 2).
+
+A file that cannot be read at all (missing, empty, not UTF-8, not CSV, a
+required column missing) stops the run before any write: every such file is
+collected and raised together as :class:`~sos_inventory.errors.InputError`.
+A bad row only takes its own machine out of the run: it becomes a
+:class:`~sos_inventory.model.RowError` with file, line, column, value and reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sos_inventory.config import COLUMNS, Config, DevicesSpec, Rule
+from sos_inventory.errors import FileProblem, InputError
+from sos_inventory.model import Device, RowError
+
+_ACCT_DIR = re.compile(r"^Acct(\d+)$", re.IGNORECASE)
+_IPV4 = re.compile(r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$")
+_TAG_SPLIT = re.compile(r"[,\s]+")
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$")
+
+#: Columns whose header must be present (values may be empty where SPEC allows).
+REQUIRED = (
+    "Device Name",
+    "Device Type",
+    "Location",
+    "Public IP",
+    "Private IP",
+    "Management IP",
+    "Provision Date",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DevicesFile:
+    """One export file and the SoftLayer account it belongs to."""
+
+    path: Path
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedFile:
+    """A readable file whose account maps to no C_Code: its rows are not managed."""
+
+    path: str
+    account: str
+    rows: int
+
+
+@dataclass(slots=True)
+class DeviceSet:
+    """Everything read from the exports."""
+
+    devices: list[Device] = field(default_factory=list)
+    excluded: list[Device] = field(default_factory=list)
+    invalid: list[RowError] = field(default_factory=list)
+    skipped_files: list[SkippedFile] = field(default_factory=list)
+    files: list[DevicesFile] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        """Data rows read, whatever became of them (invalid rows count once each)."""
+        invalid_rows = len({(e.path, e.line) for e in self.invalid})
+        return len(self.devices) + len(self.excluded) + invalid_rows
+
+
+def account_of(path: Path) -> str | None:
+    """The account of ``.../Acct<N>/devices.csv``, or None."""
+    match = _ACCT_DIR.match(path.parent.name)
+    return match.group(1) if match else None
+
+
+def discover(specs: Iterable[DevicesSpec]) -> list[DevicesFile]:
+    """Expand folders into their ``Acct<N>/devices.csv`` files; resolve each file's account.
+
+    Raises InputError for a missing path, an empty folder or a file whose
+    account cannot be told.
+    """
+    files: list[DevicesFile] = []
+    problems: list[FileProblem] = []
+    for spec in specs:
+        if spec.path.is_dir():
+            found = sorted(
+                (p for p in spec.path.glob("*/devices.csv") if account_of(p) is not None),
+                key=lambda p: int(account_of(p) or 0),
+            )
+            if not found:
+                problems.append(FileProblem(str(spec.path), "no Acct<N>/devices.csv under this folder"))
+            files.extend(DevicesFile(path=p, account=account_of(p) or "") for p in found)
+        elif spec.path.exists():
+            account = spec.account or account_of(spec.path)
+            if account is None:
+                problems.append(
+                    FileProblem(
+                        str(spec.path),
+                        "cannot tell its SoftLayer account: put it in an Acct<N> folder, "
+                        "give {path, account} in the config, or use --account",
+                    )
+                )
+            else:
+                files.append(DevicesFile(path=spec.path, account=account))
+        else:
+            problems.append(FileProblem(str(spec.path), "no such file or folder"))
+    if not files and not problems:
+        problems.append(FileProblem("devices", "no devices files given (config 'devices' or --devices)"))
+    if problems:
+        raise InputError(problems)
+    return files
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parse an ISO 8601 date or date-time; naive values are UTC, date-only is midnight UTC."""
+    value = text.strip()
+    if value.endswith(("z", "Z")):
+        value = value[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _valid_ip(text: str) -> bool:
+    if _IPV4.match(text):
+        return True
+    if ":" not in text:
+        return False
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+class _Header:
+    """Where each canonical column sits in one file's header."""
+
+    def __init__(self, header: list[str], columns: Mapping[str, str]) -> None:
+        positions = {name.strip().casefold(): i for i, name in reversed(list(enumerate(header)))}
+        self.index: dict[str, int] = {}
+        self.names: dict[str, str] = {}
+        for canonical in COLUMNS:
+            wanted = columns.get(canonical, canonical)
+            if wanted.strip().casefold() in positions:
+                self.index[canonical] = positions[wanted.strip().casefold()]
+                self.names[canonical] = wanted
+        self.width = len(header)
+        self.missing = [columns.get(c, c) for c in REQUIRED if c not in self.index]
+
+
+def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(starting line, fields) for every non-blank record; raises OSError/UnicodeError/csv.Error."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, strict=True)
+        previous_end = 0
+        for fields in reader:
+            start = previous_end + 1
+            previous_end = reader.line_num
+            if fields and any(f.strip() for f in fields):
+                yield start, fields
+
+
+class _RowReader:
+    """Turns one file's rows into devices, exclusions and row errors."""
+
+    def __init__(
+        self,
+        file: DevicesFile,
+        c_code: str,
+        header: _Header,
+        exclude: tuple[Rule, ...],
+        out: DeviceSet,
+    ) -> None:
+        self.file = file
+        self.path = str(file.path)
+        self.c_code = c_code
+        self.header = header
+        self.exclude = exclude
+        self.out = out
+        self.hostname = ""  # of the row being read, for its errors
+
+    def value(self, fields: list[str], column: str) -> str:
+        index = self.header.index.get(column)
+        return fields[index].strip() if index is not None else ""
+
+    def error(self, line: int, column: str, value: str, reason: str) -> None:
+        name = self.header.names.get(column, column)
+        self.out.invalid.append(RowError(self.path, line, name, value, reason, self.hostname, self.c_code))
+
+    def read(self, line: int, fields: list[str]) -> None:
+        self.hostname = ""
+        if len(fields) != self.header.width:
+            self.error(
+                line,
+                "*",
+                ",".join(fields)[:80],
+                f"has {len(fields)} fields, the header has {self.header.width}",
+            )
+            return
+
+        def value(column: str) -> str:
+            return self.value(fields, column)
+
+        fqdn = value("Device Name")
+        hostname = fqdn.split(".", 1)[0].lower()
+        device_type = value("Device Type")
+        errors_before = len(self.out.invalid)
+        if _LABEL.match(hostname):
+            self.hostname = hostname
+        else:
+            self.error(
+                line,
+                "Device Name",
+                fqdn,
+                "not a host name (expected e.g. prod-dal10-carrier2-worker-1030.alchemy.ibm.com)",
+            )
+        if not device_type:
+            self.error(line, "Device Type", device_type, "empty")
+        ips = {}
+        for column in ("Public IP", "Private IP", "Management IP"):
+            ip = value(column)
+            if ip and not _valid_ip(ip):
+                self.error(line, column, ip, "not an IPv4 or IPv6 address")
+            ips[column] = ip
+        tags_text = value("Tags")
+        device = Device(
+            source=self.path,
+            line=line,
+            account=self.file.account,
+            c_code=self.c_code,
+            hostname=hostname,
+            fqdn=fqdn.lower(),
+            device_type=device_type,
+            location=value("Location"),
+            public_ip=ips["Public IP"],
+            private_ip=ips["Private IP"],
+            management_ip=ips["Management IP"],
+            device_id=value("Device ID"),
+            provision_date=None,
+            cancellation_date=value("Cancellation Date"),
+            tags=tuple(t for t in _TAG_SPLIT.split(tags_text) if t),
+        )
+        if len(self.out.invalid) == errors_before and self.is_excluded(device):
+            # A VIP is not a machine: its dates do not matter, so it is never "invalid" for them.
+            self.out.excluded.append(device)
+            return
+        provision_text = value("Provision Date")
+        provision = None
+        if provision_text:
+            try:
+                provision = parse_timestamp(provision_text)
+            except ValueError:
+                self.error(
+                    line,
+                    "Provision Date",
+                    provision_text,
+                    "not an ISO 8601 date (e.g. 2026-11-25T14:03:11-06:00, 2026-11-25)",
+                )
+        elif not device.cancellation_date:
+            self.error(line, "Provision Date", "", "empty: the Status cannot be decided without it")
+        if len(self.out.invalid) == errors_before:
+            self.out.devices.append(_with_provision(device, provision))
+
+    def is_excluded(self, device: Device) -> bool:
+        if not self.exclude:
+            return False
+        fields = rule_fields(device)
+        return any(rule.matches(fields) for rule in self.exclude)
+
+
+def _with_provision(device: Device, provision: datetime | None) -> Device:
+    if provision is None:
+        return device
+    return replace(device, provision_date=provision)
+
+
+def rule_fields(device: Device) -> dict[str, str]:
+    """The fields a rule may test, as text (SPEC 3)."""
+    return {
+        "hostname": device.hostname,
+        "fqdn": device.fqdn,
+        "device_type": device.device_type,
+        "location": device.location,
+        "account": device.account,
+        "c_code": device.c_code,
+        "tags": " ".join(device.tags),
+        "public_ip": device.public_ip,
+        "private_ip": device.private_ip,
+    }
+
+
+def _read_file(file: DevicesFile, config: Config, out: DeviceSet) -> FileProblem | None:
+    c_code = config.accounts.get(file.account)
+    rows = _rows(file.path)
+    try:
+        first = next(rows, None)
+        if first is None:
+            return FileProblem(str(file.path), "empty file (no header row)")
+        header = _Header(first[1], config.columns)
+        if header.missing:
+            return FileProblem(
+                str(file.path),
+                f"missing required column(s) {', '.join(repr(m) for m in header.missing)} "
+                f"(header has: {', '.join(h.strip() for h in first[1])[:300]})",
+            )
+        if c_code is None:
+            count = sum(1 for _ in rows)
+            out.skipped_files.append(SkippedFile(str(file.path), file.account, count))
+            return None
+        reader = _RowReader(file, c_code, header, config.exclude, out)
+        for line, fields in rows:
+            reader.read(line, fields)
+    except FileNotFoundError:
+        return FileProblem(str(file.path), "no such file")
+    except UnicodeDecodeError as exc:
+        return FileProblem(str(file.path), f"not UTF-8 text (byte {exc.start}: {exc.reason})")
+    except csv.Error as exc:
+        return FileProblem(str(file.path), f"not a valid CSV file: {exc}")
+    except OSError as exc:
+        return FileProblem(str(file.path), f"cannot read: {exc.strerror or exc}")
+    return None
+
+
+def load_devices(files: Iterable[DevicesFile], config: Config) -> DeviceSet:
+    """Read every file; raise InputError if any cannot be read, else return all rows sorted out."""
+    out = DeviceSet()
+    problems: list[FileProblem] = []
+    for file in files:
+        out.files.append(file)
+        problem = _read_file(file, config, out)
+        if problem is not None:
+            problems.append(problem)
+    if problems:
+        raise InputError(problems)
+    return out

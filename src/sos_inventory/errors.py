@@ -1,0 +1,160 @@
+"""The whole exception tree of sos-inventory.
+
+Library code raises only these; the CLI is the one place that turns them into
+exit codes and messages. Retry and diagnosis decisions use the types and the
+attributes, never the message text::
+
+    SosInventoryError
+    ├── ConfigError                 bad config, options or rule values    (exit 2)
+    ├── InputError                  a devices file cannot be read at all  (exit 3)
+    └── SosError                    talking to the SOS inventory          (context attrs)
+        ├── SosTransportError       the request could not be made or completed
+        │   ├── SosDnsError         the API host name did not resolve
+        │   ├── SosConnectError     no TCP/TLS connection (refused, unreachable, timeout)
+        │   └── SosTimeoutError     connected, but the answer did not come in time
+        ├── SosProtocolError        an answer that is not the API's shape
+        └── SosHttpError            the API answered with an error status
+            ├── SosAuthError        401 / 403: credentials or role        (exit 4)
+            ├── SosRateLimited      429
+            ├── SosServerError      5xx
+            └── SosRejected         any other 4xx (400, 404, 422, ...)
+
+Messages never contain secrets: URLs are kept without credentials and the
+Authorization header is never part of an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Operation = Literal["query", "update"]
+
+
+class SosInventoryError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(SosInventoryError):
+    """The configuration or the command line is unusable.
+
+    ``problems`` lists every problem found, so one run shows them all.
+    """
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+@dataclass(frozen=True, slots=True)
+class FileProblem:
+    """Why one devices file could not be read at all."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+class InputError(SosInventoryError):
+    """One or more devices files cannot be read; nothing may be written."""
+
+    def __init__(self, problems: list[FileProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+
+class SosError(SosInventoryError):
+    """A request to the SOS inventory failed.
+
+    Attributes carry the context a diagnosis needs: the operation, the C_Code,
+    the URL (without credentials), and the hostname/unid for updates.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: Operation,
+        c_code: str | None = None,
+        url: str | None = None,
+        hostname: str | None = None,
+        unid: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.operation: Operation = operation
+        self.c_code = c_code
+        self.url = url
+        self.hostname = hostname
+        self.unid = unid
+
+
+class SosTransportError(SosError):
+    """The request could not be made or completed (network, DNS, timeout)."""
+
+
+class SosDnsError(SosTransportError):
+    """The API host name could not be resolved."""
+
+
+class SosConnectError(SosTransportError):
+    """No connection could be opened, or it was dropped before an answer."""
+
+
+class SosTimeoutError(SosTransportError):
+    """The answer did not arrive in time."""
+
+
+class SosProtocolError(SosError):
+    """The API answered, but not in the shape of its contract."""
+
+
+class SosHttpError(SosError):
+    """The API answered with an error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None = None,
+        retry_after: float | None = None,
+        operation: Operation,
+        c_code: str | None = None,
+        url: str | None = None,
+        hostname: str | None = None,
+        unid: str | None = None,
+    ) -> None:
+        super().__init__(message, operation=operation, c_code=c_code, url=url, hostname=hostname, unid=unid)
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
+
+
+class SosAuthError(SosHttpError):
+    """401 (bad or expired credentials) or 403 (role missing for the C_Code)."""
+
+
+class SosRateLimited(SosHttpError):
+    """429: too many requests."""
+
+
+class SosServerError(SosHttpError):
+    """5xx: the service failed."""
+
+
+class SosRejected(SosHttpError):
+    """Another 4xx: the request itself was refused (400, 404, 422, ...)."""
+
+
+def http_error_class(status: int) -> type[SosHttpError]:
+    """The error type for an HTTP error status."""
+    if status in (401, 403):
+        return SosAuthError
+    if status == 429:
+        return SosRateLimited
+    if status >= 500:
+        return SosServerError
+    return SosRejected

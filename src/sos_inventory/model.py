@@ -1,0 +1,81 @@
+"""Domain values: devices from the exports, records from the inventory.
+
+All of them are frozen: once read, a value never changes, so a Plan built from
+them can be printed, checked and applied without surprises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+#: The only metadata fields the job ever writes (SPEC 4.2).
+WRITABLE_FIELDS: tuple[str, ...] = ("application", "environment", "status")
+
+
+class Status(StrEnum):
+    """A machine's place in its life, as the inventory records it."""
+
+    BUILD = "Build"
+    LIVE = "Live"
+    AVAILABLE = "Available"
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """One machine row of a Netint devices.csv export."""
+
+    source: str  # the file it came from
+    line: int  # the physical line the row starts on (1 = header)
+    account: str
+    c_code: str
+    hostname: str  # short, lower-cased: the machine's identity
+    fqdn: str
+    device_type: str
+    location: str
+    public_ip: str
+    private_ip: str
+    management_ip: str
+    device_id: str
+    provision_date: datetime | None  # always timezone-aware
+    cancellation_date: str  # raw text; any non-empty value means "marked for cancellation"
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """Why one row of a devices file is not a usable machine."""
+
+    path: str
+    line: int
+    column: str
+    value: str
+    reason: str
+    hostname: str = ""  # the row's machine, when its Device Name could be read
+    c_code: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: column {self.column!r} value {self.value!r}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerRecord:
+    """One server record of the SOS inventory (SPEC 4.2)."""
+
+    unid: str
+    c_code: str
+    hostname: str
+    fqdn: str
+    ip_public: str
+    ip_private: str
+    device_id: str
+    application: str
+    environment: str
+    status: str
+    last_modified: str
+
+    def field(self, name: str) -> str:
+        """The current value of a writable field."""
+        value: str = getattr(self, name)
+        return value

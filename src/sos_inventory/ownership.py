@@ -1,0 +1,131 @@
+"""Who owns a machine and where it is in its life (SPEC 1, 3).
+
+Ownership: two ordered rule lists (application, environment); the first rule
+whose every pattern matches gives the value. No match leaves the inventory's
+value alone and makes the machine *unowned* for that field.
+
+Lifecycle, with ``age = now - provision date`` and the build window ``W``:
+any cancellation date means ``Available``; else ``age < W`` means ``Build``
+(a provision date in the future too); else ``Live`` (exactly ``W`` is Live).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sos_inventory.config import Config, Rule
+from sos_inventory.devices import rule_fields
+from sos_inventory.model import Device, Status
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """The metadata a machine should have; None means "leave as it is"."""
+
+    application: str | None
+    environment: str | None
+    status: Status | None
+    application_rule: Rule | None
+    environment_rule: Rule | None
+
+    def fields(self) -> dict[str, str]:
+        """The fields the job would write, by name (only those it decides)."""
+        out: dict[str, str] = {}
+        if self.application is not None:
+            out["application"] = self.application
+        if self.environment is not None:
+            out["environment"] = self.environment
+        if self.status is not None:
+            out["status"] = self.status.value
+        return out
+
+
+def first_match(rules: Sequence[Rule], fields: dict[str, str]) -> Rule | None:
+    """The first rule that matches, or None."""
+    for rule in rules:
+        if rule.matches(fields):
+            return rule
+    return None
+
+
+def lifecycle_status(device: Device, now: datetime, build_window: timedelta) -> Status | None:
+    """The Status SPEC 1 gives this machine at ``now`` (None: undecidable, no provision date)."""
+    if device.cancellation_date:
+        return Status.AVAILABLE
+    if device.provision_date is None:
+        return None
+    if now - device.provision_date < build_window:
+        return Status.BUILD
+    return Status.LIVE
+
+
+def desired_metadata(device: Device, config: Config, now: datetime) -> Desired:
+    """What the inventory should say about this machine at ``now``."""
+    fields = rule_fields(device)
+    app_rule = first_match(config.application_rules, fields)
+    env_rule = first_match(config.environment_rules, fields)
+    return Desired(
+        application=app_rule.value if app_rule else None,
+        environment=env_rule.value if env_rule else None,
+        status=lifecycle_status(device, now, config.build_window),
+        application_rule=app_rule,
+        environment_rule=env_rule,
+    )
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%MZ") if moment.utcoffset() == timedelta(0) else moment.isoformat()
+
+
+def _age(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    text = f"{days}d {hours}h {minutes}m" if days else f"{hours}h {minutes}m"
+    return sign + text
+
+
+def explain(device: Device, config: Config, now: datetime) -> list[str]:
+    """Lines saying why this machine gets its Application, Environment and Status."""
+    desired = desired_metadata(device, config, now)
+    lines = [
+        f"{device.hostname} ({device.fqdn})",
+        f"  source:      {device.source}:{device.line} (account {device.account}, C_Code {device.c_code})",
+        f"  type:        {device.device_type}, {device.location or 'no location'}",
+    ]
+    for label, value, rule, rules in (
+        ("application", desired.application, desired.application_rule, config.application_rules),
+        ("environment", desired.environment, desired.environment_rule, config.environment_rules),
+    ):
+        if rule is not None:
+            lines.append(f"  {label + ':':<12} {value}  (first match: {rule.describe()})")
+        else:
+            lines.append(
+                f"  {label + ':':<12} unowned: none of the {len(rules)} rules matches; the inventory's value is kept"
+            )
+    window = config.build_window
+    provision = device.provision_date
+    lines.append(f"  provisioned: {_stamp(provision.astimezone(UTC)) if provision else 'unknown'}")
+    lines.append(f"  cancelled:   {device.cancellation_date or 'not marked'}")
+    if provision is not None:
+        lines.append(
+            f"  age:         {_age(now - provision)} at {_stamp(now.astimezone(UTC))} (build window {_age(window)})"
+        )
+    status = desired.status
+    if status is Status.AVAILABLE:
+        lines.append("  status:      Available (marked for cancellation; stays Available)")
+    elif status is Status.BUILD and provision is not None:
+        until = (provision + window).astimezone(UTC)
+        lines.append(f"  status:      Build until {_stamp(until)}, then Live")
+    elif status is Status.LIVE:
+        lines.append(
+            "  status:      Live (older than the build window; Available once marked for cancellation)"
+        )
+    else:
+        lines.append("  status:      undecided (no provision date): the inventory's value is kept")
+    return lines

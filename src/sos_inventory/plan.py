@@ -1,0 +1,353 @@
+"""Desired state vs the inventory: a Plan of changes and problems (SPEC 4.2).
+
+A Plan is a value: it can be printed, serialised and checked before anything is
+written, and :mod:`sos_inventory.apply` runs it. Changes and problems are
+sorted, so the same inputs always give the same output.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sos_inventory.config import Config
+from sos_inventory.devices import DeviceSet
+from sos_inventory.errors import ConfigError, SosError
+from sos_inventory.model import WRITABLE_FIELDS, Device, ServerRecord
+from sos_inventory.ownership import desired_metadata
+from sos_inventory.runbook import ACTIONS, UNEXPECTED_SERVERS, Category, category_of, message_of
+
+#: Device attribute and record attribute compared, in order, to tell duplicates apart.
+_DISAMBIGUATORS: tuple[tuple[str, str, str], ...] = (
+    ("device_id", "device_id", "Device ID"),
+    ("private_ip", "ip_private", "private IP"),
+    ("public_ip", "ip_public", "public IP"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KnownNames:
+    """The applications and environments an inventory (one C_Code) knows."""
+
+    applications: frozenset[str]
+    environments: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One record to update: only the fields that differ."""
+
+    c_code: str
+    hostname: str
+    unid: str
+    before: Mapping[str, str]
+    after: Mapping[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "c_code": self.c_code,
+            "hostname": self.hostname,
+            "unid": self.unid,
+            "before": dict(self.before),
+            "after": dict(self.after),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something the run could not do or could not decide, in the runbook's terms."""
+
+    category: Category
+    message: str
+    c_code: str | None = None
+    hostname: str | None = None
+    source: str | None = None  # file:line for input problems
+
+    @property
+    def action(self) -> str:
+        return ACTIONS[self.category]
+
+    @classmethod
+    def from_error(cls, error: SosError) -> Problem:
+        """The problem an inventory error makes, with the runbook's message and category."""
+        return cls(category_of(error), message_of(error), c_code=error.c_code, hostname=error.hostname)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "category": self.category.value,
+            "c_code": self.c_code,
+            "hostname": self.hostname,
+            "message": self.message,
+            "action": self.action,
+        }
+        if self.source:
+            out["source"] = self.source
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A fact worth listing that is not a failure (not in inventory, orphan, unowned)."""
+
+    c_code: str
+    hostname: str
+    detail: str
+    unid: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"c_code": self.c_code, "hostname": self.hostname, "detail": self.detail}
+        if self.unid:
+            out["unid"] = self.unid
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything a run would do, and everything it found wrong."""
+
+    changes: tuple[Change, ...]
+    problems: tuple[Problem, ...]
+    in_step: int
+    not_in_inventory: tuple[Notice, ...]
+    orphans: tuple[Notice, ...]
+    unowned: tuple[Notice, ...]
+    rows: int
+    excluded: int
+    invalid: int
+    ambiguous: int
+    records: Mapping[str, int] = field(default_factory=dict)  # inventory size per C_Code
+
+    def counts(self) -> dict[str, int]:
+        """The plan's counts, as SPEC 7 names them (applied/failed come from apply)."""
+        return {
+            "devices": self.rows,
+            "excluded": self.excluded,
+            "invalid": self.invalid,
+            "in_step": self.in_step,
+            "changes": len(self.changes),
+            "not_in_inventory": len(self.not_in_inventory),
+            "ambiguous": self.ambiguous,
+            "unowned": len(self.unowned),
+            "orphans": len(self.orphans),
+        }
+
+
+def input_problems(device_set: DeviceSet) -> list[Problem]:
+    """Problems for invalid rows and for files whose account has no C_Code."""
+    problems = [
+        Problem(
+            Category.INPUT_ERROR,
+            f"Invalid row in {error.path} line {error.line}: column {error.column!r} "
+            f"value {error.value!r}: {error.reason}; this machine is left untouched",
+            source=f"{error.path}:{error.line}",
+        )
+        for error in device_set.invalid
+    ]
+    problems.extend(
+        Problem(
+            Category.INPUT_ERROR,
+            f"{skipped.path}: account {skipped.account} has no C_Code in the config's 'accounts'; "
+            f"its {skipped.rows} rows were not processed",
+            source=skipped.path,
+        )
+        for skipped in device_set.skipped_files
+    )
+    return problems
+
+
+def pick_record(device: Device, records: Sequence[ServerRecord]) -> ServerRecord | None:
+    """The record of this device among records sharing its hostname, or None if ambiguous."""
+    candidates = list(records)
+    for device_attr, record_attr, _ in _DISAMBIGUATORS:
+        if len(candidates) == 1:
+            break
+        wanted = getattr(device, device_attr)
+        if not wanted:
+            continue
+        same = [r for r in candidates if getattr(r, record_attr) == wanted]
+        if same:
+            candidates = same
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def _ambiguity(device: Device, records: Sequence[ServerRecord], shared: bool) -> Problem:
+    unids = ", ".join(r.unid for r in records)
+    if shared:
+        reason = f"several rows of the exports claim the same record (unid {unids})"
+    else:
+        keys = ", ".join(
+            f"{label} {getattr(device, attr) or '(empty)'}" for attr, _, label in _DISAMBIGUATORS
+        )
+        reason = f"{len(records)} records share it (unids {unids}) and none is singled out by {keys}"
+    return Problem(
+        Category.DUPLICATE_HOSTNAME,
+        f"{UNEXPECTED_SERVERS}: hostname {device.hostname} in C_Code {device.c_code}: {reason}; nothing written for it",
+        c_code=device.c_code,
+        hostname=device.hostname,
+        source=f"{device.source}:{device.line}",
+    )
+
+
+class _Planner:
+    def __init__(self, config: Config, now: datetime, known: Mapping[str, KnownNames]) -> None:
+        self.config = config
+        self.now = now
+        self.known = known
+        self.changes: list[Change] = []
+        self.problems: list[Problem] = []
+        self.not_in_inventory: list[Notice] = []
+        self.unowned: list[Notice] = []
+        self.unknown_values: set[tuple[str, str, str, str]] = set()
+        self.in_step = 0
+        self.ambiguous = 0
+
+    def desired(self, device: Device) -> dict[str, str]:
+        desired = desired_metadata(device, self.config, self.now)
+        missing = [
+            name
+            for name, rule in (
+                ("application", desired.application_rule),
+                ("environment", desired.environment_rule),
+            )
+            if rule is None
+        ]
+        if missing:
+            self.unowned.append(
+                Notice(device.c_code, device.hostname, f"no {' or '.join(missing)} rule matches; kept as is")
+            )
+        known = self.known.get(device.c_code)
+        if known is not None:
+            for rule, names, kind in (
+                (desired.application_rule, known.applications, "application"),
+                (desired.environment_rule, known.environments, "environment"),
+            ):
+                if rule is not None and rule.value not in names:
+                    self.unknown_values.add((rule.where, kind, rule.value, device.c_code))
+        return desired.fields()
+
+    def compare(self, device: Device, record: ServerRecord) -> None:
+        desired = self.desired(device)
+        before = {}
+        after = {}
+        for name in WRITABLE_FIELDS:
+            value = desired.get(name)
+            if value is not None and record.field(name) != value:
+                before[name] = record.field(name)
+                after[name] = value
+        if after:
+            self.changes.append(Change(device.c_code, device.hostname, record.unid, before, after))
+        else:
+            self.in_step += 1
+
+    def group(self, devices: Sequence[Device], records: Sequence[ServerRecord]) -> set[str]:
+        """Plan one hostname of one C_Code; return the unids it accounted for."""
+        if not records:
+            for device in devices:
+                self.desired(device)
+                self.not_in_inventory.append(
+                    Notice(
+                        device.c_code,
+                        device.hostname,
+                        f"no record in the inventory ({device.source}:{device.line})",
+                    )
+                )
+            return set()
+        picks = [(device, pick_record(device, records)) for device in devices]
+        claimed: dict[str, int] = defaultdict(int)
+        for _, record in picks:
+            if record is not None:
+                claimed[record.unid] += 1
+        for device, record in picks:
+            if record is None or claimed[record.unid] > 1:
+                self.ambiguous += 1
+                self.desired(device)
+                self.problems.append(_ambiguity(device, records, shared=record is not None))
+            else:
+                self.compare(device, record)
+        if any(record is None for _, record in picks):
+            return {r.unid for r in records}  # the whole group is reported as ambiguous
+        return set(claimed)
+
+    def check_values(self) -> None:
+        if not self.unknown_values:
+            return
+        problems = []
+        for where, kind, value, c_code in sorted(self.unknown_values):
+            names = (
+                self.known[c_code].applications if kind == "application" else self.known[c_code].environments
+            )
+            problems.append(
+                f"{where}: {kind} {value!r} is not known to the {c_code} inventory "
+                f"(known: {', '.join(sorted(names)) or 'none'})"
+            )
+        raise ConfigError(problems)
+
+
+def build_plan(
+    device_set: DeviceSet,
+    inventories: Mapping[str, Sequence[ServerRecord]],
+    config: Config,
+    now: datetime,
+    known: Mapping[str, KnownNames] | None = None,
+) -> Plan:
+    """Compare every device with its record and plan the updates.
+
+    ``inventories`` holds the full inventory of each C_Code in play. With
+    ``known``, a rule value that a C_Code's inventory does not know raises
+    ConfigError before any write.
+    """
+    planner = _Planner(config, now, known or {})
+    devices_by_host: dict[tuple[str, str], list[Device]] = defaultdict(list)
+    for device in device_set.devices:
+        devices_by_host[(device.c_code, device.hostname)].append(device)
+    records_by_host: dict[tuple[str, str], list[ServerRecord]] = defaultdict(list)
+    for c_code, records in inventories.items():
+        for record in records:
+            records_by_host[(c_code, record.hostname.lower())].append(record)
+    accounted: set[str] = set()
+    for key in sorted(devices_by_host):
+        accounted |= planner.group(devices_by_host[key], records_by_host.get(key, []))
+    planner.check_values()
+    orphans = _orphans(inventories, accounted, _untouchable_hosts(device_set))
+    return Plan(
+        changes=tuple(sorted(planner.changes, key=lambda c: (c.c_code, c.hostname, c.unid))),
+        problems=tuple(
+            sorted(
+                [*input_problems(device_set), *planner.problems],
+                key=lambda p: (p.category, p.c_code or "", p.hostname or "", p.source or ""),
+            )
+        ),
+        in_step=planner.in_step,
+        not_in_inventory=tuple(sorted(planner.not_in_inventory, key=lambda n: (n.c_code, n.hostname))),
+        orphans=orphans,
+        unowned=tuple(sorted(planner.unowned, key=lambda n: (n.c_code, n.hostname))),
+        rows=device_set.rows,
+        excluded=len(device_set.excluded),
+        invalid=len({(e.path, e.line) for e in device_set.invalid}),
+        ambiguous=planner.ambiguous,
+        records={c_code: len(records) for c_code, records in inventories.items()},
+    )
+
+
+def _untouchable_hosts(device_set: DeviceSet) -> set[tuple[str, str]]:
+    """Hostnames of excluded and invalid rows: their records are not orphans, just not ours to touch."""
+    hosts = {(d.c_code, d.hostname) for d in device_set.excluded}
+    hosts.update((e.c_code, e.hostname) for e in device_set.invalid if e.hostname)
+    return hosts
+
+
+def _orphans(
+    inventories: Mapping[str, Iterable[ServerRecord]],
+    accounted: set[str],
+    untouchable: set[tuple[str, str]],
+) -> tuple[Notice, ...]:
+    orphans = [
+        Notice(c_code, record.hostname, "no machine in the exports has this record", unid=record.unid)
+        for c_code, records in inventories.items()
+        for record in records
+        if record.unid not in accounted and (c_code, record.hostname.lower()) not in untouchable
+    ]
+    return tuple(sorted(orphans, key=lambda n: (n.c_code, n.hostname, n.unid or "")))

@@ -1,0 +1,47 @@
+"""Reports of a run: one value (:class:`RunReport`), one renderer per format.
+
+``report.json`` (SPEC 7), ``junit.xml`` for Jenkins' JUnit publisher and
+``summary.md`` are written atomically: a reader never sees half a report.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from sos_inventory.report import json_report, junit, markdown
+from sos_inventory.report.run import RunReport, iso
+
+__all__ = ["RunReport", "iso", "write_reports"]
+
+RENDERERS: dict[str, Callable[[RunReport], str]] = {
+    "report.json": json_report.render,
+    "junit.xml": junit.render,
+    "summary.md": markdown.render,
+}
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def write_reports(report: RunReport, folder: Path) -> list[Path]:
+    """Write report.json, junit.xml and summary.md into ``folder``; return their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, render in RENDERERS.items():
+        path = folder / name
+        _write_atomically(path, render(report))
+        written.append(path)
+    return written

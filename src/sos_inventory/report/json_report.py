@@ -1,0 +1,41 @@
+"""``report.json``: the machine-readable record of a run (SPEC 7)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sos_inventory.report.run import RunReport, iso
+
+VERSION = 1
+
+
+def as_dict(report: RunReport) -> dict[str, Any]:
+    """The report as plain JSON-ready data."""
+    changes = []
+    for outcome in report.outcomes:
+        entry = outcome.change.to_dict()
+        entry["outcome"] = outcome.outcome
+        if outcome.error is not None:
+            entry["error"] = str(outcome.error)
+        changes.append(entry)
+    plan = report.plan
+    return {
+        "version": VERSION,
+        "command": report.command,
+        "started_at": iso(report.started_at),
+        "finished_at": iso(report.finished_at) if report.finished_at else None,
+        "now": iso(report.now),
+        "exit_code": report.exit_code,
+        "counts": report.counts(),
+        "changes": changes,
+        "problems": [p.to_dict() for p in report.problems()],
+        "not_in_inventory": [n.to_dict() for n in plan.not_in_inventory] if plan else [],
+        "orphans": [n.to_dict() for n in plan.orphans] if plan else [],
+        "unowned": [n.to_dict() for n in plan.unowned] if plan else [],
+        "records": dict(plan.records) if plan else {},
+    }
+
+
+def render(report: RunReport) -> str:
+    return json.dumps(as_dict(report), indent=2) + "\n"

@@ -1,0 +1,276 @@
+"""The SOS inventory wire format (SPEC 4): auth, paged queries, metadata lists, updates.
+
+Every HTTP detail of the SOS API lives here, so a team can adapt the job to
+the real service by changing this one module. Nothing else imports aiohttp.
+Transport and HTTP failures are translated into :mod:`sos_inventory.errors`
+types at this boundary, with the context a diagnosis needs and no secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+from sos_inventory.config import Credentials
+from sos_inventory.errors import (
+    Operation,
+    SosConnectError,
+    SosDnsError,
+    SosError,
+    SosProtocolError,
+    SosTimeoutError,
+    http_error_class,
+)
+from sos_inventory.model import WRITABLE_FIELDS, ServerRecord
+
+log = logging.getLogger(__name__)
+
+QUERY_PATH = "/inventory.nsf/tracker.xsp"
+APPLICATIONS_PATH = "/inventory.nsf/applications.xsp"
+ENVIRONMENTS_PATH = "/inventory.nsf/environments.xsp"
+UPDATE_PATH = "/inventory.nsf/update.xsp"
+MAX_PAGE_SIZE = 1000
+_RECORD_FIELDS = (
+    "fqdn",
+    "ip_public",
+    "ip_private",
+    "device_id",
+    "application",
+    "environment",
+    "status",
+    "last_modified",
+)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
+
+
+def record_from_item(item: object, c_code: str) -> ServerRecord:
+    """A ServerRecord from one ``items`` entry; raises ValueError if it lacks the essentials."""
+    if not isinstance(item, Mapping):
+        raise ValueError(f"item is not an object: {item!r:.80}")
+    unid, hostname = item.get("unid"), item.get("hostname")
+    if not isinstance(unid, str) or not unid or not isinstance(hostname, str) or not hostname:
+        raise ValueError(f"item without unid or hostname: {dict(item)!r:.120}")
+    values = {name: item.get(name) for name in _RECORD_FIELDS}
+    return ServerRecord(
+        unid=unid,
+        c_code=str(item.get("c_code") or c_code),
+        hostname=hostname.lower(),
+        **{name: "" if value is None else str(value) for name, value in values.items()},
+    )
+
+
+class SosClient:
+    """An async client of one SOS inventory service.
+
+    Use as ``async with SosClient(url, credentials) as client: ...``. At most
+    ``concurrency`` requests are in flight at once, over keep-alive connections.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Credentials,
+        *,
+        concurrency: int = 8,
+        page_size: int = MAX_PAGE_SIZE,
+        timeout: float = 30.0,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self.page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+        self._credentials = credentials
+        self._concurrency = concurrency
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def __aenter__(self) -> SosClient:
+        connector = aiohttp.TCPConnector(limit=self._concurrency, limit_per_host=self._concurrency)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            auth=aiohttp.BasicAuth(self._credentials.email, self._credentials.token),
+            timeout=aiohttp.ClientTimeout(total=self._timeout, connect=min(self._timeout, 15.0)),
+            headers={"Accept": "application/json", "User-Agent": "sos-inventory"},
+            raise_for_status=False,
+        )
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int],
+        *,
+        operation: Operation,
+        c_code: str,
+        body: Mapping[str, str] | None = None,
+        hostname: str | None = None,
+        unid: str | None = None,
+    ) -> Any:
+        if self._session is None:
+            raise RuntimeError("SosClient used outside 'async with'")
+        # The URL carries no credential (they travel in the Authorization header), so it is safe in errors.
+        url = f"{self.base_url}{path}?{urlencode(params)}"
+        context: dict[str, Any] = {
+            "operation": operation,
+            "c_code": c_code,
+            "url": url,
+            "hostname": hostname,
+            "unid": unid,
+        }
+        try:
+            async with self._slots, self._session.request(method, url, json=body) as response:
+                payload = await response.read()
+                status = response.status
+                retry_after = response.headers.get("Retry-After")
+        except aiohttp.ClientConnectorDNSError as exc:
+            raise SosDnsError(f"cannot resolve {exc.host}: {exc.os_error}", **context) from exc
+        except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
+            raise SosConnectError(f"cannot connect to {self.base_url}: {exc}", **context) from exc
+        except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
+            raise SosTimeoutError(
+                f"no answer within {self._timeout:g}s from {self.base_url}", **context
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise SosConnectError(
+                f"connection to {self.base_url} failed: {type(exc).__name__}: {exc}", **context
+            ) from exc
+        if status >= 400:
+            code, message = _error_body(payload)
+            raise http_error_class(status)(
+                f"HTTP {status} {code}: {message}",
+                status=status,
+                code=code,
+                retry_after=parse_retry_after(retry_after),
+                **context,
+            )
+        try:
+            return json.loads(payload)
+        except ValueError as exc:
+            raise SosProtocolError(
+                f"HTTP {status} with a body that is not JSON: {payload[:80]!r}", **context
+            ) from exc
+
+    async def _page(self, c_code: str, page: int) -> tuple[int, list[ServerRecord]]:
+        params: dict[str, str | int] = {
+            "c_code": c_code,
+            "form": "server",
+            "page": page,
+            "pageSize": self.page_size,
+        }
+        data = await self._request("GET", QUERY_PATH, params, operation="query", c_code=c_code)
+        try:
+            total = data["total"]
+            items = data["items"]
+            if not isinstance(total, int) or not isinstance(items, list):
+                raise TypeError("total/items of the wrong type")
+            return total, [record_from_item(item, c_code) for item in items]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SosProtocolError(
+                f"page {page} is not a query result: {exc}", operation="query", c_code=c_code
+            ) from exc
+
+    async def fetch_inventory(self, c_code: str) -> list[ServerRecord]:
+        """Every server record of a C_Code: page 1, then the other pages concurrently."""
+        started = time.monotonic()
+        total, first = await self._page(c_code, 1)
+        pages = max(1, math.ceil(total / self.page_size))
+        rest = await asyncio.gather(*(self._page(c_code, page) for page in range(2, pages + 1)))
+        by_unid = {record.unid: record for record in first}
+        for _, records in rest:
+            by_unid.update((record.unid, record) for record in records)
+        if len(by_unid) != total:
+            # Records added or removed while paging: the plan is still safe (a missed record
+            # only means "not in inventory" for its machine this run), but say so.
+            log.warning("%s: the inventory said %d records but %d were read", c_code, total, len(by_unid))
+        log.info(
+            "%s: read %d records in %d page(s) in %.1fs",
+            c_code,
+            len(by_unid),
+            pages,
+            time.monotonic() - started,
+        )
+        return list(by_unid.values())
+
+    async def _names(self, path: str, c_code: str) -> frozenset[str]:
+        data = await self._request("GET", path, {"c_code": c_code}, operation="query", c_code=c_code)
+        try:
+            return frozenset(str(item["name"]) for item in data["items"])
+        except (KeyError, TypeError) as exc:
+            raise SosProtocolError(
+                f"{path} answer is not a list of names", operation="query", c_code=c_code
+            ) from exc
+
+    async def applications(self, c_code: str) -> frozenset[str]:
+        """The application names the C_Code's inventory accepts."""
+        return await self._names(APPLICATIONS_PATH, c_code)
+
+    async def environments(self, c_code: str) -> frozenset[str]:
+        """The environment names the C_Code's inventory accepts."""
+        return await self._names(ENVIRONMENTS_PATH, c_code)
+
+    async def update(
+        self, c_code: str, unid: str, fields: Mapping[str, str], *, hostname: str
+    ) -> ServerRecord:
+        """Write absolute metadata values to one record; return the record as the API now has it."""
+        unknown = set(fields) - set(WRITABLE_FIELDS)
+        if unknown:
+            raise ValueError(f"only {WRITABLE_FIELDS} may be written, not {sorted(unknown)}")
+        params = {"c_code": c_code, "form": "server", "unid": unid}
+        context: dict[str, Any] = {
+            "operation": "update",
+            "c_code": c_code,
+            "hostname": hostname,
+            "unid": unid,
+        }
+        data = await self._request("POST", UPDATE_PATH, params, body=dict(fields), **context)
+        try:
+            return record_from_item(data, c_code)
+        except ValueError as exc:
+            raise SosProtocolError(f"update answer is not a record: {exc}", **context) from exc
+
+
+def _error_body(payload: bytes) -> tuple[str, str]:
+    """(code, message) from an error body, tolerating bodies that are not the API's shape."""
+    try:
+        error = json.loads(payload)["error"]
+        return str(error.get("code", "error")), str(error.get("message", ""))[:300]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        text = payload[:200].decode("utf-8", "replace").strip()
+        return "error", text or "(empty body)"
+
+
+__all__ = ["SosClient", "SosError", "parse_retry_after", "record_from_item"]

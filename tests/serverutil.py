@@ -1,0 +1,124 @@
+"""Start the real reference SOS server as a subprocess, for end-to-end tests.
+
+    with running_server(tmp_path / "inventory.db", users_path) as server:
+        server.url            # "http://127.0.0.1:<port>"
+        server.stats()        # GET /_ref/stats
+        server.reset_stats()  # POST /_ref/stats/reset
+        server.stderr_text()  # start-up notices and the access log so far
+
+The process is always killed on exit, and every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["STARTUP_TIMEOUT", "RunningServer", "running_server", "server_command"]
+
+STARTUP_TIMEOUT = 15.0
+_STOP_TIMEOUT = 10.0
+
+
+@dataclass
+class RunningServer:
+    """A reference server process listening on 127.0.0.1."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    stdout_path: Path
+    stderr_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stats(self) -> dict[str, Any]:
+        """The server's request statistics (GET /_ref/stats)."""
+        with urllib.request.urlopen(f"{self.url}/_ref/stats", timeout=10) as response:
+            result: dict[str, Any] = json.load(response)
+        return result
+
+    def reset_stats(self) -> None:
+        """Zero the server's request statistics."""
+        request = urllib.request.Request(f"{self.url}/_ref/stats/reset", data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+    def stderr_text(self) -> str:
+        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
+
+    def stdout_text(self) -> str:
+        return self.stdout_path.read_text(encoding="utf-8", errors="replace")
+
+
+def server_command(*args: str) -> list[str]:
+    """The command line of ``sos-inventory server ARGS`` run by this interpreter."""
+    return [sys.executable, "-m", "sos_inventory", "server", *args]
+
+
+@contextmanager
+def running_server(
+    db_path: str | Path,
+    users_path: str | Path | None = None,
+    extra_args: Sequence[str] = (),
+    *,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[RunningServer]:
+    """Run ``sos-inventory server run`` on a free loopback port until the block ends.
+
+    ``env`` replaces the environment; by default it is this one without
+    ``SOS_SERVER_USERS``, so the users are exactly ``users_path`` (or the demo user).
+    """
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if k != "SOS_SERVER_USERS"}
+    with tempfile.TemporaryDirectory(prefix="sos-server-") as work:
+        workdir = Path(work)
+        port_file = workdir / "port"
+        args = ["run", "--db", str(db_path), "--port", "0", "--port-file", str(port_file)]
+        if users_path is not None:
+            args += ["--users", str(users_path)]
+        stdout_path, stderr_path = workdir / "stdout.txt", workdir / "stderr.txt"
+        with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+            process = subprocess.Popen(
+                server_command(*args, *extra_args), stdout=stdout, stderr=stderr, env=dict(env)
+            )
+        try:
+            port = _wait_for_port(process, port_file, stderr_path)
+            yield RunningServer(process, port, stdout_path, stderr_path)
+        finally:
+            _stop(process)
+
+
+def _wait_for_port(process: subprocess.Popen[bytes], port_file: Path, stderr_path: Path) -> int:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        # The server writes the file atomically, so any content is complete.
+        if port_file.exists():
+            return int(port_file.read_text(encoding="utf-8"))
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"server exited with {process.returncode} before listening:\n{stderr_path.read_text()}"
+            )
+        time.sleep(0.05)
+    raise RuntimeError(f"server not listening after {STARTUP_TIMEOUT}s:\n{stderr_path.read_text()}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=_STOP_TIMEOUT)

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from sos_inventory.config import parse_duration
+from sos_inventory.model import Device, Status
+from sos_inventory.ownership import desired_metadata, explain, lifecycle_status
+from tests.builders import make_config
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+W = timedelta(hours=48)
+
+
+def device(hostname: str = "prod-dal10-carrier2-worker-1030", **fields: object) -> Device:
+    base = Device(
+        source="Acct531277/devices.csv",
+        line=2,
+        account="531277",
+        c_code="ALC",
+        hostname=hostname,
+        fqdn=f"{hostname}.alchemy.ibm.com",
+        device_type="Virtual Server",
+        location="Dallas 10",
+        public_ip="169.46.30.142",
+        private_ip="10.171.78.122",
+        management_ip="",
+        device_id="62603497",
+        provision_date=NOW - timedelta(days=30),
+        cancellation_date="",
+        tags=(),
+    )
+    return replace(base, **fields)
+
+
+@pytest.mark.parametrize(
+    ("age", "expected"),
+    [
+        (timedelta(0), Status.BUILD),
+        (W - timedelta(microseconds=1), Status.BUILD),
+        (W, Status.LIVE),  # exactly the window is Live
+        (W + timedelta(seconds=1), Status.LIVE),
+        (-timedelta(days=3), Status.BUILD),  # provision date in the future
+    ],
+)
+def test_lifecycle_boundaries(age: timedelta, expected: Status) -> None:
+    assert lifecycle_status(device(provision_date=NOW - age), NOW, W) is expected
+
+
+@pytest.mark.parametrize("cancel", ["2026-12-01", "2020-01-01", "not a date", "yes"])
+def test_any_cancellation_date_means_available_even_when_new(cancel: str) -> None:
+    assert lifecycle_status(device(provision_date=NOW, cancellation_date=cancel), NOW, W) is Status.AVAILABLE
+
+
+def test_no_provision_date_leaves_status_undecided() -> None:
+    assert lifecycle_status(device(provision_date=None), NOW, W) is None
+
+
+def test_offset_aware_dates_compare_in_absolute_time() -> None:
+    from datetime import timezone
+
+    # 2026-11-25T06:00-06:00 is 12:00 UTC: exactly 48 h before NOW.
+    provision = datetime(2026, 11, 25, 6, 0, tzinfo=timezone(timedelta(hours=-6)))
+    assert lifecycle_status(device(provision_date=provision), NOW, W) is Status.LIVE
+    assert lifecycle_status(device(provision_date=provision + timedelta(seconds=1)), NOW, W) is Status.BUILD
+
+
+def test_first_matching_rule_wins_in_order(tmp_path: Path) -> None:
+    config = make_config(
+        tmp_path,
+        ownership={
+            "application": [
+                {"when": {"hostname": "-carrier"}, "value": "first"},
+                {"when": {"hostname": "-carrier2-"}, "value": "second"},
+            ],
+            "environment": [
+                {"when": {"hostname": "^prod-", "location": "dallas"}, "value": "PROD-US-SOUTH"},
+                {"when": {"hostname": "^prod-"}, "value": "OTHER"},
+            ],
+        },
+    )
+    desired = desired_metadata(device(), config, NOW)
+    assert (desired.application, desired.environment, desired.status) == (
+        "first",
+        "PROD-US-SOUTH",
+        Status.LIVE,
+    )
+    assert (
+        desired.application_rule is not None and desired.application_rule.where == "ownership.application[1]"
+    )
+    elsewhere = desired_metadata(device(location="London 2"), config, NOW)
+    assert elsewhere.environment == "OTHER"
+
+
+def test_rules_match_case_insensitively_on_every_field(tmp_path: Path) -> None:
+    config = make_config(
+        tmp_path,
+        ownership={
+            "application": [{"when": {"tags": r"\bSATLINK\b", "c_code": "^alc$"}, "value": "satellite-link"}],
+            "environment": [{"when": {"account": "^531277$", "private_ip": r"^10\."}, "value": "STAGE"}],
+        },
+    )
+    desired = desired_metadata(device(tags=("team-x", "satlink")), config, NOW)
+    assert (desired.application, desired.environment) == ("satellite-link", "STAGE")
+
+
+def test_unowned_fields_are_left_undecided(tmp_path: Path) -> None:
+    desired = desired_metadata(device("prod-dal10-mystery-box-01"), make_config(tmp_path), NOW)
+    assert desired.application is None
+    assert desired.environment == "PROD-US-SOUTH"
+    assert desired.fields() == {"environment": "PROD-US-SOUTH", "status": "Live"}
+
+
+def test_explain_names_rule_dates_and_next_change(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    provision = datetime(2026, 11, 27, 14, 3, tzinfo=UTC) - W
+    text = "\n".join(explain(device(provision_date=provision), config, NOW))
+    assert "first match: ownership.application[1]: hostname ~ /-carrier\\d+-/" in text
+    assert "Build until 2026-11-27T14:03Z, then Live" in text
+    assert "provisioned: 2026-11-25T14:03Z" in text
+    unowned = "\n".join(explain(device("prod-dal10-mystery-box-01"), config, NOW))
+    assert "application: unowned: none of the 2 rules matches" in unowned
+    assert "status:      Live" in unowned
+    cancelled = "\n".join(explain(device(cancellation_date="2026-11-26"), config, NOW))
+    assert "Available (marked for cancellation" in cancelled
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("48h", timedelta(hours=48)),
+        ("2d", timedelta(days=2)),
+        ("90m", timedelta(minutes=90)),
+        (36, timedelta(hours=36)),
+    ],
+)
+def test_durations(text: object, expected: timedelta) -> None:
+    assert parse_duration(text) == expected

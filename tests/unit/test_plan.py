@@ -1,0 +1,207 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sos_inventory.devices import DeviceSet
+from sos_inventory.errors import ConfigError
+from sos_inventory.model import Device, ServerRecord
+from sos_inventory.plan import KnownNames, Plan, build_plan, pick_record
+from sos_inventory.runbook import Category
+from tests.builders import make_config, record
+from tests.unit.test_ownership import NOW, device
+
+KNOWN = {
+    "ALC": KnownNames(
+        frozenset({"containers-kubernetes", "container-registry"}), frozenset({"PROD-US-SOUTH", "STAGE"})
+    ),
+    "ALC_FR2": KnownNames(frozenset({"containers-kubernetes"}), frozenset({"PROD-US-SOUTH"})),
+}
+
+
+def plan_for(tmp_path: Path, devices: list[Device], records: list[ServerRecord], **kw: object) -> Plan:
+    inventories: dict[str, list[ServerRecord]] = {"ALC": [], "ALC_FR2": []}
+    for r in records:
+        inventories[r.c_code].append(r)
+    return build_plan(DeviceSet(devices=devices), inventories, make_config(tmp_path), NOW, KNOWN)
+
+
+def test_in_step_machine_needs_no_change(tmp_path: Path) -> None:
+    plan = plan_for(tmp_path, [device()], [record("prod-dal10-carrier2-worker-1030", "U1")])
+    assert plan.changes == ()
+    assert plan.in_step == 1
+
+
+def test_only_differing_fields_are_written(tmp_path: Path) -> None:
+    new = device(provision_date=NOW - timedelta(hours=3))
+    plan = plan_for(tmp_path, [new], [record(new.hostname, "U1", application="wrong")])
+    (change,) = plan.changes
+    assert change.unid == "U1"
+    assert dict(change.before) == {"application": "wrong", "status": "Live"}
+    assert dict(change.after) == {"application": "containers-kubernetes", "status": "Build"}
+
+
+def test_upper_case_inventory_hostname_matches(tmp_path: Path) -> None:
+    plan = plan_for(tmp_path, [device()], [record("PROD-DAL10-CARRIER2-WORKER-1030", "U1", status="Build")])
+    assert [c.unid for c in plan.changes] == ["U1"]
+
+
+def test_duplicates_resolved_by_device_id_then_private_then_public_ip(tmp_path: Path) -> None:
+    d = device()
+    by_id = [record(d.hostname, "A", device_id="1"), record(d.hostname, "B", device_id=d.device_id)]
+    assert pick_record(d, by_id) == by_id[1]
+    by_private = [
+        record(d.hostname, "A", ip_private="10.0.0.1"),
+        record(d.hostname, "B", ip_private=d.private_ip),
+    ]
+    assert pick_record(d, by_private) == by_private[1]
+    by_public = [record(d.hostname, "A", ip_public="1.1.1.1"), record(d.hostname, "B", ip_public=d.public_ip)]
+    assert pick_record(d, by_public) == by_public[1]
+    # Device ID ties are broken by the next key.
+    tie = [
+        record(d.hostname, "A", device_id=d.device_id, ip_private="10.9.9.9"),
+        record(d.hostname, "B", device_id=d.device_id, ip_private=d.private_ip),
+    ]
+    assert pick_record(d, tie) == tie[1]
+    assert pick_record(d, [record(d.hostname, "A"), record(d.hostname, "B")]) is None
+    # A single record matches by hostname alone, whatever its ids say.
+    single = [record(d.hostname, "A", device_id="999")]
+    assert pick_record(d, single) == single[0]
+
+
+def test_ambiguous_duplicate_is_untouched_and_reported(tmp_path: Path) -> None:
+    d = device()
+    records = [record(d.hostname, "A", status="Build"), record(d.hostname, "B", status="Build")]
+    plan = plan_for(tmp_path, [d], records)
+    assert plan.changes == ()
+    assert plan.ambiguous == 1
+    (problem,) = plan.problems
+    assert problem.category is Category.DUPLICATE_HOSTNAME
+    assert problem.message.startswith("SOS inventory returned an unexpected number of servers when querying")
+    assert problem.hostname == d.hostname
+    assert plan.orphans == ()  # the duplicates are reported, not listed as orphans
+
+
+def test_disambiguated_duplicate_updates_only_its_record_and_lists_the_other_as_orphan(
+    tmp_path: Path,
+) -> None:
+    d = device()
+    records = [
+        record(d.hostname, "A", status="Build"),
+        record(d.hostname, "B", status="Build", device_id=d.device_id),
+    ]
+    plan = plan_for(tmp_path, [d], records)
+    assert [c.unid for c in plan.changes] == ["B"]
+    assert [o.unid for o in plan.orphans] == ["A"]
+
+
+def test_two_rows_claiming_one_record_are_both_ambiguous(tmp_path: Path) -> None:
+    first, second = device(line=2, device_id="1"), device(line=3, device_id="2")
+    plan = plan_for(tmp_path, [first, second], [record(first.hostname, "A", status="Build")])
+    assert plan.changes == ()
+    assert plan.ambiguous == 2
+    assert {p.source for p in plan.problems} == {"Acct531277/devices.csv:2", "Acct531277/devices.csv:3"}
+
+
+def test_not_in_inventory_orphans_and_unowned_are_listed(tmp_path: Path) -> None:
+    plan = plan_for(
+        tmp_path,
+        [device("prod-dal10-carrier2-worker-1"), device("prod-dal10-mystery-01")],
+        [record("prod-dal10-mystery-01", "M", application="whatever"), record("prod-dal10-gone-01", "G")],
+    )
+    assert [n.hostname for n in plan.not_in_inventory] == ["prod-dal10-carrier2-worker-1"]
+    assert [n.unid for n in plan.orphans] == ["G"]
+    assert [n.hostname for n in plan.unowned] == ["prod-dal10-mystery-01"]
+    assert plan.changes == ()  # the unowned application is kept as is
+
+
+def test_c_codes_are_never_mixed(tmp_path: Path) -> None:
+    fr2 = device(c_code="ALC_FR2", account="2051458")
+    plan = plan_for(tmp_path, [fr2], [record(fr2.hostname, "ALC-ONE", status="Build")])
+    assert plan.changes == ()
+    assert [n.c_code for n in plan.not_in_inventory] == ["ALC_FR2"]
+    assert [(o.c_code, o.unid) for o in plan.orphans] == [("ALC", "ALC-ONE")]
+
+
+def test_rule_value_unknown_to_the_inventory_is_a_config_error(tmp_path: Path) -> None:
+    d = device("stage-dal09-carrier1-worker-01", c_code="ALC_FR2")
+    with pytest.raises(ConfigError) as caught:
+        plan_for(tmp_path, [d], [])
+    (message,) = caught.value.problems
+    assert "ownership.environment[2]" in message
+    assert "'STAGE' is not known to the ALC_FR2 inventory" in message
+
+
+def test_changes_are_sorted_and_counts_add_up(tmp_path: Path) -> None:
+    names = [f"prod-dal10-carrier2-worker-{i:03d}" for i in (5, 1, 3)]
+    plan = plan_for(
+        tmp_path, [device(n) for n in names], [record(n, f"U{n[-1]}", status="Build") for n in names]
+    )
+    assert [c.hostname for c in plan.changes] == sorted(names)
+    counts = plan.counts()
+    assert counts["changes"] == 3
+    assert counts["devices"] == counts["in_step"] + counts["changes"] == 3
+
+
+hostnames = st.sampled_from([f"prod-dal10-carrier{i}-worker-0{j}" for i in range(2) for j in range(3)])
+statuses = st.sampled_from(["Build", "Live", "Available"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    machines=st.lists(
+        st.tuples(hostnames, st.integers(-5, 100), st.booleans(), st.sampled_from(["1", "2", ""])), max_size=8
+    ),
+    inventory=st.lists(
+        st.tuples(
+            hostnames,
+            statuses,
+            st.sampled_from(["containers-kubernetes", "container-registry"]),
+            st.sampled_from(["1", "2", ""]),
+        ),
+        max_size=8,
+    ),
+)
+def test_applying_a_plan_then_planning_again_gives_no_change(
+    tmp_path_factory: pytest.TempPathFactory,
+    machines: list[tuple[str, int, bool, str]],
+    inventory: list[tuple[str, str, str, str]],
+) -> None:
+    tmp = tmp_path_factory.mktemp("prop")
+    devices = [
+        device(
+            h,
+            line=i + 2,
+            provision_date=NOW - timedelta(hours=age),
+            cancellation_date="x" if cancel else "",
+            device_id=dev_id,
+        )
+        for i, (h, age, cancel, dev_id) in enumerate(machines)
+    ]
+    records = [
+        record(h, f"U{i:02d}", status=s, application=a, device_id=dev_id)
+        for i, (h, s, a, dev_id) in enumerate(inventory)
+    ]
+    first = plan_for(tmp, devices, records)
+    by_unid = {r.unid: r for r in records}
+    for change in first.changes:
+        by_unid[change.unid] = replace(by_unid[change.unid], **dict(change.after))
+    second = plan_for(tmp, devices, list(by_unid.values()))
+    assert second.changes == ()
+    assert second.problems == first.problems
+    # Every machine is accounted for exactly once.
+    c = first.counts()
+    assert c["in_step"] + c["changes"] + c["not_in_inventory"] + c["ambiguous"] == len(devices)
+    # One problem per ambiguous machine, and never two changes for one record.
+    assert sum(p.category is Category.DUPLICATE_HOSTNAME for p in first.problems) == c["ambiguous"]
+    assert len({ch.unid for ch in first.changes}) == len(first.changes)
+
+
+def test_now_is_timezone_aware() -> None:
+    assert NOW.tzinfo is UTC
+    assert datetime(2026, 1, 1, tzinfo=UTC) < NOW
