@@ -153,7 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
-    level = logging.WARNING if getattr(args, "quiet", False) else logging.INFO
+    # Progress lines help on long network work; the offline commands stay terse unless -v.
+    chatty = args.command in ("plan", "update") or getattr(args, "verbose", 0) > 0
+    level = logging.WARNING if getattr(args, "quiet", False) or not chatty else logging.INFO
     if getattr(args, "verbose", 0) >= 2:
         level = logging.DEBUG
     logging.basicConfig(

@@ -437,7 +437,7 @@ def load_config(path: Path | str) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return config_from_mapping(data, base=path.resolve().parent, origin=str(path), path=path)
+    return config_from_mapping(data, base=path.parent, origin=str(path), path=path)
 
 
 def with_inventory_url(config: Config, url: str) -> Config:
