@@ -9,21 +9,10 @@ from typing import Any
 
 import yaml
 
-from sos_inventory.config import Config, config_from_mapping
+from sos_inventory.config import COLUMNS, Config, config_from_mapping
 from sos_inventory.model import ServerRecord
 
-HEADER = (
-    "Device Name",
-    "Device Type",
-    "Location",
-    "Public IP",
-    "Private IP",
-    "Management IP",
-    "Device ID",
-    "Provision Date",
-    "Cancellation Date",
-    "Tags",
-)
+HEADER = COLUMNS
 
 RULES: dict[str, Any] = {
     "application": [

@@ -29,7 +29,7 @@ from sos_inventory.devices import DeviceSet, parse_timestamp
 from sos_inventory.errors import ConfigError, InputError, SosError
 from sos_inventory.job import RunOptions, make_plan, read_devices, run_update
 from sos_inventory.ownership import explain
-from sos_inventory.plan import Problem
+from sos_inventory.plan import Problem, input_problems
 from sos_inventory.report import RunReport, write_reports
 from sos_inventory.report import console as console_report
 from sos_inventory.report.json_report import as_dict
@@ -244,10 +244,10 @@ def _run(args: argparse.Namespace, command: str) -> int:
     report = RunReport(command=command, started_at=datetime.now(UTC), now=datetime.now(UTC))
     try:
         config, device_set, c_codes, report.now = _inputs(args)
-        credentials = credentials_from_env()
-        options = RunOptions(now=report.now, c_codes=c_codes, concurrency=args.concurrency)
         if args.concurrency < 1:
             raise ConfigError("--concurrency must be at least 1")
+        credentials = credentials_from_env()
+        options = RunOptions(now=report.now, c_codes=c_codes, concurrency=args.concurrency)
         if command == "plan":
             report.set_plan(make_plan(config, device_set, credentials, options))
             report.exit_code = EXIT_PROBLEMS if report.problems() else EXIT_OK
@@ -315,15 +315,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except InputError as exc:
         _print_list("devices file(s) cannot be read:", [str(p) for p in exc.problems])
         return EXIT_REFUSED
-    from sos_inventory.plan import input_problems
-
     problems = input_problems(device_set)
     summary = {
         "files": [str(f.path) for f in device_set.files],
         "devices": device_set.rows,
         "machines": len(device_set.devices),
         "excluded": len(device_set.excluded),
-        "invalid": len({(e.path, e.line) for e in device_set.invalid}),
+        "invalid": device_set.invalid_rows,
         "problems": [p.to_dict() for p in problems],
     }
     if args.json:

@@ -66,10 +66,14 @@ class DeviceSet:
     files: list[DevicesFile] = field(default_factory=list)
 
     @property
+    def invalid_rows(self) -> int:
+        """Rows with at least one error (a row may have several)."""
+        return len({(e.path, e.line) for e in self.invalid})
+
+    @property
     def rows(self) -> int:
-        """Data rows read, whatever became of them (invalid rows count once each)."""
-        invalid_rows = len({(e.path, e.line) for e in self.invalid})
-        return len(self.devices) + len(self.excluded) + invalid_rows
+        """Data rows read, whatever became of them."""
+        return len(self.devices) + len(self.excluded) + self.invalid_rows
 
 
 def account_of(path: Path) -> str | None:

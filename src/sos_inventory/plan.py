@@ -326,7 +326,7 @@ def build_plan(
         unowned=tuple(sorted(planner.unowned, key=lambda n: (n.c_code, n.hostname))),
         rows=device_set.rows,
         excluded=len(device_set.excluded),
-        invalid=len({(e.path, e.line) for e in device_set.invalid}),
+        invalid=device_set.invalid_rows,
         ambiguous=planner.ambiguous,
         records={c_code: len(records) for c_code, records in inventories.items()},
     )

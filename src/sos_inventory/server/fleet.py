@@ -26,23 +26,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+from sos_inventory.config import COLUMNS
 from sos_inventory.model import Status
 
 DOMAIN = "alchemy.ibm.com"
 FR2_C_CODE = "ALC_FR2"  # the EU-cloud inventory: every prodfr2 machine belongs to it
 BUILD_WINDOW = timedelta(hours=48)
-HEADER = (
-    "Device Name",
-    "Device Type",
-    "Location",
-    "Public IP",
-    "Private IP",
-    "Management IP",
-    "Device ID",
-    "Provision Date",
-    "Cancellation Date",
-    "Tags",
-)
+HEADER = COLUMNS  # the standard devices.csv header (SPEC 2)
 VIRTUAL, BARE_METAL, PORTABLE = "Virtual Server", "Bare Metal Server", "Portable"
 
 KUBE, TUGBOAT = "containers-kubernetes", "containers-kubernetes-tugboat"
