@@ -4,6 +4,8 @@
         server.url            # "http://127.0.0.1:<port>"
         server.stats()        # GET /_ref/stats
         server.reset_stats()  # POST /_ref/stats/reset
+        server.faults()       # GET /_ref/faults
+        server.set_faults(error_rates={"503": 0.1})  # POST /_ref/faults
         server.stderr_text()  # start-up notices and the access log so far
 
 The process is always killed on exit, and every wait is bounded.
@@ -54,6 +56,21 @@ class RunningServer:
         request = urllib.request.Request(f"{self.url}/_ref/stats/reset", data=b"", method="POST")
         with urllib.request.urlopen(request, timeout=10):
             pass
+
+    def faults(self) -> dict[str, Any]:
+        """The faults in force (GET /_ref/faults)."""
+        with urllib.request.urlopen(f"{self.url}/_ref/faults", timeout=10) as response:
+            result: dict[str, Any] = json.load(response)
+        return result
+
+    def set_faults(self, **settings: Any) -> dict[str, Any]:
+        """Replace the faults (POST /_ref/faults): keys left out take their defaults,
+        so ``set_faults()`` clears them. Returns the faults now in force."""
+        body = json.dumps(settings).encode()
+        request = urllib.request.Request(f"{self.url}/_ref/faults", data=body, method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            result: dict[str, Any] = json.load(response)
+        return result
 
     def stderr_text(self) -> str:
         return self.stderr_path.read_text(encoding="utf-8", errors="replace")

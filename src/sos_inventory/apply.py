@@ -1,8 +1,11 @@
 """Run a Plan's changes with bounded concurrency; record one outcome per change.
 
-A change that fails does not stop the others. Only an error that no later
-request can avoid (credentials refused: :class:`~sos_inventory.errors.SosAuthError`)
-stops the run; changes not attempted then keep the outcome ``planned``.
+A change that fails does not stop the others. The run stops early only when no
+later request can succeed or the run must end: credentials refused
+(:class:`~sos_inventory.errors.SosAuthError`), the inventory down (circuit
+breaker open), the deadline passed, or a signal. Changes not attempted then keep
+the outcome ``planned``. Changes that failed for a transient reason get a second
+chance at the end of the run, when it is still allowed to go on.
 """
 
 from __future__ import annotations
@@ -14,14 +17,16 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sos_inventory.errors import SosAuthError, SosError, SosProtocolError
+from sos_inventory.errors import RunStopped, SosAuthError, SosError, SosInventoryError, SosProtocolError
 from sos_inventory.model import ServerRecord
 from sos_inventory.plan import Change
+from sos_inventory.sos.resilience import is_transient
 
 log = logging.getLogger(__name__)
 
 OutcomeKind = Literal["planned", "applied", "failed"]
 Updater = Callable[[Change], Awaitable[ServerRecord]]
+StopCheck = Callable[[], RunStopped | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +40,12 @@ class Outcome:
 
 @dataclass(slots=True)
 class ApplyResult:
-    """Outcomes in plan order, and the error that stopped the run, if any."""
+    """Outcomes in plan order, and what stopped the run early, if anything."""
 
     outcomes: list[Outcome] = field(default_factory=list)
-    stopped_by: SosError | None = None
+    stopped_by: SosInventoryError | None = None  # SosAuthError or RunStopped
+    second_chance: int = 0  # changes tried again at the end
+    recovered: int = 0  # ... of which applied then
 
     def count(self, kind: OutcomeKind) -> int:
         return sum(1 for o in self.outcomes if o.outcome == kind)
@@ -62,36 +69,75 @@ def _check_written(change: Change, record: ServerRecord) -> None:
         )
 
 
-async def apply_changes(changes: Sequence[Change], update: Updater, *, concurrency: int = 8) -> ApplyResult:
+def _no_stop() -> RunStopped | None:
+    return None
+
+
+@dataclass(slots=True)
+class _Applier:
+    changes: Sequence[Change]
+    update: Updater
+    concurrency: int
+    stop: StopCheck
+    result: ApplyResult
+    outcomes: list[Outcome]
+
+    async def run(self, indices: Sequence[int]) -> None:
+        """Apply ``changes[i]`` for i in ``indices``, writing into ``outcomes[i]``."""
+        pending = iter(indices)
+        done = 0
+        started = last_report = time.monotonic()
+        result = self.result
+
+        async def worker() -> None:
+            nonlocal done, last_report
+            for index in pending:
+                if result.stopped_by is None:
+                    result.stopped_by = self.stop()
+                if result.stopped_by is not None:
+                    return
+                change = self.changes[index]
+                try:
+                    _check_written(change, await self.update(change))
+                    self.outcomes[index] = Outcome(change, "applied")
+                except SosAuthError as exc:
+                    self.outcomes[index] = Outcome(change, "failed", exc)
+                    result.stopped_by = exc
+                    return
+                except RunStopped as exc:
+                    result.stopped_by = result.stopped_by or exc
+                    return
+                except SosError as exc:
+                    log.warning("%s %s (%s): %s", change.c_code, change.hostname, change.unid, exc)
+                    self.outcomes[index] = Outcome(change, "failed", exc)
+                done += 1
+                now = time.monotonic()
+                if now - last_report >= 5:
+                    last_report = now
+                    log.info("applied %d/%d changes (%.0f/s)", done, len(indices), done / (now - started))
+
+        await asyncio.gather(*(worker() for _ in range(max(1, min(self.concurrency, len(indices))))))
+
+
+async def apply_changes(
+    changes: Sequence[Change],
+    update: Updater,
+    *,
+    concurrency: int = 8,
+    stop: StopCheck = _no_stop,
+    second_chance: bool = True,
+) -> ApplyResult:
     """Apply every change with at most ``concurrency`` in flight; never raises SosError."""
-    results: list[Outcome | None] = [None] * len(changes)
     result = ApplyResult()
-    pending = iter(range(len(changes)))
-    done = 0
-    started = last_report = time.monotonic()
-
-    async def worker() -> None:
-        nonlocal done, last_report
-        for index in pending:
-            if result.stopped_by is not None:
-                return
-            change = changes[index]
-            try:
-                _check_written(change, await update(change))
-                results[index] = Outcome(change, "applied")
-            except SosAuthError as exc:
-                results[index] = Outcome(change, "failed", exc)
-                result.stopped_by = exc
-                return
-            except SosError as exc:
-                log.warning("%s %s (%s): %s", change.c_code, change.hostname, change.unid, exc)
-                results[index] = Outcome(change, "failed", exc)
-            done += 1
-            now = time.monotonic()
-            if now - last_report >= 5:
-                last_report = now
-                log.info("applied %d/%d changes (%.0f/s)", done, len(changes), done / (now - started))
-
-    await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(changes))))))
-    result.outcomes = [r if r is not None else Outcome(changes[i], "planned") for i, r in enumerate(results)]
+    applier = _Applier(changes, update, concurrency, stop, result, planned(changes))
+    await applier.run(range(len(changes)))
+    outcomes = applier.outcomes
+    retry = [i for i, o in enumerate(outcomes) if o.outcome == "failed" and o.error and is_transient(o.error)]
+    if second_chance and retry and result.stopped_by is None:
+        log.info("second chance for %d change(s) that failed transiently", len(retry))
+        result.second_chance = len(retry)
+        # A change this pass does not reach (the run stopped) keeps its first failure.
+        await applier.run(retry)
+        result.recovered = sum(1 for i in retry if outcomes[i].outcome == "applied")
+    result.outcomes = outcomes
     return result

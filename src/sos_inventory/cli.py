@@ -23,29 +23,43 @@ from sos_inventory.config import (
     DevicesSpec,
     credentials_from_env,
     load_config,
+    parse_duration,
     with_inventory_url,
 )
 from sos_inventory.devices import DeviceSet, parse_timestamp
-from sos_inventory.errors import ConfigError, InputError, SosError
-from sos_inventory.job import RunOptions, make_plan, read_devices, run_update
+from sos_inventory.errors import (
+    ConfigError,
+    InputError,
+    Interrupted,
+    LockHeld,
+    RunStopped,
+    SosError,
+    SosInventoryError,
+)
+from sos_inventory.job import RunOptions, RunResult, make_plan, read_devices, run_update
+from sos_inventory.lock import run_lock
 from sos_inventory.ownership import explain
 from sos_inventory.plan import Problem, input_problems
 from sos_inventory.report import RunReport, write_reports
 from sos_inventory.report import console as console_report
 from sos_inventory.report.json_report import as_dict
-from sos_inventory.runbook import ACTIONS, Category
+from sos_inventory.runbook import ACTIONS, UPDATE_FAILED, Category
+from sos_inventory.safety import limits_with_overrides
 from sos_inventory.server import cli as server_cli
 
 log = logging.getLogger("sos_inventory")
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
+DEFAULT_STATE_DIR = ".sos-inventory"
 
 EXIT_CODES = """exit codes:
   0  done: the inventory is in step (plan: the plan was computed)
   1  done, but some machines could not be updated or were ambiguous, or some rows were invalid
   2  usage or configuration error
-  3  refused: input invalid; nothing written
+  3  refused: input invalid, or a safety limit would be crossed; nothing written
   4  the inventory is unreachable or refused the credentials; the run stopped
+  5  another run of the job holds the lock
+  130/143  interrupted by SIGINT/SIGTERM (in-flight requests finished, report written)
 """
 
 
@@ -85,6 +99,29 @@ def _common(parser: argparse.ArgumentParser, *, network: bool) -> None:
         )
         parser.add_argument(
             "--inventory-url", metavar="URL", help="SOS API base URL (overrides inventory.url of the config)"
+        )
+        parser.add_argument(
+            "--deadline",
+            default="30m",
+            metavar="DURATION",
+            help="stop starting requests after this long (e.g. 20m, 1h; default 30m)",
+        )
+        guards = parser.add_argument_group("safety guards (refuse before any write; exit 3)")
+        guards.add_argument("--force", action="store_true", help="apply even if a safety limit is crossed")
+        guards.add_argument(
+            "--max-changes", type=int, metavar="N", help="raise safety.max_changes for this run"
+        )
+        guards.add_argument(
+            "--max-change-ratio",
+            type=float,
+            metavar="R",
+            help="raise safety.max_change_ratio (0..1) for this run",
+        )
+        guards.add_argument(
+            "--min-export-ratio",
+            type=float,
+            metavar="R",
+            help="lower safety.min_export_ratio (0..1) for this run",
         )
     parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more detail (-vv for debug)")
@@ -131,6 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     _common(update, network=True)
+    update.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(DEFAULT_STATE_DIR),
+        metavar="DIR",
+        help=f"where the run lock lives; one update at a time per folder (default: {DEFAULT_STATE_DIR})",
+    )
+    update.add_argument(
+        "--wait-lock",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another run to finish instead of exiting 5 at once",
+    )
     update.set_defaults(func=cmd_update)
 
     why = commands.add_parser(
@@ -240,24 +291,97 @@ def _finish(report: RunReport, args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _stopped(report: RunReport, stopped: SosInventoryError) -> int:
+    """Record why the run stopped early and how far it got; return the exit code."""
+    counts = report.counts()
+    if report.plan is None:
+        progress = "no plan was made, nothing was written"
+    else:
+        progress = f"{counts['applied']} applied, {counts['failed']} failed, {report.pending()} not attempted"
+    report.stopped = f"{stopped}: {progress}"
+    if isinstance(stopped, Interrupted):
+        # Not a failure of the job or of the inventory: an operator or Jenkins asked it to stop.
+        print(f"interrupted ({stopped}): {progress}; rerun the job to finish", file=sys.stderr)
+        return 128 + stopped.signal_number
+    report.failures.append(_stop_problem(stopped, progress))
+    return EXIT_UNREACHABLE
+
+
+def _stop_problem(stopped: SosInventoryError, progress: str) -> Problem:
+    """The problem that says why the run stopped early."""
+    if isinstance(stopped, SosError):
+        base = Problem.from_error(stopped)
+        return Problem(
+            base.category, f"{base.message}; the run stopped: {progress}", stopped.c_code, stopped.hostname
+        )
+    cause = stopped.cause if isinstance(stopped, RunStopped) else None
+    if cause is not None:
+        base = Problem.from_error(cause)
+        return Problem(
+            base.category,
+            f"{base.message}; the inventory looks down ({stopped}): the run stopped: {progress}",
+        )
+    return Problem(Category.SOS_API_ERROR, f"{UPDATE_FAILED}: {stopped}: {progress}")
+
+
+def _options(
+    args: argparse.Namespace, config: Config, c_codes: frozenset[str] | None, now: datetime
+) -> RunOptions:
+    if args.concurrency < 1:
+        raise ConfigError("--concurrency must be at least 1")
+    try:
+        deadline = parse_duration(args.deadline)
+    except ValueError as exc:
+        raise ConfigError(f"--deadline: {exc}") from None
+    limits, overrides = limits_with_overrides(
+        config.safety,
+        max_changes=args.max_changes,
+        max_change_ratio=args.max_change_ratio,
+        min_export_ratio=args.min_export_ratio,
+    )
+    return RunOptions(
+        now=now,
+        c_codes=c_codes,
+        concurrency=args.concurrency,
+        retry=config.retry,
+        deadline=deadline.total_seconds(),
+        limits=limits,
+        force=args.force,
+        overrides=tuple(overrides),
+    )
+
+
+def _record(report: RunReport, result: RunResult) -> None:
+    """Fill the report from a run's result and set its exit code."""
+    report.attempts, report.retries = result.attempts, result.retries
+    if result.plan is not None:
+        report.set_plan(result.plan)
+    report.verdict = result.verdict
+    if result.verdict is not None and result.verdict.refused:
+        report.failures.extend(
+            Problem(Category.SAFETY_GUARD, r.message, r.c_code) for r in result.verdict.refusals
+        )
+        report.exit_code = EXIT_REFUSED
+        return
+    if result.applied is not None:
+        report.outcomes = result.applied.outcomes
+        if result.applied.stopped_by is not None:
+            report.exit_code = _stopped(report, result.applied.stopped_by)
+            return
+    report.exit_code = EXIT_PROBLEMS if report.problems() else EXIT_OK
+
+
 def _run(args: argparse.Namespace, command: str) -> int:
     report = RunReport(command=command, started_at=datetime.now(UTC), now=datetime.now(UTC))
     try:
         config, device_set, c_codes, report.now = _inputs(args)
-        if args.concurrency < 1:
-            raise ConfigError("--concurrency must be at least 1")
+        options = _options(args, config, c_codes, report.now)
         credentials = credentials_from_env()
-        options = RunOptions(now=report.now, c_codes=c_codes, concurrency=args.concurrency)
         if command == "plan":
-            report.set_plan(make_plan(config, device_set, credentials, options))
-            report.exit_code = EXIT_PROBLEMS if report.problems() else EXIT_OK
+            _record(report, make_plan(config, device_set, credentials, options))
         else:
-            plan, result = run_update(config, device_set, credentials, options)
-            report.plan, report.outcomes = plan, result.outcomes
-            if result.stopped_by is not None:
-                report.exit_code = EXIT_UNREACHABLE
-            else:
-                report.exit_code = EXIT_PROBLEMS if report.problems() else EXIT_OK
+            with run_lock(args.state_dir, wait=args.wait_lock):
+                _record(report, run_update(config, device_set, credentials, options))
     except ConfigError as exc:
         report.failures.append(_config_problem(exc))
         _print_list("error: configuration problem(s):", exc.problems)
@@ -270,12 +394,16 @@ def _run(args: argparse.Namespace, command: str) -> int:
         )
         print(f"action: {ACTIONS[Category.INPUT_ERROR]}", file=sys.stderr)
         report.exit_code = EXIT_REFUSED
-    except SosError as exc:
-        problem = Problem.from_error(exc)
-        report.failures.append(problem)
-        report.exit_code = EXIT_UNREACHABLE
+    except LockHeld as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print(
+            "action: wait for that run to end (or use --wait-lock SECONDS); nothing was done", file=sys.stderr
+        )
+        return EXIT_LOCKED  # no report: the running job owns the report folder
+    except (SosError, RunStopped) as exc:
+        report.exit_code = _stopped(report, exc)
     code = _finish(report, args)
-    if code in (EXIT_PROBLEMS, EXIT_UNREACHABLE):
+    if code != EXIT_OK and code not in (EXIT_USAGE,) and report.problems():
         _diagnosis(_primary(report))
     return code
 

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from sos_inventory.errors import ConfigError
+from sos_inventory.sos.resilience import RetryPolicy
 
 DEFAULT_CONFIG = "sos-inventory.yaml"
 DEFAULT_URL = "http://127.0.0.1:8742"
@@ -89,6 +90,7 @@ class Safety:
 
     max_changes: int = 500
     max_change_ratio: float = 0.2
+    min_export_ratio: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,7 @@ class Config:
     columns: Mapping[str, str] = field(default_factory=dict)
     page_size: int = 1000
     timeout: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @property
     def c_codes(self) -> list[str]:
@@ -303,6 +306,43 @@ def _number(
     return value
 
 
+_RETRY_KEYS: dict[str, tuple[type, float, float | None]] = {
+    "attempts": (int, 1, 10),
+    "base_delay": (float, 0.0, 60.0),
+    "max_delay": (float, 0.0, 300.0),
+    "max_retry_after": (float, 0.0, 600.0),
+    "breaker_failures": (int, 1, 1000),
+    "budget": (int, 0, 100000),
+}
+
+
+def _retry(raw: object, errors: _Collector) -> RetryPolicy:
+    if raw is None:
+        return RetryPolicy()
+    if not isinstance(raw, Mapping):
+        errors.add("inventory.retry", "must be a mapping")
+        return RetryPolicy()
+    for key in sorted(set(raw) - set(_RETRY_KEYS)):
+        errors.add(f"inventory.retry.{key}", f"unknown key (known: {', '.join(_RETRY_KEYS)})")
+    defaults = RetryPolicy()
+    values = {
+        key: kind(
+            _number(
+                raw,
+                key,
+                default=getattr(defaults, key),
+                kind=kind,
+                low=low,
+                high=high,
+                errors=errors,
+                where="inventory.retry",
+            )
+        )
+        for key, (kind, low, high) in _RETRY_KEYS.items()
+    }
+    return RetryPolicy(**values)
+
+
 def _section(data: Mapping[str, Any], key: str, errors: _Collector) -> Mapping[str, Any]:
     value = data.get(key) or {}
     if not isinstance(value, Mapping):
@@ -394,8 +434,21 @@ def config_from_mapping(data: object, *, base: Path, origin: str, path: Path | N
                     where="safety",
                 )
             ),
+            min_export_ratio=float(
+                _number(
+                    safety,
+                    "min_export_ratio",
+                    default=0.5,
+                    kind=float,
+                    low=0.0,
+                    high=1.0,
+                    errors=errors,
+                    where="safety",
+                )
+            ),
         ),
         columns=_columns(data.get("columns"), errors),
+        retry=_retry(inventory.get("retry"), errors),
         page_size=_number(
             inventory,
             "page_size",

@@ -64,6 +64,7 @@ class DeviceSet:
     invalid: list[RowError] = field(default_factory=list)
     skipped_files: list[SkippedFile] = field(default_factory=list)
     files: list[DevicesFile] = field(default_factory=list)
+    rows_by_file: dict[str, int] = field(default_factory=dict)  # data rows of each file read
 
     @property
     def invalid_rows(self) -> int:
@@ -317,8 +318,11 @@ def _read_file(file: DevicesFile, config: Config, out: DeviceSet) -> FileProblem
             out.skipped_files.append(SkippedFile(str(file.path), file.account, count))
             return None
         reader = _RowReader(file, c_code, header, config.exclude, out)
+        count = 0
         for line, fields in rows:
             reader.read(line, fields)
+            count += 1
+        out.rows_by_file[str(file.path)] = count
     except FileNotFoundError:
         return FileProblem(str(file.path), "no such file")
     except UnicodeDecodeError as exc:

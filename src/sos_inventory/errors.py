@@ -7,6 +7,11 @@ attributes, never the message text::
     SosInventoryError
     ├── ConfigError                 bad config, options or rule values    (exit 2)
     ├── InputError                  a devices file cannot be read at all  (exit 3)
+    ├── LockHeld                    another run holds the state lock      (exit 5)
+    ├── RunStopped                  the run as a whole must stop          (exit 4, or 130/143)
+    │   ├── CircuitOpen             N requests in a row failed: the inventory is down
+    │   ├── DeadlineExceeded        the run's --deadline passed
+    │   └── Interrupted             SIGINT / SIGTERM
     └── SosError                    talking to the SOS inventory          (context attrs)
         ├── SosTransportError       the request could not be made or completed
         │   ├── SosDnsError         the API host name did not resolve
@@ -63,6 +68,40 @@ class InputError(SosInventoryError):
     def __init__(self, problems: list[FileProblem]) -> None:
         self.problems = list(problems)
         super().__init__("; ".join(str(p) for p in self.problems))
+
+
+class LockHeld(SosInventoryError):
+    """Another run holds the lock of the state directory."""
+
+    def __init__(self, path: str, holder: str) -> None:
+        self.path = path
+        self.holder = holder
+        super().__init__(f"another run holds {path}: {holder}")
+
+
+class RunStopped(SosInventoryError):
+    """The run as a whole stops; ``cause`` is the inventory error behind it, if any."""
+
+    def __init__(self, message: str, cause: SosError | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.cause = cause
+
+
+class CircuitOpen(RunStopped):
+    """Several requests in a row failed for transient reasons: the inventory looks down."""
+
+
+class DeadlineExceeded(RunStopped):
+    """The run's deadline passed."""
+
+
+class Interrupted(RunStopped):
+    """A signal asked the run to stop."""
+
+    def __init__(self, message: str, signal_number: int) -> None:
+        super().__init__(message)
+        self.signal_number = signal_number
 
 
 class SosError(SosInventoryError):

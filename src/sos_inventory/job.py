@@ -1,4 +1,4 @@
-"""The job, end to end: read the exports, fetch the inventories, plan, apply.
+"""The job, end to end: read the exports, fetch the inventories, plan, check, apply.
 
 These are the library calls the CLI makes; they never print or exit.
 """
@@ -7,18 +7,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
+from sos_inventory import safety
 from sos_inventory.apply import ApplyResult, apply_changes
-from sos_inventory.config import Config, Credentials, DevicesSpec
+from sos_inventory.config import Config, Credentials, DevicesSpec, Safety
 from sos_inventory.devices import DeviceSet, discover, load_devices
+from sos_inventory.errors import DeadlineExceeded, Interrupted, RunStopped
 from sos_inventory.model import ServerRecord
 from sos_inventory.plan import Change, KnownNames, Plan, build_plan
 from sos_inventory.sos.client import SosClient
+from sos_inventory.sos.resilience import Resilience, RetryPolicy
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +35,22 @@ class RunOptions:
     now: datetime
     c_codes: frozenset[str] | None = None  # None: every C_Code of the config
     concurrency: int = 8
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    deadline: float | None = None  # seconds from the start of the inventory work
+    limits: Safety | None = None  # None: the config's
+    force: bool = False
+    overrides: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class RunResult:
+    """What a plan or update run produced (fields stay None when the run stopped before)."""
+
+    plan: Plan | None = None
+    verdict: safety.Verdict | None = None
+    applied: ApplyResult | None = None
+    attempts: int = 0  # HTTP attempts, retries included
+    retries: int = 0
 
 
 def read_devices(
@@ -45,7 +68,7 @@ def read_devices(
         len(files),
         len(device_set.devices),
         len(device_set.excluded),
-        len(device_set.invalid),
+        device_set.invalid_rows,
     )
     return device_set
 
@@ -70,48 +93,133 @@ async def _snapshot(
     return inventories, known
 
 
-def _client(config: Config, credentials: Credentials, options: RunOptions) -> SosClient:
-    return SosClient(
-        config.inventory_url,
-        credentials,
-        concurrency=options.concurrency,
-        page_size=config.page_size,
-        timeout=config.timeout,
-    )
+class _Run:
+    """One run's shared state: the client, its resilience, and the stop signals."""
+
+    def __init__(self, config: Config, credentials: Credentials, options: RunOptions) -> None:
+        self.config = config
+        self.options = options
+        started = time.monotonic()
+        deadline = None if options.deadline is None else started + options.deadline
+        self.resilience = Resilience(options.retry, deadline=deadline)
+        self.client = SosClient(
+            config.inventory_url,
+            credentials,
+            concurrency=options.concurrency,
+            page_size=config.page_size,
+            timeout=config.timeout,
+            resilience=self.resilience,
+        )
+        self.signal_number: int | None = None
+        self._task: asyncio.Task[object] | None = None
+
+    def stop_reason(self) -> RunStopped | None:
+        """Why the run must stop taking new work now, if it must."""
+        if self.signal_number is not None:
+            name = signal.Signals(self.signal_number).name
+            return Interrupted(f"stopped by {name}", self.signal_number)
+        left = self.resilience.remaining()
+        if left is not None and left <= 0:
+            return DeadlineExceeded(f"the run's deadline ({self.options.deadline:g}s) passed")
+        return None
+
+    def _on_signal(self, number: int) -> None:
+        first = self.signal_number is None
+        self.signal_number = number
+        log.warning(
+            "%s received: finishing the requests in flight, starting no new one", signal.Signals(number).name
+        )
+        if not first and self._task is not None:
+            self._task.cancel()  # a second signal: stop now
+
+    async def interruptible(self, work: Callable[[], Awaitable[T]], *, cancel_at_once: bool) -> T:
+        """Run ``work``; a signal cancels it at once (reads) or lets it wind down (writes)."""
+        loop = asyncio.get_running_loop()
+        task: asyncio.Task[T] = asyncio.ensure_future(work())
+        self._task = task
+
+        def handler(number: int) -> None:
+            self._on_signal(number)
+            if cancel_at_once:
+                task.cancel()
+
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(number, handler, number)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            raise self.stop_reason() or Interrupted("cancelled", signal.SIGINT) from None
+        finally:
+            for number in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(number)
+
+    async def plan(self, device_set: DeviceSet) -> tuple[Plan, safety.Verdict]:
+        c_codes = c_codes_in_play(self.config, device_set)
+        inventories, known = await self.interruptible(
+            lambda: _snapshot(self.client, c_codes), cancel_at_once=True
+        )
+        plan = build_plan(device_set, inventories, self.config, self.options.now, known)
+        log.info(
+            "plan: %d change(s), %d in step, %d problem(s)",
+            len(plan.changes),
+            plan.in_step,
+            len(plan.problems),
+        )
+        limits = self.options.limits or self.config.safety
+        verdict = safety.check(
+            plan, device_set, limits, force=self.options.force, overrides=self.options.overrides
+        )
+        return plan, verdict
+
+    async def apply(self, plan: Plan) -> ApplyResult:
+        async def update(change: Change) -> ServerRecord:
+            return await self.client.update(
+                change.c_code, change.unid, change.after, hostname=change.hostname
+            )
+
+        return await self.interruptible(
+            lambda: apply_changes(
+                plan.changes, update, concurrency=self.options.concurrency, stop=self.stop_reason
+            ),
+            cancel_at_once=False,
+        )
 
 
-async def _plan(client: SosClient, config: Config, device_set: DeviceSet, options: RunOptions) -> Plan:
-    inventories, known = await _snapshot(client, c_codes_in_play(config, device_set))
-    plan = build_plan(device_set, inventories, config, options.now, known)
-    log.info(
-        "plan: %d change(s), %d in step, %d problem(s)", len(plan.changes), plan.in_step, len(plan.problems)
-    )
-    return plan
+def _execute(
+    config: Config, device_set: DeviceSet, credentials: Credentials, options: RunOptions, *, write: bool
+) -> RunResult:
+    result = RunResult()
+
+    async def run() -> None:
+        job = _Run(config, credentials, options)
+        try:
+            async with job.client:
+                result.plan, result.verdict = await job.plan(device_set)
+                if write and not result.verdict.refused:
+                    result.applied = await job.apply(result.plan)
+        finally:
+            result.attempts, result.retries = job.resilience.attempts, job.resilience.retries
+
+    asyncio.run(run())
+    return result
 
 
-def make_plan(config: Config, device_set: DeviceSet, credentials: Credentials, options: RunOptions) -> Plan:
-    """Read the inventories and compute the plan; writes nothing."""
+def make_plan(
+    config: Config, device_set: DeviceSet, credentials: Credentials, options: RunOptions
+) -> RunResult:
+    """Read the inventories, compute the plan and the safety verdict; writes nothing.
 
-    async def run() -> Plan:
-        async with _client(config, credentials, options) as client:
-            return await _plan(client, config, device_set, options)
-
-    return asyncio.run(run())
+    Raises SosError or RunStopped when the inventories cannot be read.
+    """
+    return _execute(config, device_set, credentials, options, write=False)
 
 
 def run_update(
     config: Config, device_set: DeviceSet, credentials: Credentials, options: RunOptions
-) -> tuple[Plan, ApplyResult]:
-    """Plan, then apply every change over the same connections."""
+) -> RunResult:
+    """Plan; unless the safety guards refuse, apply every change over the same connections.
 
-    async def run() -> tuple[Plan, ApplyResult]:
-        async with _client(config, credentials, options) as client:
-            plan = await _plan(client, config, device_set, options)
-
-            async def update(change: Change) -> ServerRecord:
-                return await client.update(change.c_code, change.unid, change.after, hostname=change.hostname)
-
-            result = await apply_changes(plan.changes, update, concurrency=options.concurrency)
-            return plan, result
-
-    return asyncio.run(run())
+    Raises SosError or RunStopped when the inventories cannot be read; errors
+    while applying are recorded in ``applied`` instead.
+    """
+    return _execute(config, device_set, credentials, options, write=True)

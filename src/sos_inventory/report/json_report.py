@@ -34,6 +34,9 @@ def as_dict(report: RunReport) -> dict[str, Any]:
         "orphans": [n.to_dict() for n in plan.orphans] if plan else [],
         "unowned": [n.to_dict() for n in plan.unowned] if plan else [],
         "records": dict(plan.records) if plan else {},
+        "safety": report.verdict.to_dict() if report.verdict else None,
+        "stopped": report.stopped,
+        "requests": {"attempts": report.attempts, "retries": report.retries},
     }
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sos_inventory.apply import Outcome, planned
 from sos_inventory.plan import Plan, Problem
+from sos_inventory.safety import Verdict
 
 
 def iso(moment: datetime) -> str:
@@ -26,6 +27,14 @@ class RunReport:
     plan: Plan | None = None
     outcomes: list[Outcome] = field(default_factory=list)
     failures: list[Problem] = field(default_factory=list)  # run-level: query failed, bad config, ...
+    verdict: Verdict | None = None  # the safety guards' answer
+    stopped: str | None = None  # why the run stopped early, and how far it got
+    attempts: int = 0  # HTTP requests sent, retries included
+    retries: int = 0
+
+    def pending(self) -> int:
+        """Changes never attempted (the run stopped first, or did not apply)."""
+        return sum(1 for o in self.outcomes if o.outcome == "planned")
 
     def set_plan(self, plan: Plan) -> None:
         self.plan = plan

@@ -3,7 +3,8 @@
 
 A request passes through, outermost first::
 
-    observe    access log line + request statistics (sees every final status)
+    observe    access log line + request statistics (sees every final status,
+               and every fault an inner middleware reports with note_fault)
     errors     ApiError / aiohttp HTTP errors / crashes -> {"error": {...}} body
     extra      e.g. fault injection (server/faults.py): its errors get the API
                shape above and are counted, and it runs before any real work
@@ -11,29 +12,27 @@ A request passes through, outermost first::
     handler    authenticate (401), parse C_Code (400), authorize (403), the rest
 
 ``/_ref/stats`` and ``/_ref/stats/reset`` belong to the reference server only:
-they need no auth (they hold no secret) and are not counted.
+they need no auth (they hold no secret) and are not counted. The runner
+(``server/runner.py``) adds ``/_ref/faults`` the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import signal
-import sys
 import time
 import traceback
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any, TextIO
+from contextvars import ContextVar
+from typing import Any, Literal, NamedTuple, TextIO
 from urllib.parse import urlencode
 
 from aiohttp import BasicAuth, hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
-from sos_inventory.server.auth import DEMO_EMAIL, Role, Users, load_users
+from sos_inventory.server.auth import Role, Users
 from sos_inventory.server.store import (
     UPDATABLE_FIELDS,
     InvalidValue,
@@ -42,7 +41,7 @@ from sos_inventory.server.store import (
     is_c_code,
 )
 
-__all__ = ["ApiError", "RequestStats", "create_app", "run"]
+__all__ = ["API_KINDS", "ApiError", "Dropped", "RequestStats", "create_app", "note_fault", "request_kind"]
 
 API_KINDS = ("query", "query_hostname", "applications", "environments", "update")
 MAX_PAGE_SIZE = 1000
@@ -60,7 +59,9 @@ _CODES = {
     422: "invalid_value",
     429: "rate_limited",
     500: "internal_error",
+    502: "bad_gateway",
     503: "unavailable",
+    504: "gateway_timeout",
 }
 
 
@@ -78,7 +79,7 @@ class ApiError(Exception):
 
 
 class RequestStats:
-    """Counts of API requests by kind, by C_Code and by status, for tests and benchmarks."""
+    """Counts of API requests by kind, by C_Code, by status and by injected fault."""
 
     def __init__(self) -> None:
         self.reset()
@@ -89,24 +90,59 @@ class RequestStats:
         self.by_kind: Counter[str] = Counter(dict.fromkeys(API_KINDS, 0))
         self.by_c_code: Counter[str] = Counter()
         self.by_status: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
 
-    def record(self, kind: str | None, c_code: str | None, status: int) -> None:
-        """Count one finished request; ``kind`` and ``c_code`` are None when unknown."""
+    def record(
+        self, kind: str | None, c_code: str | None, status: int | str, fault: str | None = None
+    ) -> None:
+        """Count one finished request; ``kind``, ``c_code`` and ``fault`` are None when unknown
+        or absent. ``status`` is the HTTP status, or a word when no answer was sent."""
         self.requests += 1
         self.by_status[str(status)] += 1
         if kind is not None:
             self.by_kind[kind] += 1
         if c_code is not None:
             self.by_c_code[c_code] += 1
+        if fault is not None:
+            self.faults[fault] += 1
 
     def as_json(self) -> dict[str, Any]:
         """The counts as a JSON-ready dict (see the module docstring of ``server``)."""
-        return {
+        counts: dict[str, Any] = {
             "requests": self.requests,
             "by_kind": dict(self.by_kind),
             "by_c_code": dict(sorted(self.by_c_code.items())),
             "by_status": dict(sorted(self.by_status.items())),
         }
+        # Only once a fault was injected, so that without faults the shape stays as it was.
+        if self.faults:
+            counts["faults"] = dict(sorted(self.faults.items()))
+        return counts
+
+
+Dropped = Literal["drop-before", "drop-after"]
+
+
+class _Injected(NamedTuple):
+    name: str
+    dropped: Dropped | None
+
+
+# The fault injected into the current request, for the observe middleware. aiohttp
+# runs every request in a task of its own and middlewares are nested awaits in that
+# task, so a context variable is per request; it saves a string key in the request
+# (which aiohttp 3.14 warns about) and a RequestKey (which aiohttp 3.11 lacks).
+_INJECTED: ContextVar[_Injected | None] = ContextVar("sos_injected_fault", default=None)
+
+
+def note_fault(name: str, dropped: Dropped | None = None) -> None:
+    """Report, from a middleware inside ``observe``, a fault injected into this request.
+
+    ``name`` is counted under ``faults`` in /_ref/stats and logged as ``fault=NAME``.
+    ``dropped`` says the connection was closed with no answer: the access log and
+    ``by_status`` then show that word instead of a status the client never saw.
+    """
+    _INJECTED.set(_Injected(name, dropped))
 
 
 STORE = web.AppKey("store", Store)
@@ -145,7 +181,7 @@ def create_app(
 # -- middlewares ---------------------------------------------------------------
 
 
-def _kind(request: web.Request) -> str | None:
+def request_kind(request: web.Request) -> str | None:
     """The API kind of a request, or None for /_ref/ and unknown routes."""
     name = request.match_info.route.name
     if name == "query" and "hostname" in request.query:
@@ -158,23 +194,30 @@ def _observe(log: TextIO | None) -> Middleware:
     async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.monotonic()
         # If the handler is cancelled (client gone) no status was sent; 499 as nginx does.
-        status = 499
+        status: int | str = 499
+        token = _INJECTED.set(None)
         try:
             response = await handler(request)
             status = response.status
             return response
         finally:
+            injected = _INJECTED.get()
+            _INJECTED.reset(token)
+            fault = None
+            if injected is not None:
+                fault = injected.name
+                status = injected.dropped or status
             if not request.path.startswith("/_ref/"):
                 c_code = request.query.get("c_code")
-                kind = _kind(request)
+                kind = request_kind(request)
                 counted_c_code = c_code if kind is not None and c_code and is_c_code(c_code) else None
-                request.app[STATS].record(kind, counted_c_code, status)
+                request.app[STATS].record(kind, counted_c_code, status, fault)
             if log is not None:
                 elapsed_ms = (time.monotonic() - started) * 1000
                 stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
                 print(
                     f"{stamp} {request.remote} {request.method} {_loggable_target(request)}"
-                    f" {status} {elapsed_ms:.1f}ms",
+                    f" {status} {elapsed_ms:.1f}ms" + (f" fault={fault}" if fault else ""),
                     file=log,
                     flush=True,
                 )
@@ -221,7 +264,7 @@ def _error_response(status: int, code: str, message: str, headers: Mapping[str, 
 def _latency(latency_ms: int) -> Middleware:
     @web.middleware
     async def latency(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if latency_ms > 0 and _kind(request) is not None:
+        if latency_ms > 0 and request_kind(request) is not None:
             await asyncio.sleep(latency_ms / 1000)
         return await handler(request)
 
@@ -336,77 +379,3 @@ async def _stats(request: web.Request) -> web.Response:
 async def _stats_reset(request: web.Request) -> web.Response:
     request.app[STATS].reset()
     return web.json_response(request.app[STATS].as_json())
-
-
-# -- runner ----------------------------------------------------------------------
-
-
-def run(
-    db: str | Path,
-    host: str = "127.0.0.1",
-    port: int = 8742,
-    *,
-    users_path: str | Path | None = None,
-    port_file: str | Path | None = None,
-    latency_ms: int = 0,
-) -> int:
-    """Serve until SIGTERM or SIGINT; return the exit code (0).
-
-    ``port=0`` picks a free port. Once listening, prints one line to stdout and
-    writes the port to ``port_file`` (atomically; removed again on exit).
-    Raises UsersError for bad users and OSError when the address is taken.
-    """
-    users = load_users(users_path)
-    return asyncio.run(
-        _serve(db=Path(db), host=host, port=port, users=users, port_file=port_file, latency_ms=latency_ms)
-    )
-
-
-async def _serve(
-    *, db: Path, host: str, port: int, users: Users, port_file: str | Path | None, latency_ms: int
-) -> int:
-    if users.demo:
-        print(
-            f"no --users file and no $SOS_SERVER_USERS: accepting only the demo user {DEMO_EMAIL}"
-            " (editor on every C_Code; its token is in `sos-inventory server run --help`)",
-            file=sys.stderr,
-        )
-    else:
-        print(f"{len(users.users)} users from {users.source}", file=sys.stderr)
-    if not db.exists():
-        print(f"creating an empty database {db}; add data with `sos-inventory server seed`", file=sys.stderr)
-    store = Store(db)
-    runner = web.AppRunner(
-        create_app(store, users, latency_ms=latency_ms, access_log=sys.stderr), access_log=None
-    )
-    try:
-        await runner.setup()
-        site = web.TCPSite(runner, host, port, shutdown_timeout=5)
-        await site.start()
-        actual_port = int(runner.addresses[0][1])
-        shown_host = f"[{host}]" if ":" in host else host
-        print(
-            f"sos-inventory reference server listening on http://{shown_host}:{actual_port} (db: {db})",
-            flush=True,
-        )
-        if port_file is not None:
-            _write_atomically(Path(port_file), f"{actual_port}\n")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        await stop.wait()
-        print("stopping", file=sys.stderr, flush=True)
-    finally:
-        await runner.cleanup()
-        store.close()
-        if port_file is not None:
-            Path(port_file).unlink(missing_ok=True)
-    return 0
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    # Readers polling for the file must never see it half written.
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)

@@ -9,17 +9,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-from sos_inventory.server.app import run
+from sos_inventory.server.app import API_KINDS
 from sos_inventory.server.auth import DEMO_EMAIL, DEMO_TOKEN, USERS_ENV, UsersError
+from sos_inventory.server.faults import Faults
+from sos_inventory.server.runner import run
 from sos_inventory.server.store import Store, is_c_code
 
 __all__ = ["register"]
 
 _USAGE_ERROR = 2
+_T = TypeVar("_T")
 
 _SERVER_EPILOG = """\
 example, a rehearsal on one machine:
@@ -42,8 +48,24 @@ users.yaml (or the same YAML in ${USERS_ENV}):
 Without either, the only user is the demo user {DEMO_EMAIL} with token
 {DEMO_TOKEN}, editor on every C_Code: for rehearsals only.
 
-GET /_ref/stats (request counts) and POST /_ref/stats/reset need no auth and
-exist only on this reference server. SIGTERM or Ctrl-C stops it (exit 0)."""
+fault injection (API requests only, never /_ref/*), for chaos tests and benchmarks:
+  sos-inventory server run --db inventory.db --fail 503=0.1 --fail 429=0.02 --retry-after mix:2
+  sos-inventory server run --db inventory.db --drop-after 0.05 --fault-kinds update --fault-seed 7
+  sos-inventory server run --db inventory.db --outage 5+10 --outage-mode drop
+A request gets at most one fault; the --fail and --drop-* rates add up to at
+most 1. drop-before closes the connection before anything is written;
+drop-after commits the update, then closes it without the answer. The outage
+clock starts when the server listens (or when the faults are set).
+
+Endpoints of this reference server only (no auth, never faulted):
+  GET  /_ref/stats         request counts by kind, C_Code, status and injected fault
+  POST /_ref/stats/reset   zero them
+  GET  /_ref/faults        the faults in force, as JSON
+  POST /_ref/faults        replace them: missing keys take defaults, {{}} clears them,
+                           and the outage clock restarts, e.g.
+  curl -d '{{"outage": [0, 30], "outage_mode": "drop"}}' http://127.0.0.1:8742/_ref/faults
+
+SIGTERM or Ctrl-C stops it (exit 0)."""
 
 _SEED_EPILOG = """\
 example:
@@ -116,6 +138,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="MS",
         help="delay every API answer this long (benchmarks)",
     )
+    _add_fault_options(run_parser)
     run_parser.set_defaults(func=_run)
 
     seed_parser = commands.add_parser(
@@ -143,6 +166,129 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     dump_parser.set_defaults(func=_dump)
 
 
+def _add_fault_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("fault injection (see the examples below)")
+    group.add_argument(
+        "--fail",
+        action="append",
+        default=[],
+        type=_argument(parse_error_rate),
+        metavar="STATUS=RATE",
+        help="answer this share of API requests with STATUS (400..599) and an API error body;"
+        " repeatable, e.g. --fail 503=0.1 --fail 429=0.02",
+    )
+    group.add_argument(
+        "--retry-after",
+        metavar="VALUE",
+        help="Retry-After on injected 429 and 503 answers: N (seconds), date:N (an HTTP-date N s ahead)"
+        " or mix:N (alternately each form)",
+    )
+    group.add_argument(
+        "--drop-before",
+        type=_argument(parse_rate),
+        default=0.0,
+        metavar="RATE",
+        help="close this share of connections before the handler runs (nothing written)",
+    )
+    group.add_argument(
+        "--drop-after",
+        type=_argument(parse_rate),
+        default=0.0,
+        metavar="RATE",
+        help="run the handler (an update is written), then close the connection without the answer",
+    )
+    group.add_argument(
+        "--outage",
+        type=_argument(parse_outage),
+        metavar="START+DURATION",
+        help="every API request fails from START s after start-up for DURATION s, e.g. 5+10",
+    )
+    group.add_argument(
+        "--outage-mode",
+        choices=["503", "drop"],
+        default="503",
+        help="how requests fail during the outage (default: %(default)s)",
+    )
+    group.add_argument(
+        "--fault-kinds",
+        type=_argument(parse_kinds),
+        metavar="KINDS",
+        help=f"comma-separated request kinds the faults hit (default: all of {','.join(API_KINDS)})",
+    )
+    group.add_argument(
+        "--fault-seed", type=int, metavar="N", help="seed the random draws, for reproducible runs"
+    )
+
+
+# -- fault option values: the syntax here, the checks in Faults (one place) ----------
+
+
+def parse_rate(text: str) -> float:
+    """``"0.1"`` -> 0.1 (``--drop-before``, ``--drop-after``); ValueError if not in 0..1."""
+    try:
+        rate = float(text)
+        Faults(drop_before=rate)
+    except ValueError:
+        raise ValueError(f"expected a rate from 0 to 1 such as 0.1, not {text!r}") from None
+    return rate
+
+
+def parse_error_rate(text: str) -> tuple[int, float]:
+    """``"503=0.1"`` -> (503, 0.1) (``--fail``); ValueError if malformed or out of range."""
+    status, sep, rate = text.partition("=")
+    if not sep or not re.fullmatch(r"[0-9]{3}", status):
+        raise ValueError(f"expected STATUS=RATE such as 503=0.1, not {text!r}")
+    Faults(error_rates={int(status): parse_rate(rate)})  # checks the status
+    return int(status), float(rate)
+
+
+def parse_outage(text: str) -> tuple[float, float]:
+    """``"5+10"`` -> (5.0, 10.0): from 5 s after start-up, for 10 s (``--outage``)."""
+    start, _, duration = text.partition("+")
+    try:
+        outage = (float(start), float(duration))
+        Faults(outage=outage)
+    except ValueError:
+        raise ValueError(f"expected START+DURATION in seconds such as 5+10, not {text!r}") from None
+    return outage
+
+
+def parse_kinds(text: str) -> frozenset[str]:
+    """``"query,update"`` -> frozenset({"query", "update"}) (``--fault-kinds``)."""
+    return Faults(kinds=frozenset(k.strip() for k in text.split(",") if k.strip())).kinds
+
+
+def _argument(parse: Callable[[str], _T]) -> Callable[[str], _T]:
+    """``parse`` as an argparse type: its ValueError message reaches the user intact."""
+
+    def convert(text: str) -> _T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
+def _faults(args: argparse.Namespace) -> Faults:
+    """The faults the options ask for; ValueError when they do not fit together."""
+    statuses = [status for status, _ in args.fail]
+    repeated = sorted({status for status in statuses if statuses.count(status) > 1})
+    if repeated:
+        raise ValueError(f"--fail gives status {repeated[0]} more than once")
+    return Faults(
+        error_rates=dict(args.fail),
+        retry_after=args.retry_after,
+        drop_before=args.drop_before,
+        drop_after=args.drop_after,
+        outage=args.outage,
+        outage_mode=args.outage_mode,
+        kinds=args.fault_kinds if args.fault_kinds is not None else frozenset(API_KINDS),
+        seed=args.fault_seed,
+    )
+
+
 def _port(text: str) -> int:
     value = _non_negative(text)
     if value > 65535:
@@ -167,6 +313,10 @@ def _fail(command: str, message: str) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
+        faults = _faults(args)
+    except ValueError as exc:
+        return _fail("run", f"faults: {exc}")
+    try:
         return run(
             args.db,
             host=args.host,
@@ -174,6 +324,7 @@ def _run(args: argparse.Namespace) -> int:
             users_path=args.users,
             port_file=args.port_file,
             latency_ms=args.latency_ms,
+            faults=faults,
         )
     except UsersError as exc:
         return _fail("run", str(exc))

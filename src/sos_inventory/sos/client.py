@@ -32,6 +32,7 @@ from sos_inventory.errors import (
     http_error_class,
 )
 from sos_inventory.model import WRITABLE_FIELDS, ServerRecord
+from sos_inventory.sos.resilience import Resilience, RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class SosClient:
         concurrency: int = 8,
         page_size: int = MAX_PAGE_SIZE,
         timeout: float = 30.0,
+        resilience: Resilience | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -109,13 +111,15 @@ class SosClient:
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
         self._slots = asyncio.Semaphore(concurrency)
+        # Without a policy (tests of the wire format), every request is tried once.
+        self.resilience = resilience or Resilience(RetryPolicy(attempts=1))
 
     async def __aenter__(self) -> SosClient:
         connector = aiohttp.TCPConnector(limit=self._concurrency, limit_per_host=self._concurrency)
         self._session = aiohttp.ClientSession(
             connector=connector,
             auth=aiohttp.BasicAuth(self._credentials.email, self._credentials.token),
-            timeout=aiohttp.ClientTimeout(total=self._timeout, connect=min(self._timeout, 15.0)),
+            timeout=aiohttp.ClientTimeout(total=self._timeout, connect=min(self._timeout, 10.0)),
             headers={"Accept": "application/json", "User-Agent": "sos-inventory"},
             raise_for_status=False,
         )
@@ -129,6 +133,32 @@ class SosClient:
             self._session = None
 
     async def _request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int],
+        *,
+        operation: Operation,
+        c_code: str,
+        body: Mapping[str, str] | None = None,
+        hostname: str | None = None,
+        unid: str | None = None,
+    ) -> Any:
+        """One API call, retried by the run's resilience policy."""
+        return await self.resilience.call(
+            lambda: self._attempt(
+                method,
+                path,
+                params,
+                operation=operation,
+                c_code=c_code,
+                body=body,
+                hostname=hostname,
+                unid=unid,
+            )
+        )
+
+    async def _attempt(
         self,
         method: str,
         path: str,

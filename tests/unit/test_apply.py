@@ -1,0 +1,109 @@
+"""apply_changes with a scripted updater: outcomes, stops and the second chance."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from sos_inventory.apply import ApplyResult, apply_changes
+from sos_inventory.errors import (
+    CircuitOpen,
+    Interrupted,
+    RunStopped,
+    SosAuthError,
+    SosConnectError,
+    SosError,
+    SosRejected,
+)
+from sos_inventory.model import ServerRecord
+from sos_inventory.plan import Change
+from tests.builders import record
+
+
+def changes(n: int) -> list[Change]:
+    return [
+        Change("ALC", f"h{i:02d}", f"U{i:02d}", {"status": "Build"}, {"status": "Live"}) for i in range(n)
+    ]
+
+
+def updater(failures: dict[str, list[SosError]], calls: list[str]):  # type: ignore[no-untyped-def]
+    async def update(change: Change) -> ServerRecord:
+        calls.append(change.unid)
+        await asyncio.sleep(0)
+        errors = failures.get(change.unid)
+        if errors:
+            raise errors.pop(0)
+        return replace(record(change.hostname, change.unid), **dict(change.after))
+
+    return update
+
+
+def apply(todo: list[Change], update, **kw: object) -> ApplyResult:  # type: ignore[no-untyped-def]
+    return asyncio.run(apply_changes(todo, update, **kw))  # type: ignore[arg-type]
+
+
+def dropped(unid: str) -> SosConnectError:
+    return SosConnectError("dropped", operation="update", c_code="ALC", unid=unid)
+
+
+def test_every_change_gets_one_outcome_in_plan_order() -> None:
+    calls: list[str] = []
+    todo = changes(20)
+    rejected = SosRejected("HTTP 422", status=422, operation="update", c_code="ALC")
+    result = apply(todo, updater({"U03": [rejected]}, calls), concurrency=4)
+    assert [o.change for o in result.outcomes] == todo
+    assert result.count("applied") == 19
+    assert [o.change.unid for o in result.outcomes if o.outcome == "failed"] == ["U03"]
+    assert result.second_chance == 0  # a 422 is not transient: no second chance
+    assert sorted(calls) == [c.unid for c in todo]
+
+
+def test_transient_failures_get_one_second_chance_at_the_end() -> None:
+    calls: list[str] = []
+    failures: dict[str, list[SosError]] = {"U01": [dropped("U01")], "U05": [dropped("U05"), dropped("U05")]}
+    result = apply(changes(8), updater(failures, calls), concurrency=3)
+    assert result.second_chance == 2
+    assert result.recovered == 1
+    assert {o.change.unid: o.outcome for o in result.outcomes}["U01"] == "applied"
+    assert {o.change.unid: o.outcome for o in result.outcomes}["U05"] == "failed"
+    assert calls.count("U05") == 2  # exactly one second chance
+    assert sorted(calls[-2:]) == ["U01", "U05"]  # the second chances come last
+
+
+def test_an_answer_that_does_not_show_the_written_values_is_a_failure() -> None:
+    async def liar(change: Change) -> ServerRecord:
+        return record(change.hostname, change.unid, status="Build")
+
+    result = apply(changes(1), liar)
+    assert result.outcomes[0].outcome == "failed"
+    assert "record shows" in str(result.outcomes[0].error)
+
+
+def test_auth_error_stops_the_run_and_leaves_the_rest_planned() -> None:
+    calls: list[str] = []
+    denied = SosAuthError("HTTP 403", status=403, operation="update", c_code="ALC")
+    result = apply(changes(10), updater({"U02": [denied]}, calls), concurrency=1)
+    assert isinstance(result.stopped_by, SosAuthError)
+    assert [o.outcome for o in result.outcomes] == ["applied", "applied", "failed"] + ["planned"] * 7
+
+
+def test_run_stopped_errors_stop_without_marking_the_change_failed() -> None:
+    calls: list[str] = []
+    opened = CircuitOpen("5 requests in a row failed", dropped("U04"))
+    result = apply(changes(10), updater({"U04": [opened]}, calls), concurrency=1)
+    assert result.stopped_by is opened
+    assert [o.outcome for o in result.outcomes][:4] == ["applied"] * 4
+    assert {o.outcome for o in result.outcomes[4:]} == {"planned"}
+
+
+def test_stop_check_is_polled_before_each_change() -> None:
+    calls: list[str] = []
+    stop_after = 3
+
+    def stop() -> RunStopped | None:
+        return Interrupted("stopped by SIGTERM", 15) if len(calls) >= stop_after else None
+
+    result = apply(changes(10), updater({}, calls), concurrency=1, stop=stop)
+    assert isinstance(result.stopped_by, Interrupted)
+    assert result.count("applied") == 3
+    assert result.count("planned") == 7

@@ -1,0 +1,211 @@
+"""Retry, budget, breaker and deadline, with an injected clock: no real sleep."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from sos_inventory.errors import (
+    CircuitOpen,
+    DeadlineExceeded,
+    SosAuthError,
+    SosConnectError,
+    SosDnsError,
+    SosError,
+    SosRateLimited,
+    SosRejected,
+    SosServerError,
+    SosTimeoutError,
+)
+from sos_inventory.sos.resilience import Resilience, RetryPolicy, is_transient
+
+
+class FakeTime:
+    """A clock that only moves when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def http(cls: type[SosError], status: int, retry_after: float | None = None) -> SosError:
+    return cls(f"HTTP {status}", status=status, retry_after=retry_after, operation="query", c_code="ALC")  # type: ignore[call-arg]
+
+
+def transport(cls: type[SosError] = SosConnectError) -> SosError:
+    return cls("dropped", operation="update", c_code="ALC")
+
+
+def flaky(errors: list[SosError | None]) -> tuple[Callable[[], Awaitable[str]], list[int]]:
+    """An attempt that raises the given errors in turn, then succeeds."""
+    calls = [0]
+
+    async def attempt() -> str:
+        calls[0] += 1
+        error = errors.pop(0) if errors else None
+        if error is not None:
+            raise error
+        return "ok"
+
+    return attempt, calls
+
+
+def make(policy: RetryPolicy | None = None, deadline: float | None = None) -> tuple[Resilience, FakeTime]:
+    fake = FakeTime()
+    return Resilience(
+        policy, deadline=deadline, clock=fake.clock, sleep=fake.sleep, rng=random.Random(7)
+    ), fake
+
+
+def run(coroutine: Awaitable[str]) -> str:
+    return asyncio.run(coroutine)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (transport(SosDnsError), True),
+        (transport(SosConnectError), True),
+        (transport(SosTimeoutError), True),
+        (http(SosServerError, 500), True),
+        (http(SosServerError, 502), True),
+        (http(SosServerError, 503), True),
+        (http(SosServerError, 504), True),
+        (http(SosServerError, 501), False),
+        (http(SosRateLimited, 429), True),
+        (http(SosRejected, 400), False),
+        (http(SosRejected, 404), False),
+        (http(SosRejected, 422), False),
+        (http(SosAuthError, 401), False),
+        (http(SosAuthError, 403), False),
+    ],
+)
+def test_only_transient_faults_are_retried(error: SosError, transient: bool) -> None:
+    assert is_transient(error) is transient
+    resilience, _ = make()
+    attempt, calls = flaky([error])
+    if transient:
+        assert run(resilience.call(attempt)) == "ok"
+        assert calls[0] == 2
+    else:
+        with pytest.raises(type(error)):
+            run(resilience.call(attempt))
+        assert calls[0] == 1
+
+
+def test_backoff_is_capped_exponential_with_full_jitter() -> None:
+    policy = RetryPolicy(base_delay=0.5, max_delay=3.0)
+    rng = random.Random(1)
+    for retry, ceiling in ((1, 0.5), (2, 1.0), (3, 2.0), (4, 3.0), (9, 3.0)):
+        delays = [policy.backoff(retry, rng) for _ in range(300)]
+        assert all(0 <= d <= ceiling for d in delays)
+        assert max(delays) > ceiling * 0.8  # the whole range is used: full jitter
+        assert min(delays) < ceiling * 0.2
+
+
+def test_attempts_are_bounded_and_the_last_error_is_raised() -> None:
+    resilience, fake = make(RetryPolicy(attempts=4))
+    attempt, calls = flaky([transport() for _ in range(10)])
+    with pytest.raises(SosConnectError):
+        run(resilience.call(attempt))
+    assert calls[0] == 4
+    assert len(fake.sleeps) == 3
+
+
+def test_retry_after_is_honoured_and_capped() -> None:
+    resilience, fake = make(RetryPolicy(max_retry_after=60))
+    attempt, _ = flaky(
+        [http(SosServerError, 503, retry_after=7), http(SosRateLimited, 429, retry_after=3600)]
+    )
+    assert run(resilience.call(attempt)) == "ok"
+    assert fake.sleeps == [7, 60]
+
+
+def test_budget_runs_dry_when_everything_fails_and_refills_on_success() -> None:
+    policy = RetryPolicy(attempts=4, budget=20, retry_cost=5, timeout_retry_cost=10, breaker_failures=1000)
+    resilience, _ = make(policy)
+    for _ in range(3):
+        attempt, _calls = flaky([transport() for _ in range(10)])
+        with pytest.raises(SosConnectError):
+            run(resilience.call(attempt))
+    assert resilience.budget.tokens < policy.retry_cost
+    assert resilience.budget.spent == 4  # 20 tokens / 5 per retry
+    attempt, calls = flaky([transport()])
+    with pytest.raises(SosConnectError):
+        run(resilience.call(attempt))
+    assert calls[0] == 1  # no token left: the failure is final at once
+    for _ in range(10):
+        attempt, _calls = flaky([])
+        run(resilience.call(attempt))
+    assert resilience.budget.tokens == 10
+
+
+def test_timeouts_cost_more_than_other_retries() -> None:
+    resilience, _ = make(RetryPolicy(budget=100, retry_cost=5, timeout_retry_cost=10))
+    attempt, _ = flaky([transport(SosTimeoutError)])
+    run(resilience.call(attempt))
+    assert resilience.budget.tokens == 100  # a retried success refunds its cost
+    resilience.budget.acquire(transport(SosTimeoutError))
+    assert resilience.budget.tokens == 90
+
+
+def test_breaker_opens_after_n_final_failures_in_a_row_and_stops_every_call() -> None:
+    resilience, _ = make(RetryPolicy(attempts=2, breaker_failures=3))
+    for _ in range(3):
+        attempt, _calls = flaky([transport(), transport()])
+        with pytest.raises(SosConnectError):
+            run(resilience.call(attempt))
+    attempt, calls = flaky([])
+    with pytest.raises(CircuitOpen) as caught:
+        run(resilience.call(attempt))
+    assert calls[0] == 0
+    assert isinstance(caught.value.cause, SosConnectError)
+
+
+def test_breaker_counts_only_consecutive_failures() -> None:
+    resilience, _ = make(RetryPolicy(attempts=1, breaker_failures=3))
+    for _ in range(5):
+        for errors in ([transport()], [transport()], []):
+            attempt, _calls = flaky(list(errors))
+            with contextlib.suppress(SosConnectError):
+                run(resilience.call(attempt))
+    assert not resilience.breaker.is_open
+    # A 4xx answer proves the service is up: it resets the count too.
+    for errors in ([transport()], [transport()], [http(SosRejected, 422)], [transport()]):
+        attempt, _calls = flaky(list(errors))
+        with pytest.raises(SosError):
+            run(resilience.call(attempt))
+    assert not resilience.breaker.is_open
+
+
+def test_deadline_stops_new_attempts_and_never_sleeps_past_it() -> None:
+    resilience, fake = make(RetryPolicy(base_delay=10, max_delay=10), deadline=12.0)
+    attempt, calls = flaky([transport() for _ in range(10)])
+    with pytest.raises(SosConnectError):
+        run(resilience.call(attempt))
+    assert fake.now <= 12.0
+    assert calls[0] >= 1
+    fake.now = 12.5
+    with pytest.raises(DeadlineExceeded):
+        run(resilience.call(flaky([])[0]))
+
+
+def test_auth_errors_are_never_retried_and_do_not_open_the_breaker() -> None:
+    resilience, fake = make(RetryPolicy(breaker_failures=1))
+    attempt, calls = flaky([http(SosAuthError, 401)])
+    with pytest.raises(SosAuthError):
+        run(resilience.call(attempt))
+    assert calls[0] == 1
+    assert fake.sleeps == []
+    assert not resilience.breaker.is_open

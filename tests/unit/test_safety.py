@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from sos_inventory.config import Safety
+from sos_inventory.devices import DeviceSet
+from sos_inventory.model import RowError
+from sos_inventory.plan import Change, Plan
+from sos_inventory.safety import check, limits_with_overrides
+from tests.unit.test_ownership import device
+
+
+def plan(changes: int, records: dict[str, int], c_code: str = "ALC") -> Plan:
+    return Plan(
+        changes=tuple(
+            Change(c_code, f"h{i}", f"U{i}", {"status": "Live"}, {"status": "Available"})
+            for i in range(changes)
+        ),
+        problems=(),
+        in_step=0,
+        not_in_inventory=(),
+        orphans=(),
+        unowned=(),
+        rows=0,
+        excluded=0,
+        invalid=0,
+        ambiguous=0,
+        records=records,
+    )
+
+
+def fleet(n: int, c_code: str = "ALC") -> DeviceSet:
+    return DeviceSet(devices=[device(f"h{i}", c_code=c_code) for i in range(n)], rows_by_file={"a.csv": n})
+
+
+LIMITS = Safety(max_changes=500, max_change_ratio=0.2, min_export_ratio=0.5)
+
+
+def test_a_normal_plan_passes() -> None:
+    verdict = check(plan(15, {"ALC": 100}), fleet(100), LIMITS)
+    assert not verdict.refused
+    assert verdict.to_dict()["verdict"] == "ok"
+
+
+def test_flipping_every_machine_is_refused_by_the_ratio() -> None:
+    verdict = check(plan(100, {"ALC": 100}), fleet(100), LIMITS)
+    assert verdict.refused
+    (refusal,) = verdict.refusals
+    assert refusal.limit == "max_change_ratio"
+    assert "100 of 100 records (100.0%)" in refusal.message
+    assert "--max-change-ratio" in refusal.message and "--force" in refusal.message
+
+
+def test_ratio_is_ignored_for_tiny_inventories_but_max_changes_is_not() -> None:
+    assert not check(plan(5, {"ALC": 5}), fleet(5), LIMITS).refused
+    verdict = check(plan(600, {"ALC": 100000}), fleet(100000), LIMITS)
+    assert [r.limit for r in verdict.refusals] == ["max_changes"]
+
+
+def test_truncated_export_and_empty_file_are_refused() -> None:
+    devices = fleet(30)
+    devices.invalid.append(RowError("a.csv", 9, "Provision Date", "x", "bad", "h99", "ALC"))
+    devices.rows_by_file["b.csv"] = 0
+    verdict = check(plan(0, {"ALC": 100}), devices, LIMITS)
+    assert [r.limit for r in verdict.refusals] == ["min_export_ratio", "empty_export"]
+    assert "31 machines but the inventory has 100 records" in verdict.refusals[0].message
+
+
+def test_force_and_raised_limits_are_recorded_as_overrides() -> None:
+    limits, overrides = limits_with_overrides(LIMITS, max_change_ratio=1.0)
+    assert limits.max_change_ratio == 1.0 and limits.max_changes == 500
+    assert overrides == ["--max-change-ratio 1.0 (config: 0.2)"]
+    assert not check(plan(100, {"ALC": 100}), fleet(100), limits).refused
+    forced = check(plan(100, {"ALC": 100}), fleet(100), LIMITS, force=True, overrides=tuple(overrides))
+    assert not forced.refused
+    assert forced.to_dict()["verdict"] == "forced"
+    assert forced.overrides[-1] == "--force"
+
+
+def test_paths_are_strings(tmp_path: Path) -> None:
+    assert check(plan(0, {}), DeviceSet(rows_by_file={str(tmp_path / "x.csv"): 1}), LIMITS).refusals == ()
