@@ -108,7 +108,9 @@ class Config:
     safety: Safety = field(default_factory=Safety)
     columns: Mapping[str, str] = field(default_factory=dict)
     page_size: int = 1000
-    timeout: float = 30.0
+    # Per attempt. With 4 attempts and capped backoff, a service that accepts connections but
+    # never answers is declared down in about a minute, well inside a Jenkins build's patience.
+    timeout: float = 15.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @property
@@ -463,7 +465,7 @@ def config_from_mapping(data: object, *, base: Path, origin: str, path: Path | N
             _number(
                 inventory,
                 "timeout",
-                default=30.0,
+                default=15.0,
                 kind=float,
                 low=0.1,
                 high=600,

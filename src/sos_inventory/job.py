@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from sos_inventory import safety
 from sos_inventory.apply import ApplyResult, apply_changes
@@ -22,7 +22,7 @@ from sos_inventory.errors import DeadlineExceeded, Interrupted, RunStopped
 from sos_inventory.model import ServerRecord
 from sos_inventory.plan import Change, KnownNames, Plan, build_plan
 from sos_inventory.sos.client import SosClient
-from sos_inventory.sos.resilience import Resilience, RetryPolicy
+from sos_inventory.sos.resilience import Resilience, RetryPolicy, gather_or_cancel
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -82,12 +82,15 @@ async def _snapshot(
     client: SosClient, c_codes: Sequence[str]
 ) -> tuple[dict[str, list[ServerRecord]], dict[str, KnownNames]]:
     async def one(c_code: str) -> tuple[list[ServerRecord], KnownNames]:
-        applications, environments, records = await asyncio.gather(
+        applications, environments, records = await gather_or_cancel(
             client.applications(c_code), client.environments(c_code), client.fetch_inventory(c_code)
         )
-        return records, KnownNames(applications, environments)
+        return (
+            cast(list[ServerRecord], records),
+            KnownNames(cast(frozenset[str], applications), cast(frozenset[str], environments)),
+        )
 
-    results = await asyncio.gather(*(one(c_code) for c_code in c_codes))
+    results = await gather_or_cancel(*(one(c_code) for c_code in c_codes))
     inventories = {c_code: records for c_code, (records, _) in zip(c_codes, results, strict=True)}
     known = {c_code: names for c_code, (_, names) in zip(c_codes, results, strict=True)}
     return inventories, known

@@ -185,3 +185,48 @@ def test_sigterm_stops_cleanly_and_writes_the_report(chaos_fleet: ChaosFleet) ->
     assert "SIGTERM" in data["stopped"]
     assert_each_record_old_or_new(before, fleet.state(), changes)
     assert TOKEN not in err
+
+
+def test_a_service_that_accepts_but_never_answers_times_out_and_stops(chaos_fleet: ChaosFleet) -> None:
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held: list[socket.socket] = []
+    closing = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not closing.is_set():
+            try:
+                held.append(listener.accept()[0])  # never answered
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        write_chaos_config(
+            chaos_fleet.root,
+            inventory={
+                "url": "http://127.0.0.1:9",
+                "timeout": 0.3,
+                "retry": {"base_delay": 0, "max_delay": 0},
+            },
+        )
+        started = time.monotonic()
+        result = chaos_fleet.cli("plan", url=f"http://127.0.0.1:{listener.getsockname()[1]}")
+        assert result.returncode == 4
+        assert time.monotonic() - started < 30
+        assert "Failed to query SOS inventory" in result.stderr
+        assert "no answer within 0.3s" in result.stderr
+        assert "cause: network_timeout" in result.stderr
+        assert len(held) <= 4 * 6  # 3 reads per C_Code, each tried at most 4 times
+    finally:
+        closing.set()
+        thread.join(timeout=5)
+        for connection in held:
+            connection.close()
+        listener.close()

@@ -209,3 +209,29 @@ def test_auth_errors_are_never_retried_and_do_not_open_the_breaker() -> None:
     assert calls[0] == 1
     assert fake.sleeps == []
     assert not resilience.breaker.is_open
+
+
+def test_gather_or_cancel_cancels_the_siblings_of_a_failure() -> None:
+    from sos_inventory.sos.resilience import gather_or_cancel
+
+    cancelled: list[str] = []
+
+    async def slow(name: str) -> str:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.append(name)
+            raise
+        return name
+
+    async def fail() -> str:
+        await asyncio.sleep(0)
+        raise transport()
+
+    async def main() -> None:
+        with pytest.raises(SosConnectError):
+            await gather_or_cancel(slow("a"), fail(), slow("b"))
+        assert await gather_or_cancel(asyncio.sleep(0, "x"), asyncio.sleep(0, "y")) == ["x", "y"]
+
+    asyncio.run(main())
+    assert sorted(cancelled) == ["a", "b"]

@@ -32,7 +32,7 @@ from sos_inventory.errors import (
     http_error_class,
 )
 from sos_inventory.model import WRITABLE_FIELDS, ServerRecord
-from sos_inventory.sos.resilience import Resilience, RetryPolicy
+from sos_inventory.sos.resilience import Resilience, RetryPolicy, gather_or_cancel
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class SosClient:
         *,
         concurrency: int = 8,
         page_size: int = MAX_PAGE_SIZE,
-        timeout: float = 30.0,
+        timeout: float = 15.0,
         resilience: Resilience | None = None,
     ) -> None:
         if concurrency < 1:
@@ -119,7 +119,7 @@ class SosClient:
         self._session = aiohttp.ClientSession(
             connector=connector,
             auth=aiohttp.BasicAuth(self._credentials.email, self._credentials.token),
-            timeout=aiohttp.ClientTimeout(total=self._timeout, connect=min(self._timeout, 10.0)),
+            timeout=aiohttp.ClientTimeout(total=self._timeout, connect=min(self._timeout, 5.0)),
             headers={"Accept": "application/json", "User-Agent": "sos-inventory"},
             raise_for_status=False,
         )
@@ -238,7 +238,7 @@ class SosClient:
         started = time.monotonic()
         total, first = await self._page(c_code, 1)
         pages = max(1, math.ceil(total / self.page_size))
-        rest = await asyncio.gather(*(self._page(c_code, page) for page in range(2, pages + 1)))
+        rest = await gather_or_cancel(*(self._page(c_code, page) for page in range(2, pages + 1)))
         by_unid = {record.unid: record for record in first}
         for _, records in rest:
             by_unid.update((record.unid, record) for record in records)

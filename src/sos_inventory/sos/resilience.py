@@ -193,3 +193,29 @@ class Resilience:
                 self.budget.success(refund)
                 self.breaker.success()
                 return result
+
+
+async def gather_or_cancel(*work: Awaitable[T]) -> list[T]:
+    """Like asyncio.gather, but the first failure cancels the rest before it is raised.
+
+    A read that failed for good makes the whole plan impossible; its siblings must
+    not go on retrying against a service that is failing.
+    """
+    tasks = [asyncio.ensure_future(w) for w in work]
+    if not tasks:
+        return []
+    try:
+        _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    except asyncio.CancelledError:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    if pending:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+    return [task.result() for task in tasks]
