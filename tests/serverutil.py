@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["STARTUP_TIMEOUT", "RunningServer", "running_server", "server_command"]
+__all__ = ["STARTUP_TIMEOUT", "RunningServer", "running_server", "seed_db", "server_command"]
 
 STARTUP_TIMEOUT = 15.0
 _STOP_TIMEOUT = 10.0
@@ -82,6 +82,19 @@ class RunningServer:
 def server_command(*args: str) -> list[str]:
     """The command line of ``sos-inventory server ARGS`` run by this interpreter."""
     return [sys.executable, "-m", "sos_inventory", "server", *args]
+
+
+def seed_db(db_path: str | Path, seed_path: str | Path) -> str:
+    """Run ``sos-inventory server seed``; fail the test if it fails; return its stderr."""
+    done = subprocess.run(
+        server_command("seed", "--db", str(db_path), str(seed_path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stderr
 
 
 @contextmanager

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from sos_inventory.server.fleet import generate_fleet, seed_inventory, write_devices_csv
-from tests.e2e.conftest import EMAIL, TOKEN, Fleet, seed_db, write_users
-from tests.serverutil import running_server
+from tests.e2e.conftest import EMAIL, TOKEN, Fleet, write_users
+from tests.serverutil import running_server, seed_db
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

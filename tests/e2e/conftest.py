@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.builders import config_data, row, write_csv
-from tests.serverutil import RunningServer, running_server
+from tests.serverutil import RunningServer, running_server, seed_db
 
 NOW = "2026-11-27T12:00:00Z"
 EMAIL = "sre@example.com"
@@ -210,15 +210,6 @@ def write_users(path: Path) -> Path:
     }
     path.write_text(yaml.safe_dump(users), encoding="utf-8")
     return path
-
-
-def seed_db(db: Path, seed: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "sos_inventory", "server", "seed", "--db", str(db), str(seed)],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
 
 
 @pytest.fixture

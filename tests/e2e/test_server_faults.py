@@ -10,7 +10,6 @@ import base64
 import http.client
 import json
 import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -24,7 +23,7 @@ import aiohttp
 import pytest
 
 from sos_inventory.server import DEMO_EMAIL, DEMO_TOKEN
-from tests.serverutil import RunningServer, running_server, server_command
+from tests.serverutil import RunningServer, running_server, seed_db
 
 pytestmark = pytest.mark.e2e
 
@@ -50,14 +49,7 @@ def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     seed = work / "seed.json"
     seed.write_text(json.dumps(SEED), encoding="utf-8")
     db = work / "seeded.db"
-    done = subprocess.run(
-        server_command("seed", "--db", str(db), str(seed)),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    seed_db(db, seed)
     return db
 
 

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.serverutil import RunningServer, running_server, server_command
+from tests.serverutil import RunningServer, running_server, seed_db, server_command
 
 pytestmark = pytest.mark.e2e
 
@@ -112,15 +112,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     seed = work / "seed.json"
     seed.write_text(json.dumps(SEED), encoding="utf-8")
     db = work / "inventory.db"
-    done = subprocess.run(
-        server_command("seed", "--db", str(db), str(seed)),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "9 servers added" in done.stderr
+    assert "9 servers added" in seed_db(db, seed)
     return {"db": db, "users": users, "seed": seed}
 
 

@@ -14,6 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any
@@ -85,6 +86,29 @@ def record_from_item(item: object, c_code: str) -> ServerRecord:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One API call, and the context its errors carry."""
+
+    method: str
+    path: str
+    params: Mapping[str, str | int]
+    operation: Operation
+    c_code: str
+    body: Mapping[str, str] | None = None
+    hostname: str | None = None
+    unid: str | None = None
+
+    def context(self, url: str | None = None) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "c_code": self.c_code,
+            "url": url,
+            "hostname": self.hostname,
+            "unid": self.unid,
+        }
+
+
 class SosClient:
     """An async client of one SOS inventory service.
 
@@ -132,57 +156,18 @@ class SosClient:
             await self._session.close()
             self._session = None
 
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str | int],
-        *,
-        operation: Operation,
-        c_code: str,
-        body: Mapping[str, str] | None = None,
-        hostname: str | None = None,
-        unid: str | None = None,
-    ) -> Any:
+    async def _request(self, call: _Call) -> Any:
         """One API call, retried by the run's resilience policy."""
-        return await self.resilience.call(
-            lambda: self._attempt(
-                method,
-                path,
-                params,
-                operation=operation,
-                c_code=c_code,
-                body=body,
-                hostname=hostname,
-                unid=unid,
-            )
-        )
+        return await self.resilience.call(lambda: self._attempt(call))
 
-    async def _attempt(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str | int],
-        *,
-        operation: Operation,
-        c_code: str,
-        body: Mapping[str, str] | None = None,
-        hostname: str | None = None,
-        unid: str | None = None,
-    ) -> Any:
+    async def _attempt(self, call: _Call) -> Any:
         if self._session is None:
             raise RuntimeError("SosClient used outside 'async with'")
         # The URL carries no credential (they travel in the Authorization header), so it is safe in errors.
-        url = f"{self.base_url}{path}?{urlencode(params)}"
-        context: dict[str, Any] = {
-            "operation": operation,
-            "c_code": c_code,
-            "url": url,
-            "hostname": hostname,
-            "unid": unid,
-        }
+        url = f"{self.base_url}{call.path}?{urlencode(call.params)}"
+        context = call.context(url)
         try:
-            async with self._slots, self._session.request(method, url, json=body) as response:
+            async with self._slots, self._session.request(call.method, url, json=call.body) as response:
                 payload = await response.read()
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
@@ -221,7 +206,7 @@ class SosClient:
             "page": page,
             "pageSize": self.page_size,
         }
-        data = await self._request("GET", QUERY_PATH, params, operation="query", c_code=c_code)
+        data = await self._request(_Call("GET", QUERY_PATH, params, "query", c_code))
         try:
             total = data["total"]
             items = data["items"]
@@ -256,7 +241,7 @@ class SosClient:
         return list(by_unid.values())
 
     async def _names(self, path: str, c_code: str) -> frozenset[str]:
-        data = await self._request("GET", path, {"c_code": c_code}, operation="query", c_code=c_code)
+        data = await self._request(_Call("GET", path, {"c_code": c_code}, "query", c_code))
         try:
             return frozenset(str(item["name"]) for item in data["items"])
         except (KeyError, TypeError) as exc:
@@ -279,18 +264,13 @@ class SosClient:
         unknown = set(fields) - set(WRITABLE_FIELDS)
         if unknown:
             raise ValueError(f"only {WRITABLE_FIELDS} may be written, not {sorted(unknown)}")
-        params = {"c_code": c_code, "form": "server", "unid": unid}
-        context: dict[str, Any] = {
-            "operation": "update",
-            "c_code": c_code,
-            "hostname": hostname,
-            "unid": unid,
-        }
-        data = await self._request("POST", UPDATE_PATH, params, body=dict(fields), **context)
+        params: dict[str, str | int] = {"c_code": c_code, "form": "server", "unid": unid}
+        call = _Call("POST", UPDATE_PATH, params, "update", c_code, dict(fields), hostname, unid)
+        data = await self._request(call)
         try:
             return record_from_item(data, c_code)
         except ValueError as exc:
-            raise SosProtocolError(f"update answer is not a record: {exc}", **context) from exc
+            raise SosProtocolError(f"update answer is not a record: {exc}", **call.context()) from exc
 
 
 def _error_body(payload: bytes) -> tuple[str, str]:
