@@ -240,6 +240,26 @@ class SosClient:
         )
         return list(by_unid.values())
 
+    async def records_of(self, c_code: str, hostname: str) -> list[ServerRecord]:
+        """The records of one short hostname (a per-host query; for small runs on big inventories)."""
+        params: dict[str, str | int] = {
+            "c_code": c_code,
+            "form": "server",
+            "page": 1,
+            "pageSize": MAX_PAGE_SIZE,
+            "hostname": hostname,
+        }
+        data = await self._request(_Call("GET", QUERY_PATH, params, "query", c_code, hostname=hostname))
+        try:
+            return [record_from_item(item, c_code) for item in data["items"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SosProtocolError(
+                f"hostname query is not a query result: {exc}",
+                operation="query",
+                c_code=c_code,
+                hostname=hostname,
+            ) from exc
+
     async def _names(self, path: str, c_code: str) -> frozenset[str]:
         data = await self._request(_Call("GET", path, {"c_code": c_code}, "query", c_code))
         try:
