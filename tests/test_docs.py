@@ -13,7 +13,17 @@ from sos_inventory.cli import EXIT_CODES, build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-COMMANDS = ["validate", "plan", "update", "explain", "server", "server run", "server seed", "server dump"]
+COMMANDS = [
+    "validate",
+    "plan",
+    "update",
+    "explain",
+    "diagnose",
+    "server",
+    "server run",
+    "server seed",
+    "server dump",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

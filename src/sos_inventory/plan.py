@@ -10,15 +10,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sos_inventory.config import Config
 from sos_inventory.devices import DeviceSet
-from sos_inventory.errors import ConfigError, SosError
+from sos_inventory.errors import ConfigError, SosError, SosHttpError
 from sos_inventory.model import WRITABLE_FIELDS, Device, ServerRecord
 from sos_inventory.ownership import desired_metadata
-from sos_inventory.runbook import ACTIONS, UNEXPECTED_SERVERS, Category, category_of, message_of
+from sos_inventory.runbook import UNEXPECTED_SERVERS, Category, category_of, default_knowledge, message_of
 
 #: Device attribute and record attribute compared, in order, to tell duplicates apart.
 _DISAMBIGUATORS: tuple[tuple[str, str, str], ...] = (
@@ -65,26 +66,53 @@ class Problem:
     c_code: str | None = None
     hostname: str | None = None
     source: str | None = None  # file:line for input problems
+    facts: Mapping[str, str] = field(default_factory=dict)  # for actions and tickets: host, status, time...
+
+    def all_facts(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Every fact known about this problem, for the runbook's templates."""
+        known = {"evidence": self.message, **self.facts, **(extra or {})}
+        if self.c_code:
+            known["c_code"] = self.c_code
+        if self.hostname:
+            known["hostname"] = self.hostname
+        return known
 
     @property
     def action(self) -> str:
-        return ACTIONS[self.category]
+        return " ".join(default_knowledge().actions(self.category, self.all_facts()))
 
     @classmethod
-    def from_error(cls, error: SosError) -> Problem:
-        """The problem an inventory error makes, with the runbook's message and category."""
-        return cls(category_of(error), message_of(error), c_code=error.c_code, hostname=error.hostname)
+    def from_error(cls, error: SosError, *, time: str | None = None) -> Problem:
+        """The problem an inventory error makes, with the runbook's message, category and facts."""
+        facts: dict[str, str] = {"operation": error.operation}
+        if error.url:
+            facts["host"] = urlsplit(error.url).hostname or ""
+        if isinstance(error, SosHttpError):
+            facts["status"] = str(error.status)
+        if error.unid:
+            facts["unid"] = error.unid
+        facts["time"] = time or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return cls(
+            category_of(error), message_of(error), c_code=error.c_code, hostname=error.hostname, facts=facts
+        )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, extra_facts: Mapping[str, str] | None = None) -> dict[str, Any]:
+        knowledge = default_knowledge()
+        facts = self.all_facts(extra_facts)
         out: dict[str, Any] = {
             "category": self.category.value,
             "c_code": self.c_code,
             "hostname": self.hostname,
             "message": self.message,
-            "action": self.action,
+            "action": " ".join(knowledge.actions(self.category, facts)),
+            "actions": knowledge.actions(self.category, facts),
+            "transient": knowledge.categories[self.category].transient,
+            "ticket": knowledge.ticket(self.category, facts),
         }
         if self.source:
             out["source"] = self.source
+        if self.facts:
+            out["facts"] = dict(self.facts)
         return out
 
 

@@ -1,13 +1,28 @@
-"""The runbook's vocabulary: failure categories, their actions and messages (SPEC 8).
+"""The runbook as data: categories, actions, tickets and log evidence (SPEC 8).
 
-Kept as data so the console, the reports and diagnosis all say the same thing.
+The knowledge lives in ``data/runbook.yaml`` (shipped with the package); a user
+file of the same shape extends or overrides it. This module loads and validates
+it, and renders what a category says: its actions and its ticket draft, filled
+with the facts of one failure. The console, the reports, the alerts and
+``diagnose`` all use it, so they always say the same thing.
 """
 
 from __future__ import annotations
 
+import functools
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 from sos_inventory.errors import (
+    ConfigError,
     SosAuthError,
     SosDnsError,
     SosError,
@@ -31,56 +46,202 @@ class Category(StrEnum):
     CODE_DEFECT = "code_defect"
 
 
-#: What the on-call SRE should do, per category.
-ACTIONS: dict[Category, str] = {
-    Category.DNS_LOOKUP_FAILURE: (
-        "DNS problem on the resolver named in the error: rerun the job; if it persists ask in "
-        "#sos-api and raise an SOS ticket if needed."
-    ),
-    Category.NETWORK_TIMEOUT: (
-        "Connectivity problem between Jenkins and SOS: rerun the job; if it persists ask TaaS in "
-        "#taas-jenkins-help to check VPN and network connectivity, and raise a TaaS ticket with the "
-        "error, its time and the IP addresses involved."
-    ),
-    Category.SOS_API_ERROR: (
-        "Unexpected result from the SOS API: rerun the job; if it persists ask in #sos-api and raise "
-        "an SOS ticket (Assignment Group 'SOS API', Severity 2, the C_Code from the error or ALC, "
-        "the API's error and its time)."
-    ),
-    Category.AUTH_FAILURE: (
-        "The SOS API refused the credentials: renew the access token in the job's credentials "
-        "(401) or request the Editor role for the C_Code (403). Rerunning will not help."
-    ),
-    Category.RATE_LIMITED: "The SOS API is rate limiting the job: wait, then rerun with a lower --concurrency.",
-    Category.DUPLICATE_HOSTNAME: (
-        "Two machines share a hostname: check for duplicates of this hostname in the SoftLayer "
-        "portal; one must be renamed (renaming usually needs a reload and re-bootstrap)."
-    ),
-    Category.INPUT_ERROR: "Fix the devices.csv export or the config named in the message, then rerun.",
-    Category.SAFETY_GUARD: (
-        "Review the plan (sos-inventory plan); if the change is real, rerun with an explicit override."
-    ),
-    Category.CODE_DEFECT: (
-        "Likely a defect in the automation: open an issue against sos-inventory with the console "
-        "output and contact the Compliance Focal."
-    ),
-}
-
-#: Categories a rerun may fix.
-TRANSIENT: frozenset[Category] = frozenset(
-    {
-        Category.DNS_LOOKUP_FAILURE,
-        Category.NETWORK_TIMEOUT,
-        Category.SOS_API_ERROR,
-        Category.RATE_LIMITED,
-    }
-)
-
 QUERY_FAILED = "Failed to query SOS inventory"
 QUERY_ERROR = "SOS inventory returned an error when querying"
 UPDATE_FAILED = "Failed to update SOS inventory"
 UPDATE_ERROR = "SOS inventory returned an error when updating"
 UNEXPECTED_SERVERS = "SOS inventory returned an unexpected number of servers when querying"
+
+#: What a ticket says where the failure did not tell (SPEC 8: C_Code ALC if unclear).
+FACT_DEFAULTS = {"c_code": "ALC", "time": "(see the console log)", "build_url": "(not known)"}
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryInfo:
+    """What one category means and what to do about it."""
+
+    summary: str
+    transient: bool
+    ticket: str | None  # a key of Knowledge.tickets
+    actions: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """Evidence of a category in a log line."""
+
+    id: str
+    category: str  # a Category value, or "{category}": the line names it
+    regex: re.Pattern[str]
+    specificity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Knowledge:
+    """The whole runbook knowledge base, validated."""
+
+    categories: Mapping[Category, CategoryInfo]
+    tickets: Mapping[str, str]
+    patterns: tuple[Pattern, ...]
+    facts: Mapping[str, re.Pattern[str]]
+    success: re.Pattern[str]
+    failure: re.Pattern[str]
+
+    def actions(self, category: Category, facts: Mapping[str, str]) -> list[str]:
+        """The category's actions, with the failure's facts filled in."""
+        return [_fill(action, facts) for action in self.categories[category].actions]
+
+    def ticket(self, category: Category, facts: Mapping[str, str]) -> str | None:
+        """The ticket draft for this category, ready to paste, or None."""
+        kind = self.categories[category].ticket
+        if kind is None:
+            return None
+        values = {"summary": self.categories[category].summary, **facts}
+        return _fill(self.tickets[kind], values).rstrip() + "\n"
+
+
+class _Facts(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return FACT_DEFAULTS.get(key, "(not in the log)")
+
+
+def _fill(template: str, facts: Mapping[str, str]) -> str:
+    return string.Formatter().vformat(template, (), _Facts(facts))
+
+
+class _Problems:
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+        self.items: list[str] = []
+
+    def add(self, where: str, message: str) -> None:
+        self.items.append(f"{self.origin}: {where}: {message}")
+
+
+def _regex(text: object, where: str, problems: _Problems, flags: int = 0) -> re.Pattern[str] | None:
+    if not isinstance(text, str) or not text:
+        problems.add(where, "must be a non-empty regular expression")
+        return None
+    try:
+        return re.compile(text, flags)
+    except re.error as exc:
+        problems.add(where, f"invalid regular expression: {exc}")
+        return None
+
+
+def _category_info(
+    name: str, raw: object, base: CategoryInfo | None, problems: _Problems
+) -> CategoryInfo | None:
+    where = f"categories.{name}"
+    if not isinstance(raw, Mapping):
+        problems.add(where, "must be a mapping (summary, transient, ticket, actions)")
+        return None
+    merged: dict[str, Any] = {
+        "summary": base.summary if base else None,
+        "transient": base.transient if base else None,
+        "ticket": base.ticket if base else None,
+        "actions": list(base.actions) if base else None,
+        **raw,
+    }
+    if not isinstance(merged["summary"], str):
+        problems.add(f"{where}.summary", "must be text")
+    if not isinstance(merged["transient"], bool):
+        problems.add(f"{where}.transient", "must be true or false")
+    if merged["ticket"] is not None and not isinstance(merged["ticket"], str):
+        problems.add(f"{where}.ticket", "must be a ticket name or null")
+    actions = merged["actions"]
+    if not isinstance(actions, list) or not actions or not all(isinstance(a, str) for a in actions):
+        problems.add(f"{where}.actions", "must be a non-empty list of text")
+        return None
+    return CategoryInfo(merged["summary"], merged["transient"], merged["ticket"], tuple(actions))
+
+
+def _merge(base: Knowledge | None, data: object, origin: str) -> Knowledge:
+    problems = _Problems(origin)
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{origin}: must be a YAML mapping")
+    known = {"version", "categories", "tickets", "patterns", "facts", "success", "failure"}
+    for key in sorted(set(data) - known):
+        problems.add(str(key), f"unknown key (known: {', '.join(sorted(known))})")
+    categories = dict(base.categories) if base else {}
+    for name, raw in (data.get("categories") or {}).items():
+        try:
+            category = Category(name)
+        except ValueError:
+            problems.add(f"categories.{name}", f"unknown category (known: {', '.join(Category)})")
+            continue
+        info = _category_info(name, raw, categories.get(category), problems)
+        if info is not None:
+            categories[category] = info
+    tickets = dict(base.tickets) if base else {}
+    for name, template in (data.get("tickets") or {}).items():
+        if isinstance(template, str):
+            tickets[str(name)] = template
+        else:
+            problems.add(f"tickets.{name}", "must be a text template")
+    patterns = {p.id: p for p in base.patterns} if base else {}
+    for position, raw in enumerate(data.get("patterns") or [], start=1):
+        where = f"patterns[{position}]"
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str):
+            problems.add(where, "must be a mapping with an id, a category and a regex")
+            continue
+        regex = _regex(raw.get("regex"), f"{where}.regex", problems, re.IGNORECASE)
+        named = raw.get("category")
+        if named != "{category}" and named not in set(Category):
+            problems.add(f"{where}.category", f"unknown category {named!r}")
+        specificity = raw.get("specificity", 50)
+        if not isinstance(specificity, int):
+            problems.add(f"{where}.specificity", "must be an integer")
+        if regex is not None and isinstance(named, str) and isinstance(specificity, int):
+            patterns[raw["id"]] = Pattern(raw["id"], named, regex, specificity)
+    facts = dict(base.facts) if base else {}
+    for name, text in (data.get("facts") or {}).items():
+        regex = _regex(text, f"facts.{name}", problems)
+        if regex is not None:
+            facts[str(name)] = regex
+    success = _regex(data["success"], "success", problems, re.MULTILINE) if "success" in data else None
+    failure = _regex(data["failure"], "failure", problems, re.MULTILINE) if "failure" in data else None
+    missing = [c.value for c in Category if c not in categories]
+    if missing:
+        problems.add("categories", f"missing: {', '.join(missing)}")
+    for category, info in categories.items():
+        if info.ticket is not None and info.ticket not in tickets:
+            problems.add(f"categories.{category.value}.ticket", f"no ticket template named {info.ticket!r}")
+    success = success or (base.success if base else None)
+    failure = failure or (base.failure if base else None)
+    if success is None or failure is None:
+        problems.add("success/failure", "both markers are required")
+    if problems.items or success is None or failure is None:
+        raise ConfigError(problems.items)
+    return Knowledge(
+        categories=categories,
+        tickets=tickets,
+        patterns=tuple(sorted(patterns.values(), key=lambda p: -p.specificity)),
+        facts=facts,
+        success=success,
+        failure=failure,
+    )
+
+
+@functools.cache
+def default_knowledge() -> Knowledge:
+    """The shipped knowledge base."""
+    text = resources.files("sos_inventory").joinpath("data/runbook.yaml").read_text(encoding="utf-8")
+    return _merge(None, yaml.safe_load(text), "sos_inventory/data/runbook.yaml")
+
+
+def load_knowledge(extra: Path | None = None) -> Knowledge:
+    """The shipped knowledge base, extended and overridden by ``extra`` if given."""
+    base = default_knowledge()
+    if extra is None:
+        return base
+    try:
+        data = yaml.safe_load(extra.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{extra}: cannot read the rules file: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{extra}: not valid YAML: {exc}") from None
+    return _merge(base, data, str(extra))
 
 
 def category_of(error: SosError) -> Category:

@@ -30,7 +30,12 @@ class RunReport:
     verdict: Verdict | None = None  # the safety guards' answer
     stopped: str | None = None  # why the run stopped early, and how far it got
     attempts: int = 0  # HTTP requests sent, retries included
+    build_url: str | None = None  # the Jenkins build, for ticket drafts and alerts
     retries: int = 0
+
+    def facts(self) -> dict[str, str]:
+        """Facts of the run that every problem's ticket may quote."""
+        return {"build_url": self.build_url} if self.build_url else {}
 
     def pending(self) -> int:
         """Changes never attempted (the run stopped first, or did not apply)."""

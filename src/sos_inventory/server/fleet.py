@@ -11,15 +11,20 @@ gives the same files byte for byte. Uniqueness holds by construction, not by
 bookkeeping (hostnames from one counter per name prefix, addresses and device
 ids from seeded bijections of the machine's index), so a million machines
 stream in constant memory but for a few thousand counters.
+:func:`iter_seed_servers` streams the records of :func:`seed_inventory` the same
+way (4 bytes per record are kept, to draw the orphans' models from), for a
+``Store.seed_servers`` or :func:`write_seed_json` at a million machines.
 """
 
 from __future__ import annotations
 
 import csv
 import itertools
+import json
 import math
 import random
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableSet
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -476,22 +481,72 @@ def seed_inventory(
     rows never get a record. Every C_Code knows :data:`APPLICATIONS` and
     :data:`ENVIRONMENTS`. Unids are distinct, 16 hex digits.
     """
+    c_codes: set[str] = set()
+    servers = list(
+        iter_seed_servers(
+            machines, now=now, seed=seed, drift=drift, build_window=build_window, c_codes=c_codes
+        )
+    )
+    return {**seed_lists(c_codes), "servers": servers}
+
+
+def seed_lists(c_codes: Iterable[str]) -> dict[str, dict[str, list[str]]]:
+    """The ``applications`` and ``environments`` of a SEED.json: all of them, for each C_Code."""
+    codes = sorted(set(c_codes))
+    return {
+        "applications": {c: list(APPLICATIONS) for c in codes},
+        "environments": {c: list(ENVIRONMENTS) for c in codes},
+    }
+
+
+def iter_seed_servers(
+    machines: Iterable[Machine],
+    *,
+    now: datetime,
+    seed: int,
+    drift: Mapping[str, float] | None = None,
+    build_window: timedelta = BUILD_WINDOW,
+    c_codes: MutableSet[str] | None = None,
+) -> Iterator[dict[str, str]]:
+    """The ``servers`` of :func:`seed_inventory`, the same ones in the same order, streamed.
+
+    ``machines`` is read once, lazily. ``c_codes``, when given, receives the
+    C_Codes of the managed machines as they are read (the C_Codes that
+    :func:`seed_lists` needs). Raises ValueError on bad arguments, before the
+    first record.
+    """
     _check_aware(now)
     shares = _drift_shares(drift)
-    rng = random.Random(seed)
+    return _seed_servers(
+        machines, now=now, rng=random.Random(seed), shares=shares, build_window=build_window, c_codes=c_codes
+    )
+
+
+def _seed_servers(
+    machines: Iterable[Machine],
+    *,
+    now: datetime,
+    rng: random.Random,
+    shares: dict[str, float],
+    build_window: timedelta,
+    c_codes: MutableSet[str] | None,
+) -> Iterator[dict[str, str]]:
     unids = _Permutation(2**64, rng)
-    servers: list[dict[str, str]] = []
-    c_codes: set[str] = set()
+    # What an orphan borrows from a record (its site, C_Code and environment), kept as one
+    # small int per record: the orphans draw their models from every record made.
+    models: dict[tuple[str, str, str, str], int] = {}
+    model_of = array("I")
     managed = 0
     for machine in machines:
         if machine.excluded:
             continue
         managed += 1
-        c_codes.add(machine.c_code)
+        if c_codes is not None:
+            c_codes.add(machine.c_code)
         if rng.random() < shares["missing"]:
             continue
         record = server_record(
-            machine, now=now, unid=f"{unids(len(servers)):016X}", build_window=build_window
+            machine, now=now, unid=f"{unids(len(model_of)):016X}", build_window=build_window
         )
         record["last_modified"] = _timestamp(now - timedelta(seconds=rng.randrange(3600, 30 * 86400)))
         if rng.random() < shares["status"]:
@@ -500,51 +555,60 @@ def seed_inventory(
             record["application"] = _other(APPLICATIONS, record["application"], rng)
         if rng.random() < shares["environment"]:
             record["environment"] = _other(ENVIRONMENTS, record["environment"], rng)
-        servers.append(record)
-    servers += _orphans(round(shares["orphan"] * managed), servers, unids, now, rng)
-    codes = sorted(c_codes)
-    return {
-        "applications": {c: list(APPLICATIONS) for c in codes},
-        "environments": {c: list(ENVIRONMENTS) for c in codes},
-        "servers": servers,
-    }
+        env, datacenter = record["hostname"].split("-", 2)[:2]
+        model = (env, datacenter, record["c_code"], record["environment"])
+        model_of.append(models.setdefault(model, len(models)))
+        yield record
+    if model_of:
+        table = list(models)
+        yield from _orphans(round(shares["orphan"] * managed), model_of, table, unids, now=now, rng=rng)
+
+
+def write_seed_json(path: str | Path, servers: Iterable[Mapping[str, str]], c_codes: Iterable[str]) -> int:
+    """Write a SEED.json of ``servers`` (streamed, one per line) and the lists of ``c_codes``;
+    return the number of servers. ``c_codes`` is read after ``servers``, so the set that
+    :func:`iter_seed_servers` fills may be passed."""
+    count = 0
+    with Path(path).open("w", encoding="utf-8") as stream:
+        stream.write('{"servers": [')
+        for count, server in enumerate(servers, 1):
+            stream.write(("\n" if count == 1 else ",\n") + json.dumps(server))
+        lists = seed_lists(c_codes)
+        stream.write(f'\n], "applications": {json.dumps(lists["applications"])}')
+        stream.write(f', "environments": {json.dumps(lists["environments"])}}}\n')
+    return count
 
 
 def _orphans(
     count: int,
-    servers: list[dict[str, str]],
+    model_of: array[int],
+    models: list[tuple[str, str, str, str]],
     unids: _Permutation,
+    *,
     now: datetime,
     rng: random.Random,
-) -> list[dict[str, str]]:
+) -> Iterator[dict[str, str]]:
     """Records of retired workers: plausible names no generated machine can have."""
-    if not servers:
-        return []
     private, ids = _AddressPool(_ORPHAN_PRIVATE, rng), _Permutation(9_000_000, rng)
     counters: dict[tuple[str, str, int], int] = {}
-    orphans: list[dict[str, str]] = []
-    while len(orphans) < count:
-        model = rng.choice(servers)
-        env, datacenter = model["hostname"].split("-", 2)[:2]
+    for index in range(count):
+        # rng.choice over one int per record draws exactly as over the records themselves.
+        env, datacenter, c_code, environment = models[rng.choice(model_of)]
         carrier = rng.randint(1, 99)
         while (number := counters.get((env, datacenter, carrier), 1)) > 1000:
             carrier += 200  # live workers start at 1001; carriers above 198 are never made
         counters[env, datacenter, carrier] = number + 1
         hostname = f"{env}-{datacenter}-carrier{carrier}-worker-{number:04d}"
-        index = len(orphans)
-        orphans.append(
-            {
-                "unid": f"{unids(len(servers) + index):016X}",
-                "c_code": model["c_code"],
-                "hostname": hostname,
-                "fqdn": f"{hostname}.{DOMAIN}",
-                "ip_public": "",
-                "ip_private": private(index),
-                "device_id": str(1_000_000 + ids(index)),  # older, shorter ids
-                "application": KUBE,
-                "environment": model["environment"],
-                "status": Status.LIVE.value,
-                "last_modified": _timestamp(now - timedelta(days=rng.randint(30, 400))),
-            }
-        )
-    return orphans
+        yield {
+            "unid": f"{unids(len(model_of) + index):016X}",
+            "c_code": c_code,
+            "hostname": hostname,
+            "fqdn": f"{hostname}.{DOMAIN}",
+            "ip_public": "",
+            "ip_private": private(index),
+            "device_id": str(1_000_000 + ids(index)),  # older, shorter ids
+            "application": KUBE,
+            "environment": environment,
+            "status": Status.LIVE.value,
+            "last_modified": _timestamp(now - timedelta(days=rng.randint(30, 400))),
+        }

@@ -1,0 +1,181 @@
+"""The ``sos-inventory`` command line: thin commands over the library.
+
+Only this package prints, exits and configures logging; it turns the library's
+errors into the exit codes of SPEC 5 and ends every failure with the runbook's
+diagnosis (what failed, the cause, the action).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sos_inventory import __version__
+from sos_inventory.cli import diagnose as diagnose_cli
+from sos_inventory.cli.common import DEFAULT_STATE_DIR, EXIT_CODES, setup_logging
+from sos_inventory.cli.offline import cmd_explain, cmd_validate
+from sos_inventory.cli.run import cmd_plan, cmd_update
+from sos_inventory.config import DEFAULT_CONFIG
+from sos_inventory.server import cli as server_cli
+
+__all__ = ["EXIT_CODES", "build_parser", "main"]
+
+
+def _common(parser: argparse.ArgumentParser, *, network: bool) -> None:
+    parser.add_argument(
+        "--config", type=Path, default=Path(DEFAULT_CONFIG), help=f"YAML config (default: {DEFAULT_CONFIG})"
+    )
+    parser.add_argument(
+        "--devices",
+        action="append",
+        type=Path,
+        metavar="PATH",
+        help="a folder of Acct<N>/devices.csv or a devices.csv file (repeatable; overrides the config)",
+    )
+    parser.add_argument(
+        "--account",
+        metavar="N",
+        help="SoftLayer account of --devices files that are not in an Acct<N> folder",
+    )
+    parser.add_argument(
+        "--c-code",
+        action="append",
+        metavar="CODE",
+        help="only these C_Codes (repeatable or comma-separated; default: all in the config)",
+    )
+    parser.add_argument("--now", metavar="ISO8601", help="run clock for Status (default: the current time)")
+    if network:
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=8,
+            metavar="N",
+            help="parallel requests to the inventory (default 8)",
+        )
+        parser.add_argument(
+            "--report-dir", type=Path, metavar="DIR", help="write report.json, junit.xml, summary.md here"
+        )
+        parser.add_argument(
+            "--inventory-url", metavar="URL", help="SOS API base URL (overrides inventory.url of the config)"
+        )
+        parser.add_argument(
+            "--deadline",
+            default="30m",
+            metavar="DURATION",
+            help="stop starting requests after this long (e.g. 20m, 1h; default 30m)",
+        )
+        parser.add_argument(
+            "--notify-url",
+            metavar="URL",
+            default=os.environ.get("SOS_NOTIFY_URL"),
+            help="Slack-compatible webhook for one alert per failed run (default: $SOS_NOTIFY_URL)",
+        )
+        guards = parser.add_argument_group("safety guards (refuse before any write; exit 3)")
+        guards.add_argument("--force", action="store_true", help="apply even if a safety limit is crossed")
+        guards.add_argument(
+            "--max-changes", type=int, metavar="N", help="raise safety.max_changes for this run"
+        )
+        guards.add_argument(
+            "--max-change-ratio",
+            type=float,
+            metavar="R",
+            help="raise safety.max_change_ratio (0..1) for this run",
+        )
+        guards.add_argument(
+            "--min-export-ratio",
+            type=float,
+            metavar="R",
+            help="lower safety.min_export_ratio (0..1) for this run",
+        )
+    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more detail (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sos-inventory",
+        description="Keep the SOS security-compliance inventory in step with the Netint devices.csv exports.",
+        epilog=EXIT_CODES + "\nCredentials come from SOS_API_EMAIL and SOS_API_TOKEN, never from the config.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    raw = argparse.RawDescriptionHelpFormatter
+
+    validate = commands.add_parser(
+        "validate",
+        help="check the config and devices files; writes nothing, queries nothing",
+        description="Check the config and every devices file; list every problem. No network.",
+        epilog="example:\n  sos-inventory validate --config sos-inventory.yaml\n\n" + EXIT_CODES,
+        formatter_class=raw,
+    )
+    _common(validate, network=False)
+    validate.set_defaults(func=cmd_validate)
+
+    plan = commands.add_parser(
+        "plan",
+        help="show the changes update would make; writes nothing",
+        description="Read the exports, query the inventories, and print the changes an update would make.",
+        epilog="example:\n  sos-inventory plan --config sos-inventory.yaml --c-code ALC\n\n" + EXIT_CODES,
+        formatter_class=raw,
+    )
+    _common(plan, network=True)
+    plan.set_defaults(func=cmd_plan)
+
+    update = commands.add_parser(
+        "update",
+        help="the job: plan, then update every record that differs, and report",
+        description="Bring the SOS inventory in step: plan, apply the changes concurrently, write the reports.",
+        epilog="example:\n  sos-inventory update --config sos-inventory.yaml --report-dir reports\n\n"
+        + EXIT_CODES,
+        formatter_class=raw,
+    )
+    _common(update, network=True)
+    update.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(DEFAULT_STATE_DIR),
+        metavar="DIR",
+        help=f"where the run lock lives; one update at a time per folder (default: {DEFAULT_STATE_DIR})",
+    )
+    update.add_argument(
+        "--wait-lock",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another run to finish instead of exiting 5 at once",
+    )
+    update.set_defaults(func=cmd_update)
+
+    why = commands.add_parser(
+        "explain",
+        help="why a machine gets its Application, Environment and Status",
+        description="Show the rule that matched (or that none did), the dates, the age, and the next Status change. No network.",
+        epilog="example:\n  sos-inventory explain prod-dal10-carrier2-worker-1030 --now 2026-11-27T12:00:00Z\n\n"
+        "exit codes: 0 found, 1 not in the exports (or its row is invalid), 2 usage/config error",
+        formatter_class=raw,
+    )
+    why.add_argument("hostname", help="short hostname or FQDN, any case")
+    _common(why, network=False)
+    why.set_defaults(func=cmd_explain)
+
+    diagnose_cli.register(commands)
+    server_cli.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sos-inventory`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

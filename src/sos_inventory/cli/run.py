@@ -1,0 +1,233 @@
+"""``plan`` and ``update``: run the job, report, diagnose the failure, alert."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from typing import TextIO
+
+from sos_inventory.cli.common import (
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    config_problem,
+    log,
+    print_list,
+    read_inputs,
+)
+from sos_inventory.config import Config, credentials_from_env, parse_duration
+from sos_inventory.errors import (
+    ConfigError,
+    InputError,
+    Interrupted,
+    LockHeld,
+    RunStopped,
+    SosError,
+    SosInventoryError,
+)
+from sos_inventory.job import RunOptions, RunResult, make_plan, run_update
+from sos_inventory.lock import run_lock
+from sos_inventory.notify import alert_text, post_alert
+from sos_inventory.plan import Problem
+from sos_inventory.report import RunReport, write_reports
+from sos_inventory.report import console as console_report
+from sos_inventory.report.json_report import as_dict
+from sos_inventory.report.text import summary_line
+from sos_inventory.runbook import UPDATE_FAILED, Category, default_knowledge
+from sos_inventory.safety import limits_with_overrides
+
+
+def _diagnosis(problem: Problem, out: TextIO = sys.stderr) -> None:
+    """The runbook's diagnosis: what failed, the cause, whether to rerun, the action."""
+    info = default_knowledge().categories[problem.category]
+    print(f"error: {problem.message}", file=out)
+    print(f"cause: {problem.category.value}", file=out)
+    print(f"why: {info.summary}", file=out)
+    print(
+        f"rerun: {'advised, the cause is usually transient' if info.transient else 'will not help until it is fixed'}",
+        file=out,
+    )
+    print(f"action: {problem.action}", file=out)
+    if info.ticket:
+        print("ticket: a draft is in report.json (problems[].ticket) with --report-dir", file=out)
+
+
+def _alert(report: RunReport, args: argparse.Namespace) -> None:
+    """One alert per failed run: never for success, ambiguity or bad rows alone, nor for an interruption."""
+    failed_updates = report.counts()["failed"] > 0
+    if not args.notify_url or report.exit_code in (EXIT_OK, EXIT_LOCKED) or report.exit_code > 100:
+        return
+    if report.exit_code == EXIT_PROBLEMS and not failed_updates:
+        return
+    text = alert_text(
+        _primary(report), build_url=report.build_url, exit_code=report.exit_code, summary=summary_line(report)
+    )
+    if post_alert(args.notify_url, text):
+        log.info("alert posted to the webhook")
+
+
+def _finish(report: RunReport, args: argparse.Namespace) -> int:
+    report.finished_at = datetime.now(UTC)
+    if getattr(args, "report_dir", None):
+        try:
+            written = write_reports(report, args.report_dir)
+            log.info("reports written: %s", ", ".join(str(p) for p in written))
+        except OSError as exc:
+            print(f"warning: could not write the reports in {args.report_dir}: {exc}", file=sys.stderr)
+    if args.json:
+        json.dump(as_dict(report), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif report.plan is not None and not (args.quiet and not report.outcomes and not report.problems()):
+        sys.stdout.write(
+            console_report.render(report, max_rows=None if args.verbose else console_report.DEFAULT_ROWS)
+        )
+    return report.exit_code
+
+
+def _stopped(report: RunReport, stopped: SosInventoryError) -> int:
+    """Record why the run stopped early and how far it got; return the exit code."""
+    counts = report.counts()
+    if report.plan is None:
+        progress = "no plan was made, nothing was written"
+    else:
+        progress = f"{counts['applied']} applied, {counts['failed']} failed, {report.pending()} not attempted"
+    report.stopped = f"{stopped}: {progress}"
+    if isinstance(stopped, Interrupted):
+        # Not a failure of the job or of the inventory: an operator or Jenkins asked it to stop.
+        print(f"interrupted ({stopped}): {progress}; rerun the job to finish", file=sys.stderr)
+        return 128 + stopped.signal_number
+    report.failures.append(_stop_problem(stopped, progress))
+    return EXIT_UNREACHABLE
+
+
+def _stop_problem(stopped: SosInventoryError, progress: str) -> Problem:
+    """The problem that says why the run stopped early."""
+    if isinstance(stopped, SosError):
+        base = Problem.from_error(stopped)
+        return Problem(
+            base.category, f"{base.message}; the run stopped: {progress}", stopped.c_code, stopped.hostname
+        )
+    cause = stopped.cause if isinstance(stopped, RunStopped) else None
+    if cause is not None:
+        base = Problem.from_error(cause)
+        return Problem(
+            base.category,
+            f"{base.message}; the inventory looks down ({stopped}): the run stopped: {progress}",
+        )
+    return Problem(Category.SOS_API_ERROR, f"{UPDATE_FAILED}: {stopped}: {progress}")
+
+
+def _options(
+    args: argparse.Namespace, config: Config, c_codes: frozenset[str] | None, now: datetime
+) -> RunOptions:
+    if args.concurrency < 1:
+        raise ConfigError("--concurrency must be at least 1")
+    try:
+        deadline = parse_duration(args.deadline)
+    except ValueError as exc:
+        raise ConfigError(f"--deadline: {exc}") from None
+    limits, overrides = limits_with_overrides(
+        config.safety,
+        max_changes=args.max_changes,
+        max_change_ratio=args.max_change_ratio,
+        min_export_ratio=args.min_export_ratio,
+    )
+    return RunOptions(
+        now=now,
+        c_codes=c_codes,
+        concurrency=args.concurrency,
+        retry=config.retry,
+        deadline=deadline.total_seconds(),
+        limits=limits,
+        force=args.force,
+        overrides=tuple(overrides),
+    )
+
+
+def _record(report: RunReport, result: RunResult) -> None:
+    """Fill the report from a run's result and set its exit code."""
+    report.attempts, report.retries = result.attempts, result.retries
+    if result.plan is not None:
+        report.set_plan(result.plan)
+    report.verdict = result.verdict
+    if result.verdict is not None and result.verdict.refused:
+        report.failures.extend(
+            Problem(Category.SAFETY_GUARD, r.message, r.c_code) for r in result.verdict.refusals
+        )
+        report.exit_code = EXIT_REFUSED
+        return
+    if result.applied is not None:
+        report.outcomes = result.applied.outcomes
+        if result.applied.stopped_by is not None:
+            report.exit_code = _stopped(report, result.applied.stopped_by)
+            return
+    report.exit_code = EXIT_PROBLEMS if report.problems() else EXIT_OK
+
+
+def _run(args: argparse.Namespace, command: str) -> int:
+    report = RunReport(
+        command=command,
+        started_at=datetime.now(UTC),
+        now=datetime.now(UTC),
+        build_url=os.environ.get("BUILD_URL"),
+    )
+    try:
+        config, device_set, c_codes, report.now = read_inputs(args)
+        options = _options(args, config, c_codes, report.now)
+        credentials = credentials_from_env()
+        if command == "plan":
+            _record(report, make_plan(config, device_set, credentials, options))
+        else:
+            with run_lock(args.state_dir, wait=args.wait_lock):
+                _record(report, run_update(config, device_set, credentials, options))
+    except ConfigError as exc:
+        report.failures.append(config_problem(exc))
+        print_list("error: configuration problem(s):", exc.problems)
+        print(f"action: {Problem(Category.INPUT_ERROR, '').action}", file=sys.stderr)
+        report.exit_code = EXIT_USAGE
+    except InputError as exc:
+        report.failures.append(config_problem(exc))
+        print_list(
+            "error: devices file(s) cannot be read; nothing was written:", [str(p) for p in exc.problems]
+        )
+        print(f"action: {Problem(Category.INPUT_ERROR, '').action}", file=sys.stderr)
+        report.exit_code = EXIT_REFUSED
+    except LockHeld as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print(
+            "action: wait for that run to end (or use --wait-lock SECONDS); nothing was done", file=sys.stderr
+        )
+        return EXIT_LOCKED  # no report: the running job owns the report folder
+    except (SosError, RunStopped) as exc:
+        report.exit_code = _stopped(report, exc)
+    code = _finish(report, args)
+    if code != EXIT_OK and code not in (EXIT_USAGE,) and report.problems():
+        _diagnosis(_primary(report))
+    _alert(report, args)
+    return code
+
+
+def _primary(report: RunReport) -> Problem:
+    """The problem that best explains the exit code: the run's own, then updates', then the plan's."""
+    if report.failures:
+        return report.failures[0]
+    for outcome in report.outcomes:
+        if outcome.outcome == "failed" and outcome.error is not None:
+            return Problem.from_error(outcome.error)
+    return report.problems()[0]
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """``plan``: compute and print the plan."""
+    return _run(args, "plan")
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    """``update``: plan and apply."""
+    return _run(args, "update")
