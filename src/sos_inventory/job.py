@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar, cast
+from typing import Literal, TypeVar, cast
 
 from sos_inventory import safety
 from sos_inventory.apply import ApplyResult, apply_changes
@@ -26,6 +27,7 @@ from sos_inventory.sos.resilience import Resilience, RetryPolicy, gather_or_canc
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+QueryStrategy = Literal["auto", "bulk", "per-host"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,8 @@ class RunOptions:
     limits: Safety | None = None  # None: the config's
     force: bool = False
     overrides: tuple[str, ...] = ()
+    query_strategy: QueryStrategy = "auto"
+    max_rps: float | None = None  # cap on requests per second to a shared API
 
 
 @dataclass(slots=True)
@@ -78,22 +82,57 @@ def c_codes_in_play(config: Config, device_set: DeviceSet) -> list[str]:
     return sorted({config.accounts[f.account] for f in device_set.files if f.account in config.accounts})
 
 
+@dataclass(slots=True)
+class Snapshot:
+    """What the run read of each inventory."""
+
+    records: dict[str, list[ServerRecord]] = field(default_factory=dict)
+    known: dict[str, KnownNames] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)  # inventory size, whatever was read
+    partial: set[str] = field(default_factory=set)  # C_Codes read host by host (no orphan list)
+
+
+def choose_strategy(strategy: QueryStrategy, hosts: int, total: int, page_size: int) -> QueryStrategy:
+    """``auto``: per-host queries when they take fewer requests than the remaining pages."""
+    if strategy != "auto":
+        return strategy
+    remaining_pages = max(0, math.ceil(total / page_size) - 1)
+    return "per-host" if hosts < remaining_pages else "bulk"
+
+
+async def _read_inventory(
+    client: SosClient, c_code: str, hosts: Sequence[str], strategy: QueryStrategy, snapshot: Snapshot
+) -> None:
+    # Forced per-host needs only the inventory's size (the safety ratios use it): a 1-record page.
+    first = await client.page(c_code, 1, size=1 if strategy == "per-host" else None)
+    total = first[0]
+    snapshot.totals[c_code] = total
+    if choose_strategy(strategy, len(hosts), total, client.page_size) == "bulk":
+        snapshot.records[c_code] = await client.fetch_inventory(c_code, first)
+        return
+    log.info("%s: %d machine(s) in a %d-record inventory: per-host queries", c_code, len(hosts), total)
+    found = await gather_or_cancel(*(client.records_of(c_code, host) for host in hosts))
+    snapshot.records[c_code] = [record for records in found for record in records]
+    snapshot.partial.add(c_code)
+
+
 async def _snapshot(
-    client: SosClient, c_codes: Sequence[str]
-) -> tuple[dict[str, list[ServerRecord]], dict[str, KnownNames]]:
-    async def one(c_code: str) -> tuple[list[ServerRecord], KnownNames]:
-        applications, environments, records = await gather_or_cancel(
-            client.applications(c_code), client.environments(c_code), client.fetch_inventory(c_code)
+    client: SosClient, hosts: Mapping[str, Sequence[str]], strategy: QueryStrategy
+) -> Snapshot:
+    snapshot = Snapshot()
+
+    async def one(c_code: str) -> None:
+        applications, environments, _ = await gather_or_cancel(
+            client.applications(c_code),
+            client.environments(c_code),
+            _read_inventory(client, c_code, hosts[c_code], strategy, snapshot),
         )
-        return (
-            cast(list[ServerRecord], records),
-            KnownNames(cast(frozenset[str], applications), cast(frozenset[str], environments)),
+        snapshot.known[c_code] = KnownNames(
+            cast(frozenset[str], applications), cast(frozenset[str], environments)
         )
 
-    results = await gather_or_cancel(*(one(c_code) for c_code in c_codes))
-    inventories = {c_code: records for c_code, (records, _) in zip(c_codes, results, strict=True)}
-    known = {c_code: names for c_code, (_, names) in zip(c_codes, results, strict=True)}
-    return inventories, known
+    await gather_or_cancel(*(one(c_code) for c_code in sorted(hosts)))
+    return snapshot
 
 
 class _Run:
@@ -112,6 +151,7 @@ class _Run:
             page_size=config.page_size,
             timeout=config.timeout,
             resilience=self.resilience,
+            max_rps=options.max_rps,
         )
         self.signal_number: int | None = None
         self._task: asyncio.Task[object] | None = None
@@ -157,11 +197,22 @@ class _Run:
                 loop.remove_signal_handler(number)
 
     async def plan(self, device_set: DeviceSet) -> tuple[Plan, safety.Verdict]:
-        c_codes = c_codes_in_play(self.config, device_set)
-        inventories, known = await self.interruptible(
-            lambda: _snapshot(self.client, c_codes), cancel_at_once=True
+        hosts: dict[str, set[str]] = {c_code: set() for c_code in c_codes_in_play(self.config, device_set)}
+        for device in device_set.devices:
+            hosts[device.c_code].add(device.hostname)
+        wanted = {c_code: sorted(names) for c_code, names in hosts.items()}
+        snapshot = await self.interruptible(
+            lambda: _snapshot(self.client, wanted, self.options.query_strategy), cancel_at_once=True
         )
-        plan = build_plan(device_set, inventories, self.config, self.options.now, known)
+        plan = build_plan(
+            device_set,
+            snapshot.records,
+            self.config,
+            self.options.now,
+            snapshot.known,
+            totals=snapshot.totals,
+            partial=frozenset(snapshot.partial),
+        )
         log.info(
             "plan: %d change(s), %d in step, %d problem(s)",
             len(plan.changes),

@@ -320,12 +320,17 @@ def build_plan(
     config: Config,
     now: datetime,
     known: Mapping[str, KnownNames] | None = None,
+    *,
+    totals: Mapping[str, int] | None = None,
+    partial: frozenset[str] = frozenset(),
 ) -> Plan:
     """Compare every device with its record and plan the updates.
 
-    ``inventories`` holds the full inventory of each C_Code in play. With
-    ``known``, a rule value that a C_Code's inventory does not know raises
-    ConfigError before any write.
+    ``inventories`` holds the records of each C_Code in play: all of them, or,
+    for the C_Codes in ``partial``, only those of the devices' hostnames (then
+    no orphan can be told). ``totals`` gives each inventory's size when the
+    records are not all of it. With ``known``, a rule value that a C_Code's
+    inventory does not know raises ConfigError before any write.
     """
     planner = _Planner(config, now, known or {})
     devices_by_host: dict[tuple[str, str], list[Device]] = defaultdict(list)
@@ -339,7 +344,8 @@ def build_plan(
     for key in sorted(devices_by_host):
         accounted |= planner.group(devices_by_host[key], records_by_host.get(key, []))
     planner.check_values()
-    orphans = _orphans(inventories, accounted, _untouchable_hosts(device_set))
+    complete = {c_code: records for c_code, records in inventories.items() if c_code not in partial}
+    orphans = _orphans(complete, accounted, _untouchable_hosts(device_set))
     return Plan(
         changes=tuple(sorted(planner.changes, key=lambda c: (c.c_code, c.hostname, c.unid))),
         problems=tuple(
@@ -356,7 +362,7 @@ def build_plan(
         excluded=len(device_set.excluded),
         invalid=device_set.invalid_rows,
         ambiguous=planner.ambiguous,
-        records={c_code: len(records) for c_code, records in inventories.items()},
+        records={c_code: (totals or {}).get(c_code, len(records)) for c_code, records in inventories.items()},
     )
 
 

@@ -184,3 +184,27 @@ def test_validate_and_explain_need_no_network(fleet: Fleet) -> None:
     assert "ownership.application[1]" in why.stdout
     assert fleet.cli("explain", "prod-dal10-vip-01").stdout.count("excluded") == 1
     assert fleet.cli("explain", "no-such-host").returncode == 1
+
+
+def test_per_host_strategy_reaches_the_same_state_with_one_query_per_hostname(fleet: Fleet) -> None:
+    fleet.server.reset_stats()
+    result = fleet.cli("update", "--query-strategy", "per-host", "--json")
+    assert result.returncode == 1, result.stderr
+    assert fleet.state() == EXPECTED
+    stats = fleet.server.stats()["by_kind"]
+    assert stats["query_hostname"] == 13 + 1  # distinct valid hostnames of ALC and ALC_FR2
+    assert stats["query"] == 2  # one 1-record page per C_Code, for the inventory size
+    data = json.loads(result.stdout)
+    assert data["counts"]["orphans"] == 0  # host by host, orphans cannot be told
+    assert data["records"] == {"ALC": 20, "ALC_FR2": 1}
+
+
+def test_auto_strategy_picks_per_host_when_it_takes_fewer_requests(fleet: Fleet) -> None:
+    fleet.config.write_text(fleet.config.read_text().replace("page_size: 4", "page_size: 1"))
+    fleet.server.reset_stats()
+    result = fleet.cli("plan", "--c-code", "ALC", "--max-rps", "200", "-v")
+    assert result.returncode == 1, result.stderr
+    stats = fleet.server.stats()["by_kind"]
+    assert stats["query"] == 1  # page 1 told the size: 20 records in 20 pages
+    assert stats["query_hostname"] == 13  # 13 hostnames < 19 remaining pages
+    assert "per-host queries" in result.stderr

@@ -235,3 +235,39 @@ def test_gather_or_cancel_cancels_the_siblings_of_a_failure() -> None:
 
     asyncio.run(main())
     assert sorted(cancelled) == ["a", "b"]
+
+
+def test_rate_limiter_spaces_request_starts_evenly() -> None:
+    from sos_inventory.sos.resilience import RateLimiter
+
+    fake = FakeTime()
+    limiter = RateLimiter(4, clock=fake.clock, sleep=fake.sleep)
+    starts = []
+
+    async def main() -> None:
+        for _ in range(9):
+            await limiter.wait()
+            starts.append(fake.now)
+
+    asyncio.run(main())
+    assert starts == [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
+    with pytest.raises(ValueError, match="positive"):
+        RateLimiter(0)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "hosts", "total", "chosen"),
+    [
+        ("auto", 10, 1_000_000, "per-host"),  # a few machines of a huge inventory
+        ("auto", 90_000, 100_000, "bulk"),  # most of an inventory
+        ("auto", 5, 1000, "bulk"),  # one page holds it all
+        ("auto", 998, 1_000_000, "per-host"),
+        ("auto", 999, 1_000_000, "bulk"),  # as many requests either way: pages carry more
+        ("bulk", 1, 1_000_000, "bulk"),
+        ("per-host", 50_000, 60_000, "per-host"),
+    ],
+)
+def test_query_strategy_choice(strategy: str, hosts: int, total: int, chosen: str) -> None:
+    from sos_inventory.job import choose_strategy
+
+    assert choose_strategy(strategy, hosts, total, 1000) == chosen  # type: ignore[arg-type]

@@ -62,6 +62,19 @@ def _common(parser: argparse.ArgumentParser, *, network: bool) -> None:
             "--inventory-url", metavar="URL", help="SOS API base URL (overrides inventory.url of the config)"
         )
         parser.add_argument(
+            "--query-strategy",
+            choices=("auto", "bulk", "per-host"),
+            default="auto",
+            help="read whole inventories page by page (bulk), or only the exports' hostnames (per-host); "
+            "auto picks whichever takes fewer requests (default)",
+        )
+        parser.add_argument(
+            "--max-rps",
+            type=float,
+            metavar="N",
+            help="at most N requests per second to the inventory (a shared production API); default: no cap",
+        )
+        parser.add_argument(
             "--deadline",
             default="30m",
             metavar="DURATION",

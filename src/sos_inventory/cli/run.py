@@ -128,6 +128,8 @@ def _options(
 ) -> RunOptions:
     if args.concurrency < 1:
         raise ConfigError("--concurrency must be at least 1")
+    if args.max_rps is not None and args.max_rps <= 0:
+        raise ConfigError("--max-rps must be positive")
     try:
         deadline = parse_duration(args.deadline)
     except ValueError as exc:
@@ -146,6 +148,8 @@ def _options(
         deadline=deadline.total_seconds(),
         limits=limits,
         force=args.force,
+        query_strategy=args.query_strategy,
+        max_rps=args.max_rps,
         overrides=tuple(overrides),
     )
 

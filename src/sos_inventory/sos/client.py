@@ -33,7 +33,7 @@ from sos_inventory.errors import (
     http_error_class,
 )
 from sos_inventory.model import WRITABLE_FIELDS, ServerRecord
-from sos_inventory.sos.resilience import Resilience, RetryPolicy, gather_or_cancel
+from sos_inventory.sos.resilience import RateLimiter, Resilience, RetryPolicy, gather_or_cancel
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,7 @@ class SosClient:
         page_size: int = MAX_PAGE_SIZE,
         timeout: float = 15.0,
         resilience: Resilience | None = None,
+        max_rps: float | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -137,6 +138,7 @@ class SosClient:
         self._slots = asyncio.Semaphore(concurrency)
         # Without a policy (tests of the wire format), every request is tried once.
         self.resilience = resilience or Resilience(RetryPolicy(attempts=1))
+        self._limiter = RateLimiter(max_rps) if max_rps else None
 
     async def __aenter__(self) -> SosClient:
         connector = aiohttp.TCPConnector(limit=self._concurrency, limit_per_host=self._concurrency)
@@ -166,6 +168,8 @@ class SosClient:
         # The URL carries no credential (they travel in the Authorization header), so it is safe in errors.
         url = f"{self.base_url}{call.path}?{urlencode(call.params)}"
         context = call.context(url)
+        if self._limiter is not None:
+            await self._limiter.wait()
         try:
             async with self._slots, self._session.request(call.method, url, json=call.body) as response:
                 payload = await response.read()
@@ -199,12 +203,13 @@ class SosClient:
                 f"HTTP {status} with a body that is not JSON: {payload[:80]!r}", **context
             ) from exc
 
-    async def _page(self, c_code: str, page: int) -> tuple[int, list[ServerRecord]]:
+    async def page(self, c_code: str, number: int, size: int | None = None) -> tuple[int, list[ServerRecord]]:
+        """One page of a C_Code's inventory: (total records, the page's records)."""
         params: dict[str, str | int] = {
             "c_code": c_code,
             "form": "server",
-            "page": page,
-            "pageSize": self.page_size,
+            "page": number,
+            "pageSize": size or self.page_size,
         }
         data = await self._request(_Call("GET", QUERY_PATH, params, "query", c_code))
         try:
@@ -215,18 +220,20 @@ class SosClient:
             return total, [record_from_item(item, c_code) for item in items]
         except (KeyError, TypeError, ValueError) as exc:
             raise SosProtocolError(
-                f"page {page} is not a query result: {exc}", operation="query", c_code=c_code
+                f"page {number} is not a query result: {exc}", operation="query", c_code=c_code
             ) from exc
 
-    async def fetch_inventory(self, c_code: str) -> list[ServerRecord]:
-        """Every server record of a C_Code: page 1, then the other pages concurrently."""
+    async def fetch_inventory(
+        self, c_code: str, first: tuple[int, list[ServerRecord]] | None = None
+    ) -> list[ServerRecord]:
+        """Every server record of a C_Code: page 1 (unless given), then the other pages concurrently."""
         started = time.monotonic()
-        total, first = await self._page(c_code, 1)
+        total, records = first or await self.page(c_code, 1)
         pages = max(1, math.ceil(total / self.page_size))
-        rest = await gather_or_cancel(*(self._page(c_code, page) for page in range(2, pages + 1)))
-        by_unid = {record.unid: record for record in first}
-        for _, records in rest:
-            by_unid.update((record.unid, record) for record in records)
+        rest = await gather_or_cancel(*(self.page(c_code, number) for number in range(2, pages + 1)))
+        by_unid = {record.unid: record for record in records}
+        for _, more in rest:
+            by_unid.update((record.unid, record) for record in more)
         if len(by_unid) != total:
             # Records added or removed while paging: the plan is still safe (a missed record
             # only means "not in inventory" for its machine this run), but say so.

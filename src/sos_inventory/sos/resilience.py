@@ -195,6 +195,32 @@ class Resilience:
                 return result
 
 
+class RateLimiter:
+    """At most ``rate`` request starts per second, evenly spaced (for a shared production API)."""
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("the rate must be positive")
+        self.interval = 1.0 / rate
+        self.clock = clock
+        self.sleep = sleep
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        """Return when the caller may start its request."""
+        now = self.clock()
+        slot = max(now, self._next)
+        self._next = slot + self.interval
+        if slot > now:
+            await self.sleep(slot - now)
+
+
 async def gather_or_cancel(*work: Awaitable[T]) -> list[T]:
     """Like asyncio.gather, but the first failure cancels the rest before it is raised.
 
