@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -76,6 +76,43 @@ class Rule:
         return f"{self.where}: {parts}"
 
 
+class RuleSet:
+    """An ordered rule list, compiled once; ``first_match`` is the first rule that matches.
+
+    Rule evaluation runs for every machine of every run (a million at fleet scale),
+    so the common case, a rule testing one field, is a bare ``pattern.search`` call.
+    (One combined regular expression per run of rules was measured slower: a
+    lookahead cannot use ``re.search``'s fast paths for anchored and literal patterns.)
+    """
+
+    __slots__ = ("_tests", "rules")
+
+    def __init__(self, rules: Sequence[Rule] = ()) -> None:
+        self.rules = tuple(rules)
+        self._tests = [
+            (rule, rule.when[0][0], rule.when[0][1].search, len(rule.when) == 1) for rule in self.rules
+        ]
+
+    def first_match(self, fields: Mapping[str, str]) -> Rule | None:
+        """The first rule whose every pattern matches, or None."""
+        for rule, name, search, single in self._tests:
+            if single:
+                if search(fields[name]) is not None:
+                    return rule
+            elif rule.matches(fields):
+                return rule
+        return None
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self.rules)
+
+    def __repr__(self) -> str:
+        return f"RuleSet({len(self.rules)} rules)"
+
+
 @dataclass(frozen=True, slots=True)
 class DevicesSpec:
     """Where devices come from: one folder of ``Acct<N>/devices.csv`` or files."""
@@ -102,9 +139,9 @@ class Config:
     accounts: Mapping[str, str]
     inventory_url: str
     build_window: timedelta
-    exclude: tuple[Rule, ...]
-    application_rules: tuple[Rule, ...]
-    environment_rules: tuple[Rule, ...]
+    exclude: RuleSet
+    application_rules: RuleSet
+    environment_rules: RuleSet
     safety: Safety = field(default_factory=Safety)
     columns: Mapping[str, str] = field(default_factory=dict)
     page_size: int = 1000
@@ -410,9 +447,9 @@ def config_from_mapping(data: object, *, base: Path, origin: str, path: Path | N
         accounts=_accounts(data.get("accounts"), errors),
         inventory_url=_url(inventory.get("url"), errors),
         build_window=build_window,
-        exclude=_exclusions(data.get("exclude"), errors),
-        application_rules=_rules("ownership.application", ownership.get("application"), errors),
-        environment_rules=_rules("ownership.environment", ownership.get("environment"), errors),
+        exclude=RuleSet(_exclusions(data.get("exclude"), errors)),
+        application_rules=RuleSet(_rules("ownership.application", ownership.get("application"), errors)),
+        environment_rules=RuleSet(_rules("ownership.environment", ownership.get("environment"), errors)),
         safety=Safety(
             max_changes=_number(
                 safety,

@@ -11,17 +11,15 @@ any cancellation date means ``Available``; else ``age < W`` means ``Build``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from sos_inventory.config import Config, Rule
 from sos_inventory.devices import rule_fields
 from sos_inventory.model import Device, Status
 
 
-@dataclass(frozen=True, slots=True)
-class Desired:
+class Desired(NamedTuple):
     """The metadata a machine should have; None means "leave as it is"."""
 
     application: str | None
@@ -42,14 +40,6 @@ class Desired:
         return out
 
 
-def first_match(rules: Sequence[Rule], fields: dict[str, str]) -> Rule | None:
-    """The first rule that matches, or None."""
-    for rule in rules:
-        if rule.matches(fields):
-            return rule
-    return None
-
-
 def lifecycle_status(device: Device, now: datetime, build_window: timedelta) -> Status | None:
     """The Status SPEC 1 gives this machine at ``now`` (None: undecidable, no provision date)."""
     if device.cancellation_date:
@@ -64,8 +54,8 @@ def lifecycle_status(device: Device, now: datetime, build_window: timedelta) -> 
 def desired_metadata(device: Device, config: Config, now: datetime) -> Desired:
     """What the inventory should say about this machine at ``now``."""
     fields = rule_fields(device)
-    app_rule = first_match(config.application_rules, fields)
-    env_rule = first_match(config.environment_rules, fields)
+    app_rule = config.application_rules.first_match(fields)
+    env_rule = config.environment_rules.first_match(fields)
     return Desired(
         application=app_rule.value if app_rule else None,
         environment=env_rule.value if env_rule else None,

@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sos_inventory.config import Config
+from sos_inventory.config import Config, Rule
 from sos_inventory.devices import DeviceSet
 from sos_inventory.errors import ConfigError, SosError, SosHttpError
 from sos_inventory.model import WRITABLE_FIELDS, Device, ServerRecord
-from sos_inventory.ownership import desired_metadata
+from sos_inventory.ownership import Desired, desired_metadata
 from sos_inventory.runbook import UNEXPECTED_SERVERS, Category, category_of, default_knowledge, message_of
 
 #: Device attribute and record attribute compared, in order, to tell duplicates apart.
@@ -229,42 +229,46 @@ class _Planner:
         self.not_in_inventory: list[Notice] = []
         self.unowned: list[Notice] = []
         self.unknown_values: set[tuple[str, str, str, str]] = set()
+        self.checked: set[tuple[str, str]] = set()  # (rule, C_Code) pairs whose value was checked
         self.in_step = 0
         self.ambiguous = 0
 
-    def desired(self, device: Device) -> dict[str, str]:
+    def check_known(self, rule: Rule, kind: str, c_code: str) -> None:
+        """Remember a rule value the C_Code's inventory does not know (once per rule and C_Code)."""
+        key = (rule.where, c_code)
+        if key in self.checked:
+            return
+        self.checked.add(key)
+        known = self.known.get(c_code)
+        names = None if known is None else known.applications if kind == "application" else known.environments
+        if names is not None and rule.value not in names:
+            self.unknown_values.add((rule.where, kind, rule.value, c_code))
+
+    def desired(self, device: Device) -> Desired:
         desired = desired_metadata(device, self.config, self.now)
-        missing = [
-            name
-            for name, rule in (
-                ("application", desired.application_rule),
-                ("environment", desired.environment_rule),
+        app_rule, env_rule = desired.application_rule, desired.environment_rule
+        if app_rule is None or env_rule is None:
+            missing = " or ".join(
+                n for n, r in (("application", app_rule), ("environment", env_rule)) if r is None
             )
-            if rule is None
-        ]
-        if missing:
             self.unowned.append(
-                Notice(device.c_code, device.hostname, f"no {' or '.join(missing)} rule matches; kept as is")
+                Notice(device.c_code, device.hostname, f"no {missing} rule matches; kept as is")
             )
-        known = self.known.get(device.c_code)
-        if known is not None:
-            for rule, names, kind in (
-                (desired.application_rule, known.applications, "application"),
-                (desired.environment_rule, known.environments, "environment"),
-            ):
-                if rule is not None and rule.value not in names:
-                    self.unknown_values.add((rule.where, kind, rule.value, device.c_code))
-        return desired.fields()
+        if app_rule is not None:
+            self.check_known(app_rule, "application", device.c_code)
+        if env_rule is not None:
+            self.check_known(env_rule, "environment", device.c_code)
+        return desired
 
     def compare(self, device: Device, record: ServerRecord) -> None:
         desired = self.desired(device)
-        before = {}
-        after = {}
+        before: dict[str, str] = {}
+        after: dict[str, str] = {}
         for name in WRITABLE_FIELDS:
-            value = desired.get(name)
+            value = getattr(desired, name)
             if value is not None and record.field(name) != value:
                 before[name] = record.field(name)
-                after[name] = value
+                after[name] = str(value)
         if after:
             self.changes.append(Change(device.c_code, device.hostname, record.unid, before, after))
         else:
@@ -283,6 +287,9 @@ class _Planner:
                     )
                 )
             return set()
+        if len(devices) == 1 and len(records) == 1:  # the common case, by far
+            self.compare(devices[0], records[0])
+            return {records[0].unid}
         picks = [(device, pick_record(device, records)) for device in devices]
         claimed: dict[str, int] = defaultdict(int)
         for _, record in picks:
@@ -333,16 +340,17 @@ def build_plan(
     inventory does not know raises ConfigError before any write.
     """
     planner = _Planner(config, now, known or {})
-    devices_by_host: dict[tuple[str, str], list[Device]] = defaultdict(list)
+    # Grouped per C_Code, then per hostname: C_Codes are never mixed.
+    devices_by_host: dict[str, dict[str, list[Device]]] = defaultdict(dict)
     for device in device_set.devices:
-        devices_by_host[(device.c_code, device.hostname)].append(device)
-    records_by_host: dict[tuple[str, str], list[ServerRecord]] = defaultdict(list)
-    for c_code, records in inventories.items():
-        for record in records:
-            records_by_host[(c_code, record.hostname.lower())].append(record)
+        devices_by_host[device.c_code].setdefault(device.hostname, []).append(device)
     accounted: set[str] = set()
-    for key in sorted(devices_by_host):
-        accounted |= planner.group(devices_by_host[key], records_by_host.get(key, []))
+    for c_code, hosts in devices_by_host.items():
+        records_by_host: dict[str, list[ServerRecord]] = {}
+        for record in inventories.get(c_code, ()):
+            records_by_host.setdefault(record.hostname.lower(), []).append(record)
+        for hostname, devices in hosts.items():
+            accounted |= planner.group(devices, records_by_host.get(hostname, ()))
     planner.check_values()
     complete = {c_code: records for c_code, records in inventories.items() if c_code not in partial}
     orphans = _orphans(complete, accounted, _untouchable_hosts(device_set))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 
 from sos_inventory.apply import ApplyResult, apply_changes
 from sos_inventory.errors import (
@@ -33,7 +32,7 @@ def updater(failures: dict[str, list[SosError]], calls: list[str]):  # type: ign
         errors = failures.get(change.unid)
         if errors:
             raise errors.pop(0)
-        return replace(record(change.hostname, change.unid), **dict(change.after))
+        return record(change.hostname, change.unid)._replace(**dict(change.after))
 
     return update
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,7 +32,7 @@ def device(hostname: str = "prod-dal10-carrier2-worker-1030", **fields: object) 
         cancellation_date="",
         tags=(),
     )
-    return replace(base, **fields)
+    return base._replace(**fields)
 
 
 @pytest.mark.parametrize(

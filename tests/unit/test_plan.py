@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -190,7 +189,7 @@ def test_applying_a_plan_then_planning_again_gives_no_change(
     first = plan_for(tmp, devices, records)
     by_unid = {r.unid: r for r in records}
     for change in first.changes:
-        by_unid[change.unid] = replace(by_unid[change.unid], **dict(change.after))
+        by_unid[change.unid] = by_unid[change.unid]._replace(**dict(change.after))
     second = plan_for(tmp, devices, list(by_unid.values()))
     assert second.changes == ()
     assert second.problems == first.problems
