@@ -355,16 +355,24 @@ _RETRY_KEYS: dict[str, tuple[type, float, float | None]] = {
 }
 
 
-def _retry(raw: object, errors: _Collector) -> RetryPolicy:
-    if raw is None:
-        return RetryPolicy()
-    if not isinstance(raw, Mapping):
-        errors.add("inventory.retry", "must be a mapping")
-        return RetryPolicy()
-    for key in sorted(set(raw) - set(_RETRY_KEYS)):
-        errors.add(f"inventory.retry.{key}", f"unknown key (known: {', '.join(_RETRY_KEYS)})")
-    defaults = RetryPolicy()
-    values = {
+_SAFETY_KEYS: dict[str, tuple[type, float, float | None]] = {
+    "max_changes": (int, 0, None),
+    "max_change_ratio": (float, 0.0, 1.0),
+    "min_export_ratio": (float, 0.0, 1.0),
+}
+
+
+def _numbers(
+    raw: Mapping[str, Any],
+    keys: Mapping[str, tuple[type, float, float | None]],
+    defaults: object,
+    where: str,
+    errors: _Collector,
+) -> dict[str, Any]:
+    """The numbers of a section, validated against their (type, low, high); defaults for the missing."""
+    for key in sorted(set(raw) - set(keys)):
+        errors.add(f"{where}.{key}", f"unknown key (known: {', '.join(keys)})")
+    return {
         key: kind(
             _number(
                 raw,
@@ -374,12 +382,20 @@ def _retry(raw: object, errors: _Collector) -> RetryPolicy:
                 low=low,
                 high=high,
                 errors=errors,
-                where="inventory.retry",
+                where=where,
             )
         )
-        for key, (kind, low, high) in _RETRY_KEYS.items()
+        for key, (kind, low, high) in keys.items()
     }
-    return RetryPolicy(**values)
+
+
+def _retry(raw: object, errors: _Collector) -> RetryPolicy:
+    if raw is None:
+        return RetryPolicy()
+    if not isinstance(raw, Mapping):
+        errors.add("inventory.retry", "must be a mapping")
+        return RetryPolicy()
+    return RetryPolicy(**_numbers(raw, _RETRY_KEYS, RetryPolicy(), "inventory.retry", errors))
 
 
 def _section(data: Mapping[str, Any], key: str, errors: _Collector) -> Mapping[str, Any]:
@@ -450,42 +466,7 @@ def config_from_mapping(data: object, *, base: Path, origin: str, path: Path | N
         exclude=RuleSet(_exclusions(data.get("exclude"), errors)),
         application_rules=RuleSet(_rules("ownership.application", ownership.get("application"), errors)),
         environment_rules=RuleSet(_rules("ownership.environment", ownership.get("environment"), errors)),
-        safety=Safety(
-            max_changes=_number(
-                safety,
-                "max_changes",
-                default=500,
-                kind=int,
-                low=0,
-                high=None,
-                errors=errors,
-                where="safety",
-            ),
-            max_change_ratio=float(
-                _number(
-                    safety,
-                    "max_change_ratio",
-                    default=0.2,
-                    kind=float,
-                    low=0.0,
-                    high=1.0,
-                    errors=errors,
-                    where="safety",
-                )
-            ),
-            min_export_ratio=float(
-                _number(
-                    safety,
-                    "min_export_ratio",
-                    default=0.5,
-                    kind=float,
-                    low=0.0,
-                    high=1.0,
-                    errors=errors,
-                    where="safety",
-                )
-            ),
-        ),
+        safety=Safety(**_numbers(safety, _SAFETY_KEYS, Safety(), "safety", errors)),
         columns=_columns(data.get("columns"), errors),
         retry=_retry(inventory.get("retry"), errors),
         page_size=_number(

@@ -5,37 +5,42 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime
 
 from sos_inventory.cli.common import (
     EXIT_OK,
     EXIT_PROBLEMS,
     EXIT_REFUSED,
     EXIT_USAGE,
-    c_codes_of,
-    device_specs,
     print_list,
     read_inputs,
-    run_clock,
 )
-from sos_inventory.config import load_config
+from sos_inventory.config import Config
+from sos_inventory.devices import DeviceSet
 from sos_inventory.errors import ConfigError, InputError
-from sos_inventory.job import read_devices
 from sos_inventory.ownership import explain
 from sos_inventory.plan import input_problems
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    """``validate``: config and inputs only."""
+def _inputs(args: argparse.Namespace) -> tuple[Config, DeviceSet, datetime] | int:
+    """The config, the exports and the clock; or, having said what is wrong, the exit code."""
     try:
-        config = load_config(args.config)
-        run_clock(args)
-        device_set = read_devices(config, device_specs(args), c_codes_of(args, config))
+        config, device_set, _, now = read_inputs(args)
     except ConfigError as exc:
         print_list(f"{args.config}: configuration problem(s):", exc.problems)
         return EXIT_USAGE
     except InputError as exc:
         print_list("devices file(s) cannot be read:", [str(p) for p in exc.problems])
         return EXIT_REFUSED
+    return config, device_set, now
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``validate``: config and inputs only."""
+    inputs = _inputs(args)
+    if isinstance(inputs, int):
+        return inputs
+    _, device_set, _ = inputs
     problems = input_problems(device_set)
     summary = {
         "files": [str(f.path) for f in device_set.files],
@@ -60,14 +65,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """``explain HOSTNAME``: why a machine gets its metadata."""
-    try:
-        config, device_set, _, now = read_inputs(args)
-    except ConfigError as exc:
-        print_list(f"{args.config}: configuration problem(s):", exc.problems)
-        return EXIT_USAGE
-    except InputError as exc:
-        print_list("devices file(s) cannot be read:", [str(p) for p in exc.problems])
-        return EXIT_REFUSED
+    inputs = _inputs(args)
+    if isinstance(inputs, int):
+        return inputs
+    config, device_set, now = inputs
     wanted = args.hostname.strip().split(".", 1)[0].lower()
     found = [d for d in device_set.devices if d.hostname == wanted]
     excluded = [d for d in device_set.excluded if d.hostname == wanted]
