@@ -8,6 +8,7 @@ Secrets never live in the config: they come from the environment
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -85,10 +86,12 @@ class RuleSet:
     lookahead cannot use ``re.search``'s fast paths for anchored and literal patterns.)
     """
 
-    __slots__ = ("_tests", "rules")
+    __slots__ = ("_tests", "fields", "rules")
 
     def __init__(self, rules: Sequence[Rule] = ()) -> None:
         self.rules = tuple(rules)
+        #: The device fields these rules test, so callers build only those.
+        self.fields = tuple(sorted({name for rule in self.rules for name, _ in rule.when}))
         self._tests = [
             (rule, rule.when[0][0], rule.when[0][1].search, len(rule.when) == 1) for rule in self.rules
         ]
@@ -130,7 +133,7 @@ class Safety:
     min_export_ratio: float = 0.5
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # not slots: rule_fields is computed once and cached
 class Config:
     """A validated configuration."""
 
@@ -149,6 +152,11 @@ class Config:
     # never answers is declared down in about a minute, well inside a Jenkins build's patience.
     timeout: float = 15.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @functools.cached_property
+    def rule_fields(self) -> tuple[str, ...]:
+        """The device fields the ownership rules test."""
+        return tuple(sorted({*self.application_rules.fields, *self.environment_rules.fields}))
 
     @property
     def c_codes(self) -> list[str]:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import csv
 import ipaddress
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
+from sys import intern
 
-from sos_inventory.config import COLUMNS, Config, DevicesSpec, RuleSet
+from sos_inventory.config import COLUMNS, RULE_FIELDS, Config, DevicesSpec, RuleSet
 from sos_inventory.errors import FileProblem, InputError
 from sos_inventory.model import Device, RowError
 
@@ -168,7 +170,8 @@ def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
         for fields in reader:
             start = previous_end + 1
             previous_end = reader.line_num
-            if fields and any(f.strip() for f in fields):
+            # Skip blank lines: csv gives [] for an empty line, [" "] for one of spaces.
+            if len(fields) > 1 or (fields and fields[0].strip()):
                 yield start, fields
 
 
@@ -189,6 +192,7 @@ class _RowReader:
         self.header = header
         self.exclude = exclude
         self.out = out
+        self.account = file.account
         self.hostname = ""  # of the row being read, for its errors
 
     def error(self, line: int, column: str, value: str, reason: str) -> None:
@@ -196,9 +200,10 @@ class _RowReader:
         self.out.invalid.append(RowError(self.path, line, name, value, reason, self.hostname, self.c_code))
 
     def read(self, line: int, fields: list[str]) -> None:
-        # The hot path of a million-row export: one pass over the columns, one Device built.
-        self.hostname = ""
+        # The hot path of a million-row export: one pass over the columns, one Device built,
+        # attribute lookups kept out of the common path.
         if len(fields) != self.header.width:
+            self.hostname = ""
             self.error(
                 line,
                 "*",
@@ -218,26 +223,25 @@ class _RowReader:
             cancel,
             tags,
         ) = [fields[i].strip() if i >= 0 else "" for i in self.header.positions]
-        hostname = name.split(".", 1)[0].lower()
-        errors_before = len(self.out.invalid)
-        if _LABEL.match(hostname):
-            self.hostname = hostname
-        else:
-            self.error(
-                line,
-                "Device Name",
-                name,
-                "not a host name (expected e.g. prod-dal10-carrier2-worker-1030.alchemy.ibm.com)",
+        hostname = name.partition(".")[0].lower()
+        problems: list[tuple[str, str, str]] = []
+        if not _LABEL.match(hostname):
+            problems.append(
+                ("Device Name", name, "not a host name (expected e.g. prod-dal10-carrier2-worker-1030)")
             )
         if not device_type:
-            self.error(line, "Device Type", device_type, "empty")
-        for column, ip in (
-            ("Public IP", public_ip),
-            ("Private IP", private_ip),
-            ("Management IP", management_ip),
-        ):
-            if ip and not _valid_ip(ip):
-                self.error(line, column, ip, "not an IPv4 or IPv6 address")
+            problems.append(("Device Type", device_type, "empty"))
+        if public_ip and not _valid_ip(public_ip):
+            problems.append(("Public IP", public_ip, "not an IPv4 or IPv6 address"))
+        if private_ip and not _valid_ip(private_ip):
+            problems.append(("Private IP", private_ip, "not an IPv4 or IPv6 address"))
+        if management_ip and not _valid_ip(management_ip):
+            problems.append(("Management IP", management_ip, "not an IPv4 or IPv6 address"))
+        if problems:
+            self.hostname = "" if problems[0][0] == "Device Name" else hostname
+            for column, value, reason in problems:
+                self.error(line, column, value, reason)
+            return
         provision = None
         provision_problem = ""
         if provision_text:
@@ -247,35 +251,38 @@ class _RowReader:
                 provision_problem = "not an ISO 8601 date (e.g. 2026-11-25T14:03:11-06:00, 2026-11-25)"
         elif not cancel:
             provision_problem = "empty: the Status cannot be decided without it"
+        # Low-cardinality columns are interned: one string object for a million rows.
         device = Device(
-            self.path, line, self.file.account, self.c_code, hostname, name.lower(), device_type, location,
+            self.path, line, self.account, self.c_code, hostname, name.lower(), intern(device_type), intern(location),
             public_ip, private_ip, management_ip, device_id, provision, cancel,
             tuple(t for t in _TAG_SPLIT.split(tags) if t) if tags else (),
         )  # fmt: skip
-        if len(self.out.invalid) > errors_before:
-            return
-        if self.exclude and self.exclude.first_match(rule_fields(device)) is not None:
+        if self.exclude and self.exclude.first_match(rule_fields(device, self.exclude.fields)) is not None:
             # A VIP is not a machine: its dates do not matter, so it is never "invalid" for them.
             self.out.excluded.append(device)
         elif provision_problem:
+            self.hostname = hostname
             self.error(line, "Provision Date", provision_text, provision_problem)
         else:
             self.out.devices.append(device)
 
 
-def rule_fields(device: Device) -> dict[str, str]:
-    """The fields a rule may test, as text (SPEC 3)."""
-    return {
-        "hostname": device.hostname,
-        "fqdn": device.fqdn,
-        "device_type": device.device_type,
-        "location": device.location,
-        "account": device.account,
-        "c_code": device.c_code,
-        "tags": " ".join(device.tags),
-        "public_ip": device.public_ip,
-        "private_ip": device.private_ip,
-    }
+_FIELD_GETTERS: dict[str, Callable[[Device], str]] = {
+    "hostname": attrgetter("hostname"),
+    "fqdn": attrgetter("fqdn"),
+    "device_type": attrgetter("device_type"),
+    "location": attrgetter("location"),
+    "account": attrgetter("account"),
+    "c_code": attrgetter("c_code"),
+    "tags": lambda device: " ".join(device.tags),
+    "public_ip": attrgetter("public_ip"),
+    "private_ip": attrgetter("private_ip"),
+}
+
+
+def rule_fields(device: Device, names: Iterable[str] = RULE_FIELDS) -> dict[str, str]:
+    """The fields a rule may test, as text (SPEC 3); only ``names`` when given (the ones rules use)."""
+    return {name: _FIELD_GETTERS[name](device) for name in names}
 
 
 def _read_file(file: DevicesFile, config: Config, out: DeviceSet) -> FileProblem | None:

@@ -53,7 +53,7 @@ def lifecycle_status(device: Device, now: datetime, build_window: timedelta) -> 
 
 def desired_metadata(device: Device, config: Config, now: datetime) -> Desired:
     """What the inventory should say about this machine at ``now``."""
-    fields = rule_fields(device)
+    fields = rule_fields(device, config.rule_fields)
     app_rule = config.application_rules.first_match(fields)
     env_rule = config.environment_rules.first_match(fields)
     return Desired(
