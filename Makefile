@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-SOURCES = src tests scripts examples
+SOURCES = src tests scripts examples bench
 
 .PHONY: demo test lint typecheck unit install clean
 

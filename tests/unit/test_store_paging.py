@@ -139,12 +139,33 @@ def test_moving_a_unid_is_reported_with_the_other_problems(store: Store) -> None
     assert "servers[1].status" in str(caught.value)
 
 
-def test_the_page_query_uses_the_c_code_unid_index(store: Store) -> None:
+def query_plans(store: Store, *args: Any) -> list[str]:
+    """The query plans of the SELECTs that ``store.query(*args)`` runs."""
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    try:
+        store.query(*args)
+    finally:
+        store._db.set_trace_callback(None)
     with sqlite3.connect(store.path) as db:
-        plan = db.execute(
-            "EXPLAIN QUERY PLAN SELECT unid FROM servers INDEXED BY servers_by_c_code_unid"
-            " WHERE c_code = ? AND unid >= ? ORDER BY unid LIMIT 5 OFFSET 3",
-            ["ALC", "0"],
-        ).fetchall()
-    assert "servers_by_c_code_unid" in str(plan)
-    assert "TEMP B-TREE" not in str(plan)
+        return [
+            str(db.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall())
+            for sql in statements
+            if sql.lstrip().upper().startswith("SELECT")
+        ]
+
+
+@pytest.mark.parametrize(
+    ("args", "index"),
+    [
+        (("ALC", 3, 100), "servers_by_c_code_unid"),
+        (("ALC", 1, 1000, "host-ALC-7"), "servers_by_c_code_hostname"),
+    ],
+)
+def test_queries_seek_their_index_and_never_scan(store: Store, args: tuple[Any, ...], index: str) -> None:
+    store.query("ALC", 1, 1)  # builds the page index
+    plans = query_plans(store, *args)
+    assert plans
+    for plan in plans:
+        assert index in plan
+        assert "SCAN" not in plan

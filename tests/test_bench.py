@@ -1,0 +1,64 @@
+"""Smoke test of the benchmark driver (bench/run.py): a tiny fleet, end to end, in seconds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.e2e
+
+
+def test_run_py_measures_the_job_and_both_references(tmp_path: Path) -> None:
+    output = tmp_path / "result.json"
+    command = [sys.executable, str(ROOT / "bench" / "run.py"), "--devices", "300", "--latency-ms", "0"]
+    command += ["--repeat", "1", "--old-sample", "40", "--cache-dir", str(tmp_path), "--output", str(output)]
+    done = subprocess.run([*command, "--json"], capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result == json.loads(output.read_text(encoding="utf-8"))
+    assert "ratio to ideal" in done.stderr  # the table, for humans
+
+    assert {"benchmark", "date", "machine", "params", "fleet", "changes", "median", "runs"} <= set(result)
+    assert {"ideal", "old", "ratios"} <= set(result)
+    assert result["params"]["devices"] == 300
+    assert result["machine"]["nproc"] >= 1
+
+    fleet = result["fleet"]
+    assert 280 <= fleet["machines"] <= 300
+    assert set(fleet["records"]) == {"ALC", "ALC_FR2"}
+
+    (run,) = result["runs"]
+    assert run["exit_code"] == 0
+    assert not run["timed_out"]
+    changes = result["changes"]
+    assert changes == run["counts"]["changes"] == run["counts"]["applied"] > 0
+    assert run["by_kind"]["update"] == changes
+    assert run["by_kind"]["query"] == result["ideal"]["pages"] == 2  # one page per C_Code
+    assert run["by_kind"]["query_hostname"] == 0
+    assert run["requests"] == result["ideal"]["requests"] == changes + 2 + 4
+
+    median = result["median"]
+    assert 0 < median["wall_s"] < 120
+    assert 10 < median["peak_rss_mib"] < 2000
+    assert median["requests_per_s"] > 0
+    assert median["server_cpu_s"] >= 0
+
+    old = result["old"]
+    assert old["queries"] == fleet["machines"]
+    assert old["updates"] == changes
+    assert old["lower_bound_s"] == 0  # no latency: no lower bound worth the name
+    (sample,) = old["samples"]
+    assert sample["machines"] == sample["queries"] == 40
+    assert sample["by_kind"]["query_hostname"] == 40
+    assert sample["by_kind"]["update"] == sample["updates"]
+    assert old["extrapolated_s"] > 0
+    assert result["ideal"]["wall_s"] == 0
+    assert result["ratios"]["to_ideal"] is None
+    assert result["ratios"]["speedup_vs_old_lower_bound"] is None
+    assert result["ratios"]["speedup_vs_old_extrapolated"] > 0
