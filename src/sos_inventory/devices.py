@@ -223,7 +223,8 @@ class _RowReader:
             cancel,
             tags,
         ) = [fields[i].strip() if i >= 0 else "" for i in self.header.positions]
-        hostname = name.partition(".")[0].lower()
+        fqdn = name if name.islower() else name.lower()  # str.lower always copies: keep one string
+        hostname = fqdn.partition(".")[0]
         problems: list[tuple[str, str, str]] = []
         if not _LABEL.match(hostname):
             problems.append(
@@ -253,7 +254,7 @@ class _RowReader:
             provision_problem = "empty: the Status cannot be decided without it"
         # Low-cardinality columns are interned: one string object for a million rows.
         device = Device(
-            self.path, line, self.account, self.c_code, hostname, name.lower(), intern(device_type), intern(location),
+            self.path, line, self.account, self.c_code, hostname, fqdn, intern(device_type), intern(location),
             public_ip, private_ip, management_ip, device_id, provision, cancel,
             tuple(t for t in _TAG_SPLIT.split(tags) if t) if tags else (),
         )  # fmt: skip

@@ -75,7 +75,7 @@ def record_from_item(item: object, c_code: str) -> ServerRecord:
     return ServerRecord(
         unid,
         intern(str(item.get("c_code") or c_code)),
-        hostname.lower(),
+        hostname if hostname.islower() else hostname.lower(),  # str.lower always copies
         *[
             intern(_text(item.get(name))) if name in _INTERNED else _text(item.get(name))
             for name in _RECORD_FIELDS
