@@ -230,6 +230,7 @@ class _Planner:
         self.unowned: list[Notice] = []
         self.unknown_values: set[tuple[str, str, str, str]] = set()
         self.checked: set[tuple[str, str]] = set()  # (rule, C_Code) pairs whose value was checked
+        self.accounted: set[str] = set()  # unids matched to a machine or part of an ambiguous group
         self.in_step = 0
         self.ambiguous = 0
 
@@ -274,8 +275,8 @@ class _Planner:
         else:
             self.in_step += 1
 
-    def group(self, devices: Sequence[Device], records: Sequence[ServerRecord]) -> set[str]:
-        """Plan one hostname of one C_Code; return the unids it accounted for."""
+    def group(self, devices: Sequence[Device], records: Sequence[ServerRecord]) -> None:
+        """Plan one hostname of one C_Code; note the unids it accounts for in ``accounted``."""
         if not records:
             for device in devices:
                 self.desired(device)
@@ -286,10 +287,11 @@ class _Planner:
                         f"no record in the inventory ({device.source}:{device.line})",
                     )
                 )
-            return set()
+            return
         if len(devices) == 1 and len(records) == 1:  # the common case, by far
             self.compare(devices[0], records[0])
-            return {records[0].unid}
+            self.accounted.add(records[0].unid)
+            return
         picks = [(device, pick_record(device, records)) for device in devices]
         claimed: dict[str, int] = defaultdict(int)
         for _, record in picks:
@@ -303,8 +305,9 @@ class _Planner:
             else:
                 self.compare(device, record)
         if any(record is None for _, record in picks):
-            return {r.unid for r in records}  # the whole group is reported as ambiguous
-        return set(claimed)
+            self.accounted.update(r.unid for r in records)  # the whole group is reported as ambiguous
+        else:
+            self.accounted.update(claimed)
 
     def check_values(self) -> None:
         if not self.unknown_values:
@@ -344,16 +347,15 @@ def build_plan(
     devices_by_host: dict[str, dict[str, list[Device]]] = defaultdict(dict)
     for device in device_set.devices:
         devices_by_host[device.c_code].setdefault(device.hostname, []).append(device)
-    accounted: set[str] = set()
     for c_code, hosts in devices_by_host.items():
         records_by_host: dict[str, list[ServerRecord]] = {}
         for record in inventories.get(c_code, ()):
             records_by_host.setdefault(record.hostname.lower(), []).append(record)
         for hostname, devices in hosts.items():
-            accounted |= planner.group(devices, records_by_host.get(hostname, ()))
+            planner.group(devices, records_by_host.get(hostname, ()))
     planner.check_values()
     complete = {c_code: records for c_code, records in inventories.items() if c_code not in partial}
-    orphans = _orphans(complete, accounted, _untouchable_hosts(device_set))
+    orphans = _orphans(complete, planner.accounted, _untouchable_hosts(device_set))
     return Plan(
         changes=tuple(sorted(planner.changes, key=lambda c: (c.c_code, c.hostname, c.unid))),
         problems=tuple(
