@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -26,7 +27,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["STARTUP_TIMEOUT", "RunningServer", "running_server", "seed_db", "server_command"]
+__all__ = [
+    "STARTUP_TIMEOUT",
+    "Response",
+    "RunningServer",
+    "api_call",
+    "running_server",
+    "seed_db",
+    "server_command",
+]
+
+#: status, decoded JSON body, headers
+Response = tuple[int, dict[str, Any], dict[str, str]]
 
 STARTUP_TIMEOUT = 15.0
 _STOP_TIMEOUT = 10.0
@@ -82,6 +94,22 @@ class RunningServer:
 def server_command(*args: str) -> list[str]:
     """The command line of ``sos-inventory server ARGS`` run by this interpreter."""
     return [sys.executable, "-m", "sos_inventory", "server", *args]
+
+
+def api_call(
+    url: str, method: str = "GET", *, body: bytes | None = None, authorization: str | None = None
+) -> Response:
+    """One request to the server, error statuses included; a dropped connection raises
+    (http.client.RemoteDisconnected)."""
+    request = urllib.request.Request(url, data=body, method=method)
+    if authorization is not None:
+        request.add_header("Authorization", authorization)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.load(error), dict(error.headers)
 
 
 def seed_db(db_path: str | Path, seed_path: str | Path) -> str:

@@ -37,7 +37,6 @@ class RunOptions:
     """What a run was asked to do, beyond the config."""
 
     now: datetime
-    c_codes: frozenset[str] | None = None  # None: every C_Code of the config
     concurrency: int = 8
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     deadline: float | None = None  # seconds from the start of the inventory work

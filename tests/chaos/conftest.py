@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,17 +42,7 @@ def write_chaos_config(root: Path, *, retry: dict[str, Any] | None = None, **ove
 
 @dataclass
 class ChaosFleet(Fleet):
-    """A Fleet whose server's faults can be changed while it runs."""
-
-    def set_faults(self, **faults: Any) -> None:
-        request = urllib.request.Request(
-            f"{self.server.url}/_ref/faults",
-            data=json.dumps(faults).encode(),
-            method="POST",
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10):
-            pass
+    """A Fleet whose CLI can also run in the background (faults: ``fleet.server.set_faults``)."""
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         """Start the real CLI in the background (for lock and signal tests)."""

@@ -51,7 +51,7 @@ def test_transient_faults_heal_within_the_run(chaos_fleet: ChaosFleet) -> None:
     before, changes, plan_requests = desired_states(fleet)
     assert len(changes) > 80
     fault_free = plan_requests + len(changes)
-    fleet.set_faults(
+    fleet.server.set_faults(
         error_rates={"503": 0.10}, retry_after="mix:1", drop_before=0.03, drop_after=0.02, seed=1234
     )
     fleet.server.reset_stats()
@@ -67,7 +67,7 @@ def test_transient_faults_heal_within_the_run(chaos_fleet: ChaosFleet) -> None:
     assert data["requests"]["retries"] > 0
     assert_each_record_old_or_new(before, fleet.state(), changes)
 
-    fleet.set_faults()  # healthy again: a clean rerun converges
+    fleet.server.set_faults()  # healthy again: a clean rerun converges
     assert fleet.cli("update", "-q").returncode in (0, 1)
     again = fleet.cli("plan", "--json")
     assert json.loads(again.stdout)["counts"]["changes"] == 0
@@ -76,7 +76,7 @@ def test_transient_faults_heal_within_the_run(chaos_fleet: ChaosFleet) -> None:
 def test_upstream_fully_down_stops_fast_with_exit_4_and_no_write(chaos_fleet: ChaosFleet) -> None:
     fleet = chaos_fleet
     before = fleet.state()
-    fleet.set_faults(error_rates={"503": 1.0})
+    fleet.server.set_faults(error_rates={"503": 1.0})
     fleet.server.reset_stats()
     started = time.monotonic()
     result = fleet.cli("update", "--report-dir", str(fleet.root / "down"))
@@ -95,7 +95,7 @@ def test_outage_mid_run_opens_the_breaker_and_lists_what_was_applied(chaos_fleet
     fleet = chaos_fleet
     before, changes, _ = desired_states(fleet)
     # Reads pass, then every update is dropped: the inventory went down during the run.
-    fleet.set_faults(drop_before=1.0, kinds=["update"])
+    fleet.server.set_faults(drop_before=1.0, kinds=["update"])
     result = fleet.cli("update", "--report-dir", str(fleet.root / "outage"), "--concurrency", "4")
     assert result.returncode == 4
     assert "Failed to update SOS inventory" in result.stderr
@@ -106,7 +106,7 @@ def test_outage_mid_run_opens_the_breaker_and_lists_what_was_applied(chaos_fleet
     assert [c["outcome"] for c in data["changes"]].count("planned") > 0  # listed as not attempted
     assert fleet.server.stats()["requests"] < 4 * len(changes)  # it did not hammer the dead service
     assert fleet.state() == before
-    fleet.set_faults()
+    fleet.server.set_faults()
     assert fleet.cli("update", "-q").returncode in (0, 1)
     assert json.loads(fleet.cli("plan", "--json").stdout)["counts"]["changes"] == 0
 

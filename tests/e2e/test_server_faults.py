@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 
 from sos_inventory.server import DEMO_EMAIL, DEMO_TOKEN
-from tests.serverutil import RunningServer, running_server, seed_db
+from tests.serverutil import Response, RunningServer, api_call, running_server, seed_db
 
 pytestmark = pytest.mark.e2e
 
@@ -39,8 +39,6 @@ SEED = {
 QUERY = "/inventory.nsf/tracker.xsp"
 UPDATE = "/inventory.nsf/update.xsp"
 DISCONNECTED = (http.client.RemoteDisconnected, ConnectionResetError)
-
-Response = tuple[int, dict[str, Any], dict[str, str]]
 
 
 @pytest.fixture(scope="module")
@@ -70,14 +68,7 @@ def call(server: RunningServer, method: str, path: str, params: dict[str, Any], 
     """One API request as the demo user; status, JSON body and headers. A dropped
     connection raises http.client.RemoteDisconnected."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"{server.url}{path}?{urlencode(params)}", data=data, method=method)
-    request.add_header("Authorization", AUTHORIZATION)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.load(response), dict(response.headers)
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.load(error), dict(error.headers)
+    return api_call(f"{server.url}{path}?{urlencode(params)}", method, body=data, authorization=AUTHORIZATION)
 
 
 def query(server: RunningServer) -> Response:

@@ -10,8 +10,6 @@ import re
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.serverutil import RunningServer, running_server, seed_db, server_command
+from tests.serverutil import Response, RunningServer, api_call, running_server, seed_db, server_command
 
 pytestmark = pytest.mark.e2e
 
@@ -54,8 +52,6 @@ SEED = {
 }
 ALC_UNIDS = [f"U0{n}" for n in range(1, 8)]
 
-Response = tuple[int, dict[str, Any], dict[str, str]]
-
 
 def call(
     server: RunningServer,
@@ -69,17 +65,9 @@ def call(
 ) -> Response:
     """One request; returns status, decoded JSON body and headers."""
     url = f"{server.url}{endpoint}" + (f"?{urlencode(params)}" if params else "")
-    request = urllib.request.Request(url, data=body, method=method)
     if user is not None:
         authorization = "Basic " + base64.b64encode(f"{user[0]}:{user[1]}".encode()).decode()
-    if authorization is not None:
-        request.add_header("Authorization", authorization)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.load(response), dict(response.headers)
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.load(error), dict(error.headers)
+    return api_call(url, method, body=body, authorization=authorization)
 
 
 def query(server: RunningServer, user: tuple[str, str] | None = EDITOR, **params: Any) -> Response:

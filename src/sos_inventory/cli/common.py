@@ -80,13 +80,13 @@ def device_specs(args: argparse.Namespace) -> list[DevicesSpec] | None:
     return [DevicesSpec(path=path, account=args.account) for path in args.devices]
 
 
-def read_inputs(args: argparse.Namespace) -> tuple[Config, DeviceSet, frozenset[str] | None, datetime]:
+def read_inputs(args: argparse.Namespace) -> tuple[Config, DeviceSet, datetime]:
+    """The config (with --inventory-url), the exports of the chosen C_Codes, and the run clock."""
     config = load_config(args.config)
     if getattr(args, "inventory_url", None):
         config = with_inventory_url(config, args.inventory_url)
     now = run_clock(args)
-    c_codes = c_codes_of(args, config)
-    return config, read_devices(config, device_specs(args), c_codes), c_codes, now
+    return config, read_devices(config, device_specs(args), c_codes_of(args, config)), now
 
 
 def config_problem(error: ConfigError | InputError) -> Problem:

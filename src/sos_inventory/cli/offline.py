@@ -25,14 +25,13 @@ from sos_inventory.plan import input_problems
 def _inputs(args: argparse.Namespace) -> tuple[Config, DeviceSet, datetime] | int:
     """The config, the exports and the clock; or, having said what is wrong, the exit code."""
     try:
-        config, device_set, _, now = read_inputs(args)
+        return read_inputs(args)
     except ConfigError as exc:
         print_list(f"{args.config}: configuration problem(s):", exc.problems)
         return EXIT_USAGE
     except InputError as exc:
         print_list("devices file(s) cannot be read:", [str(p) for p in exc.problems])
         return EXIT_REFUSED
-    return config, device_set, now
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -123,9 +123,7 @@ def _stop_problem(stopped: SosInventoryError, progress: str) -> Problem:
     return Problem(Category.SOS_API_ERROR, f"{UPDATE_FAILED}: {stopped}: {progress}")
 
 
-def _options(
-    args: argparse.Namespace, config: Config, c_codes: frozenset[str] | None, now: datetime
-) -> RunOptions:
+def _options(args: argparse.Namespace, config: Config, now: datetime) -> RunOptions:
     if args.concurrency < 1:
         raise ConfigError("--concurrency must be at least 1")
     if args.max_rps is not None and args.max_rps <= 0:
@@ -142,7 +140,6 @@ def _options(
     )
     return RunOptions(
         now=now,
-        c_codes=c_codes,
         concurrency=args.concurrency,
         retry=config.retry,
         deadline=deadline.total_seconds(),
@@ -182,8 +179,8 @@ def _run(args: argparse.Namespace, command: str) -> int:
         build_url=os.environ.get("BUILD_URL"),
     )
     try:
-        config, device_set, c_codes, report.now = read_inputs(args)
-        options = _options(args, config, c_codes, report.now)
+        config, device_set, report.now = read_inputs(args)
+        options = _options(args, config, report.now)
         credentials = credentials_from_env()
         if command == "plan":
             _record(report, make_plan(config, device_set, credentials, options))
