@@ -11,6 +11,7 @@ import yaml
 
 from sos_inventory.config import COLUMNS, Config, config_from_mapping
 from sos_inventory.model import ServerRecord
+from sos_inventory.sos.client import record_from_item
 
 HEADER = COLUMNS
 
@@ -94,6 +95,7 @@ def write_config(path: Path, **overrides: Any) -> Path:
 
 
 def record(hostname: str, unid: str, **fields: str) -> ServerRecord:
+    """A record as the client makes it from an API item (so the hostname is lower-cased)."""
     values = {
         "c_code": "ALC",
         "fqdn": f"{hostname}.alchemy.ibm.com",
@@ -106,4 +108,4 @@ def record(hostname: str, unid: str, **fields: str) -> ServerRecord:
         "last_modified": "2026-11-20T10:00:00Z",
     }
     values.update(fields)
-    return ServerRecord(unid=unid, hostname=hostname, **values)
+    return record_from_item({"unid": unid, "hostname": hostname, **values}, values["c_code"])

@@ -8,7 +8,6 @@ Secrets never live in the config: they come from the environment
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,12 +20,13 @@ from urllib.parse import urlsplit
 import yaml
 
 from sos_inventory.errors import ConfigError
+from sos_inventory.model import Device
 from sos_inventory.sos.resilience import RetryPolicy
 
 DEFAULT_CONFIG = "sos-inventory.yaml"
 DEFAULT_URL = "http://127.0.0.1:8742"
 
-#: Device fields a rule's ``when`` may test (SPEC 3).
+#: Device fields a rule's ``when`` may test (SPEC 3); each is a text field of Device.
 RULE_FIELDS: tuple[str, ...] = (
     "hostname",
     "fqdn",
@@ -38,6 +38,7 @@ RULE_FIELDS: tuple[str, ...] = (
     "public_ip",
     "private_ip",
 )
+_FIELD_INDEX = {name: Device._fields.index(name) for name in RULE_FIELDS}
 
 #: Canonical devices.csv columns (SPEC 2); a ``columns`` mapping may rename them.
 COLUMNS: tuple[str, ...] = (
@@ -59,7 +60,7 @@ _ACCOUNT = re.compile(r"^\d+$")
 _C_CODE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # compared by identity: one object per rule of the config
 class Rule:
     """One compiled rule: all ``when`` patterns must match (re.search, case-insensitive)."""
 
@@ -67,9 +68,9 @@ class Rule:
     when: tuple[tuple[str, re.Pattern[str]], ...]
     value: str
 
-    def matches(self, fields: Mapping[str, str]) -> bool:
-        """True when every pattern finds a match in its field."""
-        return all(pattern.search(fields[name]) for name, pattern in self.when)
+    def matches(self, device: Device) -> bool:
+        """True when every pattern finds a match in its field of the device."""
+        return all(pattern.search(getattr(device, name)) for name, pattern in self.when)
 
     def describe(self) -> str:
         """The rule's condition as the user wrote it."""
@@ -81,28 +82,45 @@ class RuleSet:
     """An ordered rule list, compiled once; ``first_match`` is the first rule that matches.
 
     Rule evaluation runs for every machine of every run (a million at fleet scale),
-    so the common case, a rule testing one field, is a bare ``pattern.search`` call.
-    (One combined regular expression per run of rules was measured slower: a
-    lookahead cannot use ``re.search``'s fast paths for anchored and literal patterns.)
+    so each test is a bare ``pattern.search`` on a field read by position from the
+    Device tuple (every rule field is a Device field holding text), and the common
+    rule, one pattern, needs nothing more. (One combined regular expression per run
+    of rules was measured slower: a lookahead cannot use ``re.search``'s fast paths
+    for anchored and literal patterns.)
     """
 
-    __slots__ = ("_tests", "fields", "rules")
+    __slots__ = ("_one_field", "_searches", "_tests", "rules")
 
     def __init__(self, rules: Sequence[Rule] = ()) -> None:
         self.rules = tuple(rules)
-        #: The device fields these rules test, so callers build only those.
-        self.fields = tuple(sorted({name for rule in self.rules for name, _ in rule.when}))
         self._tests = [
-            (rule, rule.when[0][0], rule.when[0][1].search, len(rule.when) == 1) for rule in self.rules
+            (
+                rule,
+                _FIELD_INDEX[rule.when[0][0]],
+                rule.when[0][1].search,
+                tuple((_FIELD_INDEX[name], pattern.search) for name, pattern in rule.when[1:]),
+            )
+            for rule in self.rules
         ]
+        # The usual list, every rule one pattern on the same field: a tighter loop.
+        fields = {name for rule in self.rules for name, _ in rule.when}
+        single = all(len(rule.when) == 1 for rule in self.rules)
+        self._one_field = _FIELD_INDEX[fields.pop()] if single and len(fields) == 1 else None
+        self._searches = [(search, rule) for rule, _, search, _ in self._tests]
 
-    def first_match(self, fields: Mapping[str, str]) -> Rule | None:
-        """The first rule whose every pattern matches, or None."""
-        for rule, name, search, single in self._tests:
-            if single:
-                if search(fields[name]) is not None:
+    def first_match(self, device: Device) -> Rule | None:
+        """The first rule whose every pattern matches this device, or None."""
+        fields: Sequence[Any] = device  # the rule fields are the text fields of the tuple
+        if self._one_field is not None:
+            text = fields[self._one_field]
+            for search, rule in self._searches:
+                if search(text) is not None:
                     return rule
-            elif rule.matches(fields):
+            return None
+        for rule, index, search, more in self._tests:
+            if search(fields[index]) is not None and (
+                not more or all(test(fields[at]) is not None for at, test in more)
+            ):
                 return rule
         return None
 
@@ -133,7 +151,7 @@ class Safety:
     min_export_ratio: float = 0.5
 
 
-@dataclass(frozen=True)  # not slots: rule_fields is computed once and cached
+@dataclass(frozen=True, slots=True)
 class Config:
     """A validated configuration."""
 
@@ -152,11 +170,6 @@ class Config:
     # never answers is declared down in about a minute, well inside a Jenkins build's patience.
     timeout: float = 15.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-
-    @functools.cached_property
-    def rule_fields(self) -> tuple[str, ...]:
-        """The device fields the ownership rules test."""
-        return tuple(sorted({*self.application_rules.fields, *self.environment_rules.fields}))
 
     @property
     def c_codes(self) -> list[str]:

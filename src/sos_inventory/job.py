@@ -20,7 +20,7 @@ from typing import Literal, TypeVar, cast
 from sos_inventory import safety
 from sos_inventory.apply import ApplyResult, apply_changes
 from sos_inventory.config import Config, Credentials, DevicesSpec, Safety
-from sos_inventory.devices import DeviceSet, discover, load_devices
+from sos_inventory.devices import DeviceSet, DevicesFile, discover, load_devices, loading
 from sos_inventory.errors import DeadlineExceeded, Interrupted, RunStopped
 from sos_inventory.model import ServerRecord
 from sos_inventory.plan import Change, KnownNames, Plan, build_plan
@@ -77,30 +77,80 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def read_devices(
+def find_files(
     config: Config, specs: Sequence[DevicesSpec] | None = None, c_codes: Iterable[str] | None = None
-) -> DeviceSet:
-    """Find and read the exports (those of ``c_codes`` only, when given)."""
+) -> list[DevicesFile]:
+    """The export files to read (those of ``c_codes`` only, when given); InputError if none can be found."""
     files = discover(specs or config.devices)
     if c_codes is not None:
         wanted = set(c_codes)
         files = [f for f in files if config.accounts.get(f.account) in wanted]
+    return files
+
+
+def read_devices(
+    config: Config, specs: Sequence[DevicesSpec] | None = None, c_codes: Iterable[str] | None = None
+) -> DeviceSet:
+    """Find and read the exports (those of ``c_codes`` only, when given)."""
+    return read_files(config, find_files(config, specs, c_codes))
+
+
+def read_files(config: Config, files: Sequence[DevicesFile]) -> DeviceSet:
+    """Read these exports (InputError if any cannot be read)."""
     with gc_paused():
         device_set = load_devices(files, config)
+    _log_read(device_set)
+    return device_set
+
+
+async def _read_devices_stepwise(files: Sequence[DevicesFile], config: Config) -> DeviceSet:
+    """read_devices inside the event loop: requests in flight progress between steps."""
+    steps = loading(files, config)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            device_set: DeviceSet = done.value
+            _log_read(device_set)
+            return device_set
+        await asyncio.sleep(0)
+
+
+def _log_read(device_set: DeviceSet) -> None:
     log.info(
         "read %d rows from %d file(s): %d machines, %d excluded, %d invalid",
         device_set.rows,
-        len(files),
+        len(device_set.files),
         len(device_set.devices),
         len(device_set.excluded),
         device_set.invalid_rows,
     )
-    return device_set
 
 
-def c_codes_in_play(config: Config, device_set: DeviceSet) -> list[str]:
-    """The C_Codes whose inventories this run must read: those of the files read."""
-    return sorted({config.accounts[f.account] for f in device_set.files if f.account in config.accounts})
+def c_codes_in_play(config: Config, files: Iterable[DevicesFile]) -> list[str]:
+    """The C_Codes whose inventories this run must read: those of the files."""
+    return sorted({config.accounts[f.account] for f in files if f.account in config.accounts})
+
+
+def rows_at_most(files: Iterable[DevicesFile]) -> int:
+    """An upper bound on the data rows of these files, from their line count (0 if unreadable).
+
+    Counting lines is ~100x faster than parsing them, so the query strategy can be chosen
+    before the rows are read (a quoted line break or a blank line only raises the bound).
+    """
+    lines = 0
+    for file in files:
+        try:
+            with file.path.open("rb") as handle:
+                last = b"\n"
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    lines += block.count(b"\n")
+                    last = block[-1:]
+                lines += last != b"\n"  # a last line without its line break
+        except OSError:
+            continue  # reading the rows will say why
+        lines -= 1  # the header
+    return max(0, lines)
 
 
 @dataclass(slots=True)
@@ -121,24 +171,44 @@ def choose_strategy(strategy: QueryStrategy, hosts: int, total: int, page_size: 
     return "per-host" if hosts < remaining_pages else "bulk"
 
 
+Hosts = Mapping[str, Sequence[str]]  # C_Code -> the machines' hostnames
+
+
 async def _read_inventory(
-    client: SosClient, c_code: str, hosts: Sequence[str], strategy: QueryStrategy, snapshot: Snapshot
+    client: SosClient,
+    c_code: str,
+    *,
+    rows: int,
+    hosts: Awaitable[Hosts],
+    strategy: QueryStrategy,
+    snapshot: Snapshot,
 ) -> None:
+    """Read one C_Code's inventory, from the moment the run starts.
+
+    ``rows`` bounds the machines before the exports are read: when even that many
+    hostnames would take more requests than the pages, ``auto`` reads the pages at once,
+    while the exports are parsed. Otherwise it waits for the machines (``hosts``) and
+    chooses on their number.
+    """
     # Forced per-host needs only the inventory's size (the safety ratios use it): a 1-record page.
     first = await client.page(c_code, 1, size=1 if strategy == "per-host" else None)
     total = first[0]
     snapshot.totals[c_code] = total
-    if choose_strategy(strategy, len(hosts), total, client.page_size) == "bulk":
-        snapshot.records[c_code] = await client.fetch_inventory(c_code, first)
-        return
-    log.info("%s: %d machine(s) in a %d-record inventory: per-host queries", c_code, len(hosts), total)
-    found = await gather_or_cancel(*(client.records_of(c_code, host) for host in hosts))
-    snapshot.records[c_code] = [record for records in found for record in records]
-    snapshot.partial.add(c_code)
+    if choose_strategy(strategy, rows, total, client.page_size) == "per-host":
+        names = (await hosts).get(c_code, ())
+        if choose_strategy(strategy, len(names), total, client.page_size) == "per-host":
+            log.info(
+                "%s: %d machine(s) in a %d-record inventory: per-host queries", c_code, len(names), total
+            )
+            found = await gather_or_cancel(*(client.records_of(c_code, host) for host in names))
+            snapshot.records[c_code] = [record for records in found for record in records]
+            snapshot.partial.add(c_code)
+            return
+    snapshot.records[c_code] = await client.fetch_inventory(c_code, first)
 
 
 async def _snapshot(
-    client: SosClient, hosts: Mapping[str, Sequence[str]], strategy: QueryStrategy
+    client: SosClient, rows: Mapping[str, int], hosts: Awaitable[Hosts], strategy: QueryStrategy
 ) -> Snapshot:
     snapshot = Snapshot()
 
@@ -146,13 +216,15 @@ async def _snapshot(
         applications, environments, _ = await gather_or_cancel(
             client.applications(c_code),
             client.environments(c_code),
-            _read_inventory(client, c_code, hosts[c_code], strategy, snapshot),
+            _read_inventory(
+                client, c_code, rows=rows[c_code], hosts=hosts, strategy=strategy, snapshot=snapshot
+            ),
         )
         snapshot.known[c_code] = KnownNames(
             cast(frozenset[str], applications), cast(frozenset[str], environments)
         )
 
-    await gather_or_cancel(*(one(c_code) for c_code in sorted(hosts)))
+    await gather_or_cancel(*(one(c_code) for c_code in sorted(rows)))
     return snapshot
 
 
@@ -217,14 +289,33 @@ class _Run:
             for number in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(number)
 
-    async def plan(self, device_set: DeviceSet) -> tuple[Plan, safety.Verdict]:
-        hosts: dict[str, set[str]] = {c_code: set() for c_code in c_codes_in_play(self.config, device_set)}
+    async def read(self, files: Sequence[DevicesFile]) -> tuple[DeviceSet, Snapshot]:
+        """Read the exports and the inventories at the same time.
+
+        The inventories' pages are made by the service while the exports are parsed
+        here; an export that cannot be read still stops the run before any write (the
+        reads in flight are cancelled), and is reported before any inventory error.
+        """
+        rows = {
+            c_code: rows_at_most(f for f in files if self.config.accounts.get(f.account) == c_code)
+            for c_code in c_codes_in_play(self.config, files)
+        }
+        hosts: asyncio.Future[Hosts] = asyncio.get_running_loop().create_future()
+        reading = asyncio.ensure_future(_snapshot(self.client, rows, hosts, self.options.query_strategy))
+        try:
+            device_set = await _read_devices_stepwise(files, self.config)
+        except BaseException:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+            raise
+        names: dict[str, set[str]] = {c_code: set() for c_code in rows}
         for device in device_set.devices:
-            hosts[device.c_code].add(device.hostname)
-        wanted = {c_code: sorted(names) for c_code, names in hosts.items()}
-        snapshot = await self.interruptible(
-            lambda: _snapshot(self.client, wanted, self.options.query_strategy), cancel_at_once=True
-        )
+            names[device.c_code].add(device.hostname)
+        hosts.set_result({c_code: sorted(hosts) for c_code, hosts in names.items()})
+        return device_set, await reading
+
+    async def plan(self, files: Sequence[DevicesFile]) -> tuple[Plan, safety.Verdict]:
+        device_set, snapshot = await self.interruptible(lambda: self.read(files), cancel_at_once=True)
         plan = build_plan(
             device_set,
             snapshot.records,
@@ -261,7 +352,12 @@ class _Run:
 
 
 def _execute(
-    config: Config, device_set: DeviceSet, credentials: Credentials, options: RunOptions, *, write: bool
+    config: Config,
+    files: Sequence[DevicesFile],
+    credentials: Credentials,
+    options: RunOptions,
+    *,
+    write: bool,
 ) -> RunResult:
     result = RunResult()
 
@@ -269,7 +365,7 @@ def _execute(
         job = _Run(config, credentials, options)
         try:
             async with job.client:
-                result.plan, result.verdict = await job.plan(device_set)
+                result.plan, result.verdict = await job.plan(files)
                 if write and not result.verdict.refused:
                     result.applied = await job.apply(result.plan)
         finally:
@@ -281,21 +377,22 @@ def _execute(
 
 
 def make_plan(
-    config: Config, device_set: DeviceSet, credentials: Credentials, options: RunOptions
+    config: Config, files: Sequence[DevicesFile], credentials: Credentials, options: RunOptions
 ) -> RunResult:
-    """Read the inventories, compute the plan and the safety verdict; writes nothing.
+    """Read the exports and the inventories, compute the plan and the safety verdict; writes nothing.
 
-    Raises SosError or RunStopped when the inventories cannot be read.
+    Raises InputError when an export cannot be read, SosError or RunStopped when the
+    inventories cannot be read.
     """
-    return _execute(config, device_set, credentials, options, write=False)
+    return _execute(config, files, credentials, options, write=False)
 
 
 def run_update(
-    config: Config, device_set: DeviceSet, credentials: Credentials, options: RunOptions
+    config: Config, files: Sequence[DevicesFile], credentials: Credentials, options: RunOptions
 ) -> RunResult:
     """Plan; unless the safety guards refuse, apply every change over the same connections.
 
-    Raises SosError or RunStopped when the inventories cannot be read; errors
-    while applying are recorded in ``applied`` instead.
+    Raises InputError, SosError or RunStopped as make_plan does; errors while
+    applying are recorded in ``applied`` instead.
     """
-    return _execute(config, device_set, credentials, options, write=True)
+    return _execute(config, files, credentials, options, write=True)

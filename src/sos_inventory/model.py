@@ -43,9 +43,9 @@ class Device(NamedTuple):
     private_ip: str
     management_ip: str
     device_id: str
-    provision_date: datetime | None  # always timezone-aware
+    provision_date: datetime | None  # in UTC (the export's offset applied)
     cancellation_date: str  # raw text; any non-empty value means "marked for cancellation"
-    tags: tuple[str, ...]
+    tags: str  # the Tags column's tags, separated by single spaces ("" for none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +69,7 @@ class ServerRecord(NamedTuple):
 
     unid: str
     c_code: str
-    hostname: str
+    hostname: str  # lower-cased (sos.client.record_from_item), as Device.hostname
     fqdn: str
     ip_public: str
     ip_private: str

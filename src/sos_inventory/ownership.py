@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from sos_inventory.config import Config, Rule
-from sos_inventory.devices import rule_fields
 from sos_inventory.model import Device, Status
 
 
@@ -42,27 +41,58 @@ class Desired(NamedTuple):
 
 def lifecycle_status(device: Device, now: datetime, build_window: timedelta) -> Status | None:
     """The Status SPEC 1 gives this machine at ``now`` (None: undecidable, no provision date)."""
+    return _status(device, now - build_window)
+
+
+def _status(device: Device, build_since: datetime) -> Status | None:
+    # age < W  <=>  provision date > now - W: one comparison per machine, no subtraction
+    # (and a fast one: both in UTC, see devices.parse_timestamp).
     if device.cancellation_date:
-        return Status.AVAILABLE
-    if device.provision_date is None:
+        return _AVAILABLE
+    provision = device.provision_date
+    if provision is None:
         return None
-    if now - device.provision_date < build_window:
-        return Status.BUILD
-    return Status.LIVE
+    return _BUILD if provision > build_since else _LIVE
+
+
+_AVAILABLE, _BUILD, _LIVE = Status.AVAILABLE, Status.BUILD, Status.LIVE  # an Enum attribute is a slow lookup
+
+
+class Owners:
+    """The ownership rules and the lifecycle bound to one moment: ``desired(device)`` per machine.
+
+    Built once per run; the planner calls it for every machine (a million at fleet scale).
+    """
+
+    __slots__ = ("_application", "_build_since", "_environment")
+
+    def __init__(self, config: Config, now: datetime) -> None:
+        self._application = config.application_rules.first_match
+        self._environment = config.environment_rules.first_match
+        self._build_since = (now - config.build_window).astimezone(UTC)
+
+    def desired(self, device: Device) -> Desired:
+        """What the inventory should say about this machine."""
+        app_rule = self._application(device)
+        env_rule = self._environment(device)
+        return _new_desired(
+            Desired,
+            (
+                None if app_rule is None else app_rule.value,
+                None if env_rule is None else env_rule.value,
+                _status(device, self._build_since),
+                app_rule,
+                env_rule,
+            ),
+        )
+
+
+_new_desired = tuple.__new__  # skips the NamedTuple's Python-level __new__ (3x the cost)
 
 
 def desired_metadata(device: Device, config: Config, now: datetime) -> Desired:
     """What the inventory should say about this machine at ``now``."""
-    fields = rule_fields(device, config.rule_fields)
-    app_rule = config.application_rules.first_match(fields)
-    env_rule = config.environment_rules.first_match(fields)
-    return Desired(
-        application=app_rule.value if app_rule else None,
-        environment=env_rule.value if env_rule else None,
-        status=lifecycle_status(device, now, config.build_window),
-        application_rule=app_rule,
-        environment_rule=env_rule,
-    )
+    return Owners(config, now).desired(device)
 
 
 def _stamp(moment: datetime) -> str:

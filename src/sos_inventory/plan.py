@@ -7,19 +7,23 @@ sorted, so the same inputs always give the same output.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from itertools import groupby
+from operator import itemgetter
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from sos_inventory.config import Config, Rule
 from sos_inventory.devices import DeviceSet
 from sos_inventory.errors import ConfigError, SosError, SosHttpError
-from sos_inventory.model import WRITABLE_FIELDS, Device, ServerRecord
-from sos_inventory.ownership import Desired, desired_metadata
+from sos_inventory.model import Device, ServerRecord
+from sos_inventory.ownership import Desired, Owners
 from sos_inventory.runbook import UNEXPECTED_SERVERS, Category, category_of, default_knowledge, message_of
+
+T = TypeVar("T")
 
 #: Device attribute and record attribute compared, in order, to tell duplicates apart.
 _DISAMBIGUATORS: tuple[tuple[str, str, str], ...] = (
@@ -221,33 +225,26 @@ def _ambiguity(device: Device, records: Sequence[ServerRecord], shared: bool) ->
 
 class _Planner:
     def __init__(self, config: Config, now: datetime, known: Mapping[str, KnownNames]) -> None:
-        self.config = config
-        self.now = now
+        self.owners = Owners(config, now)
         self.known = known
         self.changes: list[Change] = []
         self.problems: list[Problem] = []
         self.not_in_inventory: list[Notice] = []
         self.unowned: list[Notice] = []
+        self.orphans: list[Notice] = []
+        # The rules used by the machines of the C_Code being planned, and the values they gave
+        # that an inventory does not know (an error before any write).
+        self.applications_used: set[Rule | None] = set()
+        self.environments_used: set[Rule | None] = set()
         self.unknown_values: set[tuple[str, str, str, str]] = set()
-        self.checked: set[tuple[str, str]] = set()  # (rule, C_Code) pairs whose value was checked
-        self.accounted: set[str] = set()  # unids matched to a machine or part of an ambiguous group
         self.in_step = 0
         self.ambiguous = 0
 
-    def check_known(self, rule: Rule, kind: str, c_code: str) -> None:
-        """Remember a rule value the C_Code's inventory does not know (once per rule and C_Code)."""
-        key = (rule.where, c_code)
-        if key in self.checked:
-            return
-        self.checked.add(key)
-        known = self.known.get(c_code)
-        names = None if known is None else known.applications if kind == "application" else known.environments
-        if names is not None and rule.value not in names:
-            self.unknown_values.add((rule.where, kind, rule.value, c_code))
-
     def desired(self, device: Device) -> Desired:
-        desired = desired_metadata(device, self.config, self.now)
+        desired = self.owners.desired(device)
         app_rule, env_rule = desired.application_rule, desired.environment_rule
+        self.applications_used.add(app_rule)
+        self.environments_used.add(env_rule)
         if app_rule is None or env_rule is None:
             missing = " or ".join(
                 n for n, r in (("application", app_rule), ("environment", env_rule)) if r is None
@@ -255,43 +252,39 @@ class _Planner:
             self.unowned.append(
                 Notice(device.c_code, device.hostname, f"no {missing} rule matches; kept as is")
             )
-        if app_rule is not None:
-            self.check_known(app_rule, "application", device.c_code)
-        if env_rule is not None:
-            self.check_known(env_rule, "environment", device.c_code)
         return desired
 
     def compare(self, device: Device, record: ServerRecord) -> None:
-        desired = self.desired(device)
-        before: dict[str, str] = {}
+        """Plan one machine against its record: a Change with only the fields that differ, or in step."""
+        application, environment, status, _, _ = self.desired(device)
         after: dict[str, str] = {}
-        for name in WRITABLE_FIELDS:
-            value = getattr(desired, name)
-            if value is not None and record.field(name) != value:
-                before[name] = record.field(name)
-                after[name] = str(value)
+        if application is not None and record.application != application:
+            after["application"] = application
+        if environment is not None and record.environment != environment:
+            after["environment"] = environment
+        if status is not None and record.status != status:
+            after["status"] = status.value
         if after:
+            before = {name: record.field(name) for name in after}
             self.changes.append(Change(device.c_code, device.hostname, record.unid, before, after))
         else:
             self.in_step += 1
 
-    def group(self, devices: Sequence[Device], records: Sequence[ServerRecord]) -> None:
-        """Plan one hostname of one C_Code; note the unids it accounts for in ``accounted``."""
+    def missing(self, device: Device) -> None:
+        """A machine with no record in its C_Code's inventory."""
+        self.desired(device)
+        self.not_in_inventory.append(
+            Notice(
+                device.c_code, device.hostname, f"no record in the inventory ({device.source}:{device.line})"
+            )
+        )
+
+    def group(self, devices: Sequence[Device], records: Sequence[ServerRecord]) -> set[str]:
+        """Plan one hostname of one C_Code held by several rows or records; the unids it accounts for."""
         if not records:
             for device in devices:
-                self.desired(device)
-                self.not_in_inventory.append(
-                    Notice(
-                        device.c_code,
-                        device.hostname,
-                        f"no record in the inventory ({device.source}:{device.line})",
-                    )
-                )
-            return
-        if len(devices) == 1 and len(records) == 1:  # the common case, by far
-            self.compare(devices[0], records[0])
-            self.accounted.add(records[0].unid)
-            return
+                self.missing(device)
+            return set()
         picks = [(device, pick_record(device, records)) for device in devices]
         claimed: dict[str, int] = defaultdict(int)
         for _, record in picks:
@@ -305,9 +298,66 @@ class _Planner:
             else:
                 self.compare(device, record)
         if any(record is None for _, record in picks):
-            self.accounted.update(r.unid for r in records)  # the whole group is reported as ambiguous
-        else:
-            self.accounted.update(claimed)
+            return {r.unid for r in records}  # the whole group is reported as ambiguous
+        return set(claimed)
+
+    def plan_c_code(
+        self,
+        c_code: str,
+        devices: Sequence[Device],
+        records: Sequence[ServerRecord],
+        untouchable: set[tuple[str, str]],
+        *,
+        complete: bool,
+    ) -> None:
+        """Plan the machines of one C_Code against its records (all of them when ``complete``)."""
+        # The common case, one row and one record per hostname, goes through two dicts built
+        # at C speed; hostnames held by several rows or records go through group().
+        device_of = dict(zip(map(_DEVICE_HOSTNAME, devices), devices, strict=True))
+        record_of = dict(zip(map(_RECORD_HOSTNAME, records), records, strict=True))
+        several = _repeated(devices, len(device_of), _DEVICE_HOSTNAME)
+        several |= _repeated(records, len(record_of), _RECORD_HOSTNAME)
+        compare, missing, find = self.compare, self.missing, record_of.get
+        for hostname, device in device_of.items():
+            if several and hostname in several:
+                continue
+            record = find(hostname)
+            if record is None:
+                missing(device)
+            else:
+                compare(device, record)
+        orphans: list[ServerRecord] = []
+        if several:
+            device_groups = _groups(devices, several, _DEVICE_HOSTNAME)
+            record_groups = _groups(records, several, _RECORD_HOSTNAME)
+            for hostname in sorted(several):
+                group_records = record_groups.get(hostname, [])
+                if hostname in device_groups:
+                    accounted = self.group(device_groups[hostname], group_records)
+                    orphans.extend(r for r in group_records if r.unid not in accounted)
+                else:
+                    orphans.extend(group_records)
+        orphans.extend(record_of[h] for h in record_of.keys() - device_of.keys() if h not in several)
+        self.check_known(c_code)
+        if complete:  # read host by host, the other records were not read: no orphan can be told
+            self.orphans.extend(
+                Notice(c_code, r.hostname, "no machine in the exports has this record", unid=r.unid)
+                for r in orphans
+                if (c_code, r.hostname) not in untouchable
+            )
+
+    def check_known(self, c_code: str) -> None:
+        """Remember the rule values the C_Code's inventory does not know, among the rules used."""
+        known = self.known.get(c_code)
+        for kind, used in (("application", self.applications_used), ("environment", self.environments_used)):
+            if known is not None:
+                names = known.applications if kind == "application" else known.environments
+                self.unknown_values.update(
+                    (rule.where, kind, rule.value, c_code)
+                    for rule in used
+                    if rule is not None and rule.value not in names
+                )
+            used.clear()
 
     def check_values(self) -> None:
         if not self.unknown_values:
@@ -343,19 +393,19 @@ def build_plan(
     inventory does not know raises ConfigError before any write.
     """
     planner = _Planner(config, now, known or {})
-    # Grouped per C_Code, then per hostname: C_Codes are never mixed.
-    devices_by_host: dict[str, dict[str, list[Device]]] = defaultdict(dict)
-    for device in device_set.devices:
-        devices_by_host[device.c_code].setdefault(device.hostname, []).append(device)
-    for c_code, hosts in devices_by_host.items():
-        records_by_host: dict[str, list[ServerRecord]] = {}
-        for record in inventories.get(c_code, ()):
-            records_by_host.setdefault(record.hostname.lower(), []).append(record)
-        for hostname, devices in hosts.items():
-            planner.group(devices, records_by_host.get(hostname, ()))
+    untouchable = _untouchable_hosts(device_set)
+    # C_Codes are never mixed: each is planned against its own inventory. The rows of a file
+    # share a C_Code, so grouping takes a few runs of rows, not a step per machine.
+    devices_of: dict[str, list[Device]] = defaultdict(list)
+    for c_code, run in groupby(device_set.devices, _DEVICE_C_CODE):
+        devices_of[c_code].extend(run)
+    for c_code, devices in devices_of.items():
+        records = inventories.get(c_code, ())
+        planner.plan_c_code(c_code, devices, records, untouchable, complete=c_code not in partial)
+    for c_code, records in inventories.items():  # inventories of C_Codes whose files had no machine
+        if c_code not in devices_of:
+            planner.plan_c_code(c_code, (), records, untouchable, complete=c_code not in partial)
     planner.check_values()
-    complete = {c_code: records for c_code, records in inventories.items() if c_code not in partial}
-    orphans = _orphans(complete, planner.accounted, _untouchable_hosts(device_set))
     return Plan(
         changes=tuple(sorted(planner.changes, key=lambda c: (c.c_code, c.hostname, c.unid))),
         problems=tuple(
@@ -366,7 +416,7 @@ def build_plan(
         ),
         in_step=planner.in_step,
         not_in_inventory=tuple(sorted(planner.not_in_inventory, key=lambda n: (n.c_code, n.hostname))),
-        orphans=orphans,
+        orphans=tuple(sorted(planner.orphans, key=lambda n: (n.c_code, n.hostname, n.unid or ""))),
         unowned=tuple(sorted(planner.unowned, key=lambda n: (n.c_code, n.hostname))),
         rows=device_set.rows,
         excluded=len(device_set.excluded),
@@ -383,15 +433,22 @@ def _untouchable_hosts(device_set: DeviceSet) -> set[tuple[str, str]]:
     return hosts
 
 
-def _orphans(
-    inventories: Mapping[str, Iterable[ServerRecord]],
-    accounted: set[str],
-    untouchable: set[tuple[str, str]],
-) -> tuple[Notice, ...]:
-    orphans = [
-        Notice(c_code, record.hostname, "no machine in the exports has this record", unid=record.unid)
-        for c_code, records in inventories.items()
-        for record in records
-        if record.unid not in accounted and (c_code, record.hostname.lower()) not in untouchable
-    ]
-    return tuple(sorted(orphans, key=lambda n: (n.c_code, n.hostname, n.unid or "")))
+def _repeated(items: Sequence[Any], distinct: int, hostname_of: Callable[[Any], str]) -> set[str]:
+    """The hostnames several of ``items`` share (none when there are ``len(items)`` distinct ones)."""
+    if distinct == len(items):
+        return set()
+    return {hostname for hostname, count in Counter(map(hostname_of, items)).items() if count > 1}
+
+
+def _groups(items: Sequence[T], hostnames: set[str], hostname_of: Callable[[T], str]) -> dict[str, list[T]]:
+    """The items of each of ``hostnames``."""
+    groups: dict[str, list[T]] = defaultdict(list)
+    for item in items:
+        if hostname_of(item) in hostnames:
+            groups[hostname_of(item)].append(item)
+    return groups
+
+
+_DEVICE_HOSTNAME: Callable[[Device], str] = itemgetter(Device._fields.index("hostname"))
+_DEVICE_C_CODE: Callable[[Device], str] = itemgetter(Device._fields.index("c_code"))
+_RECORD_HOSTNAME: Callable[[ServerRecord], str] = itemgetter(ServerRecord._fields.index("hostname"))

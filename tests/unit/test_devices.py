@@ -24,16 +24,40 @@ def load(tmp_path: Path, rows: list[dict[str, str]], **config: object):
         ("2026-11-25T14:03:11-06:00", datetime(2026, 11, 25, 20, 3, 11, tzinfo=UTC)),
         ("2026-11-25 14:03:11", datetime(2026, 11, 25, 14, 3, 11, tzinfo=UTC)),
         ("2026-11-25T14:03:11Z", datetime(2026, 11, 25, 14, 3, 11, tzinfo=UTC)),
+        ("2026-11-25T14:03:11z", datetime(2026, 11, 25, 14, 3, 11, tzinfo=UTC)),
+        ("2026-11-25T14:03:11.250-06:00", datetime(2026, 11, 25, 20, 3, 11, 250000, tzinfo=UTC)),
         ("2026-11-25", datetime(2026, 11, 25, tzinfo=UTC)),
         (" 2026-11-25T14:03:11+01:00 ", datetime(2026, 11, 25, 13, 3, 11, tzinfo=UTC)),
     ],
 )
 def test_parse_timestamp_forms(text: str, expected: datetime) -> None:
     assert parse_timestamp(text) == expected
-    assert parse_timestamp(text).utcoffset() is not None
+    assert parse_timestamp(text).tzinfo is UTC  # one tzinfo object: fast comparisons
 
 
-@pytest.mark.parametrize("text", ["2026-13-45", "yesterday", "11/25/2026", ""])
+@given(
+    moment=st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1)),
+    minutes=st.integers(min_value=-(23 * 60 + 59), max_value=23 * 60 + 59),
+    separator=st.sampled_from(["T", " "]),
+    seconds_only=st.booleans(),
+)
+def test_parse_timestamp_applies_any_offset(
+    moment: datetime, minutes: int, separator: str, seconds_only: bool
+) -> None:
+    """Whatever the form (the export's fast path or any other), the same instant, in UTC."""
+    aware = moment.replace(microsecond=0 if seconds_only else moment.microsecond).replace(
+        tzinfo=timezone(timedelta(minutes=minutes))
+    )
+    text = aware.isoformat(sep=separator)
+    parsed = parse_timestamp(text)
+    assert parsed == aware
+    assert parsed.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2026-13-45", "yesterday", "11/25/2026", "", "2026-11-25T14:03:11-25:00", "2026-11-25T14:03:61-06:00"],
+)
 def test_parse_timestamp_rejects(text: str) -> None:
     with pytest.raises(ValueError, match=r"."):
         parse_timestamp(text)
@@ -103,6 +127,30 @@ def test_column_mapping_reads_other_exports(tmp_path: Path) -> None:
     assert [d.hostname for d in result.devices] == ["prod-dal10-a-01"]
 
 
+@pytest.mark.parametrize(
+    ("address", "valid"),
+    [
+        ("10.0.0.1", True),
+        ("0.0.0.0", True),
+        ("255.255.255.255", True),
+        ("2001:db8::1", True),
+        ("fe80::1%eth0", True),
+        ("10.0.0.256", False),
+        ("10.0.0", False),
+        ("10.0.0.01", False),  # a leading zero: octal to some tools, so refused
+        ("10.0.0.1.5", False),
+        ("10.0.0.x", False),
+        ("2001:db8:::1", False),
+        ("host.example.com", False),
+    ],
+)
+def test_addresses_are_ipv4_dotted_quads_or_ipv6(tmp_path: Path, address: str, valid: bool) -> None:
+    for column in ("public_ip", "private_ip", "management_ip"):
+        result = load(tmp_path, [row("prod-dal10-a-01", **{column: address})])
+        assert len(result.devices) == int(valid)
+        assert [e.value for e in result.invalid] == ([] if valid else [address])
+
+
 def test_every_invalid_row_is_reported_with_file_line_column_value_reason(tmp_path: Path) -> None:
     result = load(
         tmp_path,
@@ -130,7 +178,7 @@ def test_every_invalid_row_is_reported_with_file_line_column_value_reason(tmp_pa
 
 def test_line_numbers_count_physical_lines_of_quoted_multiline_fields(tmp_path: Path) -> None:
     result = load(tmp_path, [row("prod-dal10-a-01", tags="a\nb"), row("prod-dal10-a-02", provision="bad")])
-    assert result.devices[0].tags == ("a", "b")
+    assert result.devices[0].tags == "a b"
     assert [e.line for e in result.invalid] == [4]
 
 

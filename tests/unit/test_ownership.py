@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from sos_inventory.config import parse_duration
+from sos_inventory.config import Rule, RuleSet, parse_duration
 from sos_inventory.model import Device, Status
 from sos_inventory.ownership import desired_metadata, explain, lifecycle_status
 from tests.builders import make_config
@@ -30,7 +33,7 @@ def device(hostname: str = "prod-dal10-carrier2-worker-1030", **fields: object) 
         device_id="62603497",
         provision_date=NOW - timedelta(days=30),
         cancellation_date="",
-        tags=(),
+        tags="",
     )
     return base._replace(**fields)
 
@@ -102,7 +105,7 @@ def test_rules_match_case_insensitively_on_every_field(tmp_path: Path) -> None:
             "environment": [{"when": {"account": "^531277$", "private_ip": r"^10\."}, "value": "STAGE"}],
         },
     )
-    desired = desired_metadata(device(tags=("team-x", "satlink")), config, NOW)
+    desired = desired_metadata(device(tags="team-x satlink"), config, NOW)
     assert (desired.application, desired.environment) == ("satellite-link", "STAGE")
 
 
@@ -138,3 +141,35 @@ def test_explain_names_rule_dates_and_next_change(tmp_path: Path) -> None:
 )
 def test_durations(text: object, expected: timedelta) -> None:
     assert parse_duration(text) == expected
+
+
+@given(
+    hostname=st.sampled_from(
+        ["prod-dal10-carrier2-worker-1030", "prod-dal10-carrier150-worker-1", "stage-lon02-registry-docker-1"]
+    ),
+    location=st.sampled_from(["Dallas 10", "London 2"]),
+    tags=st.sampled_from(["", "team-x satlink", "prod carrier2"]),
+)
+def test_first_match_is_the_first_rule_that_matches_in_order(hostname: str, location: str, tags: str) -> None:
+    """Both ways of evaluating a rule list (one field, several fields) agree with the definition."""
+    one_field = RuleSet(
+        [
+            Rule(f"r{i}", (("hostname", re.compile(p, re.I)),), str(i))
+            for i, p in enumerate(["carrier1\\d\\d", "carrier", "^stage"])
+        ]
+    )
+    several = RuleSet(
+        [
+            Rule(
+                "a",
+                (("hostname", re.compile("carrier", re.I)), ("location", re.compile("london", re.I))),
+                "a",
+            ),
+            Rule("b", (("tags", re.compile(r"\bsatlink\b", re.I)),), "b"),
+            Rule("c", (("location", re.compile("dallas", re.I)),), "c"),
+        ]
+    )
+    machine = device(hostname, location=location, tags=tags)
+    for rules in (one_field, several):
+        expected = next((rule for rule in rules if rule.matches(machine)), None)
+        assert rules.first_match(machine) is expected

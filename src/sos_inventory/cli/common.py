@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from sos_inventory.config import Config, DevicesSpec, load_config, with_inventory_url
-from sos_inventory.devices import DeviceSet, parse_timestamp
+from sos_inventory.devices import DeviceSet, DevicesFile, parse_timestamp
 from sos_inventory.errors import ConfigError, InputError
-from sos_inventory.job import read_devices
+from sos_inventory.job import find_files, read_files
 from sos_inventory.plan import Problem
 from sos_inventory.runbook import Category
 
@@ -80,13 +80,19 @@ def device_specs(args: argparse.Namespace) -> list[DevicesSpec] | None:
     return [DevicesSpec(path=path, account=args.account) for path in args.devices]
 
 
-def read_inputs(args: argparse.Namespace) -> tuple[Config, DeviceSet, datetime]:
-    """The config (with --inventory-url), the exports of the chosen C_Codes, and the run clock."""
+def find_inputs(args: argparse.Namespace) -> tuple[Config, list[DevicesFile], datetime]:
+    """The config (with --inventory-url), the export files of the chosen C_Codes, and the run clock."""
     config = load_config(args.config)
     if getattr(args, "inventory_url", None):
         config = with_inventory_url(config, args.inventory_url)
     now = run_clock(args)
-    return config, read_devices(config, device_specs(args), c_codes_of(args, config)), now
+    return config, find_files(config, device_specs(args), c_codes_of(args, config)), now
+
+
+def read_inputs(args: argparse.Namespace) -> tuple[Config, DeviceSet, datetime]:
+    """As find_inputs, with the exports read."""
+    config, files, now = find_inputs(args)
+    return config, read_files(config, files), now
 
 
 def config_problem(error: ConfigError | InputError) -> Problem:

@@ -17,9 +17,9 @@ from sos_inventory.cli.common import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     config_problem,
+    find_inputs,
     log,
     print_list,
-    read_inputs,
 )
 from sos_inventory.config import Config, credentials_from_env, parse_duration
 from sos_inventory.errors import (
@@ -179,14 +179,14 @@ def _run(args: argparse.Namespace, command: str) -> int:
         build_url=os.environ.get("BUILD_URL"),
     )
     try:
-        config, device_set, report.now = read_inputs(args)
+        config, files, report.now = find_inputs(args)
         options = _options(args, config, report.now)
         credentials = credentials_from_env()
         if command == "plan":
-            _record(report, make_plan(config, device_set, credentials, options))
+            _record(report, make_plan(config, files, credentials, options))
         else:
             with run_lock(args.state_dir, wait=args.wait_lock):
-                _record(report, run_update(config, device_set, credentials, options))
+                _record(report, run_update(config, files, credentials, options))
     except ConfigError as exc:
         report.failures.append(config_problem(exc))
         print_list("error: configuration problem(s):", exc.problems)
