@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -169,3 +170,21 @@ def test_queries_seek_their_index_and_never_scan(store: Store, args: tuple[Any, 
     for plan in plans:
         assert index in plan
         assert "SCAN" not in plan
+
+
+@pytest.mark.parametrize("with_sqlite_json", [True, False])
+def test_json_pages_hold_the_same_records_as_query(store: Store, with_sqlite_json: bool) -> None:
+    """The server sends query_json's text: it must parse to exactly what query returns."""
+    store.seed_servers(
+        [{"unid": "0000009Z", "c_code": "ALC", "hostname": "host-é-1", "fqdn": 'a"b\\c\n', "status": "Build"}]
+    )
+    store._json = with_sqlite_json
+    for page, size, hostname in [
+        (1, 1000, None),
+        (2, 7, None),
+        (1, 5, "HOST-é-1"),
+        (1, 5, "host-ALC-3"),
+        (99, 50, None),
+    ]:
+        total, text = store.query_json("ALC", page, size, hostname)
+        assert (total, json.loads(text)) == store.query("ALC", page, size, hostname)

@@ -333,9 +333,10 @@ async def _query(request: web.Request) -> web.Response:
     hostname = _param(request, "hostname") if "hostname" in request.query else None
     if hostname is not None and not hostname.strip():
         raise ApiError(400, "hostname must not be empty")
-    total, items = request.app[STORE].query(c_code, page, page_size, hostname)
-    body = {"c_code": c_code, "page": page, "pageSize": page_size, "total": total, "items": items}
-    return web.json_response(body)
+    total, items = request.app[STORE].query_json(c_code, page, page_size, hostname)
+    # The page's JSON text comes from the store, ready-made: a 1000-record page is ~370 kB.
+    head = json.dumps({"c_code": c_code, "page": page, "pageSize": page_size, "total": total})
+    return web.Response(text=f'{head[:-1]}, "items": {items}}}', content_type="application/json")
 
 
 async def _applications(request: web.Request) -> web.Response:

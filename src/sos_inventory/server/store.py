@@ -19,6 +19,7 @@ change neither unids nor C_Codes.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import sqlite3
@@ -108,6 +109,7 @@ CREATE TABLE IF NOT EXISTS environments (
 );
 """
 _COLUMNS = ", ".join(RECORD_KEYS)
+_JSON_RECORD = "json_object(" + ", ".join(f"'{key}', {key}" for key in RECORD_KEYS) + ")"
 _BY_C_CODE_UNID = "servers INDEXED BY servers_by_c_code_unid"
 _BY_HOSTNAME = "servers INDEXED BY servers_by_c_code_hostname"
 
@@ -179,6 +181,10 @@ class Store:
         self._db.executescript(_SCHEMA)
         self._pages: dict[str, _PageIndex] = {}
         self._data_version = self._current_data_version()
+        try:  # JSON functions are built into SQLite since 3.38 (and usually compiled in before)
+            self._json = self._db.execute("SELECT json_object('a', 1)").fetchone() is not None
+        except sqlite3.OperationalError:
+            self._json = False
 
     def _now(self) -> str:
         return self._clock().astimezone(UTC).strftime(_TIMESTAMP_FORMAT)
@@ -215,33 +221,53 @@ class Store:
         ``hostname`` keeps only the records whose short hostname equals it,
         case-insensitively.
         """
+        total, rows = self._query(_COLUMNS, c_code, page, page_size, hostname)
+        return total, [dict(row) for row in rows]
+
+    def query_json(
+        self, c_code: str, page: int, page_size: int, hostname: str | None = None
+    ) -> tuple[int, str]:
+        """As :meth:`query`, with the records as the text of a JSON array, made by SQLite.
+
+        The server sends pages this way: at 1,000 records a page, SQLite's json_object
+        costs about a third of building dicts and then json.dumps (measured).
+        """
+        if not self._json:
+            total, records = self.query(c_code, page, page_size, hostname)
+            return total, json.dumps(records)
+        total, rows = self._query(_JSON_RECORD, c_code, page, page_size, hostname)
+        return total, "[" + ",".join(row[0] for row in rows) + "]"
+
+    def _query(
+        self, select: str, c_code: str, page: int, page_size: int, hostname: str | None
+    ) -> tuple[int, list[sqlite3.Row]]:
         if page < 1 or page_size < 1:
             raise ValueError("page and page_size start at 1")
         if hostname is None:
-            return self._page(c_code, (page - 1) * page_size, page_size)
+            return self._page(select, c_code, (page - 1) * page_size, page_size)
         # Stored hostnames are lower-case, so the hostname index finds them. Named, because
         # without it SQLite walks the (c_code, unid) index to skip sorting a few records:
         # 0.2 s per query at 100,000 records.
         where, params = "c_code = ? AND hostname = ?", [c_code, hostname.lower()]
         (total,) = self._db.execute(f"SELECT COUNT(*) FROM {_BY_HOSTNAME} WHERE {where}", params).fetchone()
         rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM {_BY_HOSTNAME} WHERE {where} ORDER BY unid LIMIT ? OFFSET ?",
+            f"SELECT {select} FROM {_BY_HOSTNAME} WHERE {where} ORDER BY unid LIMIT ? OFFSET ?",
             [*params, page_size, (page - 1) * page_size],
         ).fetchall()
-        return int(total), [dict(row) for row in rows]
+        return int(total), rows
 
-    def _page(self, c_code: str, start: int, size: int) -> tuple[int, list[Record]]:
+    def _page(self, select: str, c_code: str, start: int, size: int) -> tuple[int, list[sqlite3.Row]]:
         """``size`` records of a C_Code from position ``start`` (0-based) in unid order, and the total."""
         index = self._page_index(c_code)
         if start >= index.total:
             return index.total, []
         mark, skip = divmod(start, PAGE_STRIDE)
         rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM {_BY_C_CODE_UNID} WHERE c_code = ? AND unid >= ?"
+            f"SELECT {select} FROM {_BY_C_CODE_UNID} WHERE c_code = ? AND unid >= ?"
             " ORDER BY unid LIMIT ? OFFSET ?",
             [c_code, index.marks[mark], size, skip],
         ).fetchall()
-        return index.total, [dict(row) for row in rows]
+        return index.total, rows
 
     def _current_data_version(self) -> int:
         (version,) = self._db.execute("PRAGMA data_version").fetchone()
