@@ -363,6 +363,9 @@ def test_latency_is_injected(tmp_path: Path) -> None:
         started = time.monotonic()
         assert query(slow, user=("demo@sos.example", "demo-token"))[0] == 200
         assert time.monotonic() - started >= 0.3
+        started = time.monotonic()  # an error answer travels the whole round trip too
+        assert query(slow, user=("demo@sos.example", "not-the-token"))[0] == 401
+        assert time.monotonic() - started >= 0.3
         started = time.monotonic()
         slow.stats()  # /_ref/ is not an API request: no latency
         assert time.monotonic() - started < 0.3

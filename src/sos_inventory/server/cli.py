@@ -136,7 +136,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=_non_negative,
         default=0,
         metavar="MS",
-        help="delay every API answer this long (benchmarks)",
+        help="delay every API answer this long, as a network round trip would: half before handling "
+        "the request, half after (benchmarks)",
     )
     _add_fault_options(run_parser)
     run_parser.set_defaults(func=_run)
