@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sos_inventory.config import Rule, RuleSet, parse_duration
+from sos_inventory.config import Config, Rule, RuleSet, config_from_mapping, parse_duration
 from sos_inventory.model import Device, Status
 from sos_inventory.ownership import desired_metadata, explain, lifecycle_status
 from tests.builders import make_config
@@ -173,3 +173,54 @@ def test_first_match_is_the_first_rule_that_matches_in_order(hostname: str, loca
     for rules in (one_field, several):
         expected = next((rule for rule in rules if rule.matches(machine)), None)
         assert rules.first_match(machine) is expected
+
+
+@given(
+    hostname=st.from_regex(r"[a-z0-9]([a-z0-9_-]{0,30}[a-z0-9])?", fullmatch=True),
+    pattern=st.sampled_from(
+        [
+            "carrier",
+            "^prod-",
+            "-carrier1\\d\\d-",
+            "[a-f]+-\\d",
+            "[^a-z]",
+            "\\w+_",
+            "(dev|stage)-",
+            "\\bx",
+            "K",
+            "s$",
+        ]
+    ),
+)
+def test_hostname_rules_match_as_case_insensitive_ones(hostname: str, pattern: str) -> None:
+    """Hostname patterns without upper-case letters are compiled without IGNORECASE: same matches."""
+    config = make_config_rules(pattern)
+    rule = config.application_rules.rules[0]
+    assert (rule.when[0][1].search(hostname) is None) == (re.search(pattern, hostname, re.IGNORECASE) is None)
+
+
+def make_config_rules(pattern: str) -> Config:
+    return config_from_mapping(
+        {
+            "devices": "softlayer-data",
+            "accounts": {"531277": "ALC"},
+            "ownership": {"application": [{"when": {"hostname": pattern}, "value": "x"}], "environment": []},
+        },
+        base=Path("/nonexistent"),
+        origin="test",
+    )
+
+
+def test_rules_stay_case_insensitive_on_every_field(tmp_path: Path) -> None:
+    for pattern in ("CARRIER", "carrier"):
+        assert make_config_rules(pattern).application_rules.first_match(device()) is not None
+    config = config_from_mapping(
+        {
+            "devices": "softlayer-data",
+            "accounts": {"531277": "ALC"},
+            "ownership": {"application": [{"when": {"location": "dallas"}, "value": "x"}], "environment": []},
+        },
+        base=tmp_path,
+        origin="test",
+    )
+    assert config.application_rules.first_match(device(location="Dallas 10")) is not None
