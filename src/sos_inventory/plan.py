@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import groupby
+from itertools import filterfalse, groupby
 from operator import itemgetter
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -337,7 +337,11 @@ class _Planner:
                     orphans.extend(r for r in group_records if r.unid not in accounted)
                 else:
                     orphans.extend(group_records)
-        orphans.extend(record_of[h] for h in record_of.keys() - device_of.keys() if h not in several)
+        # Records no machine has: filterfalse walks the dict at C speed (a set difference of the
+        # key views would first copy a million keys into a new set).
+        orphans.extend(
+            record_of[h] for h in filterfalse(device_of.__contains__, record_of) if h not in several
+        )
         self.check_known(c_code)
         if complete:  # read host by host, the other records were not read: no orphan can be told
             self.orphans.extend(
