@@ -39,6 +39,8 @@ RULE_FIELDS: tuple[str, ...] = (
     "private_ip",
 )
 _FIELD_INDEX = {name: Device._fields.index(name) for name in RULE_FIELDS}
+_FEW_VALUES = frozenset({"device_type", "location", "account", "c_code"})  # dozens of values a fleet
+_UNKNOWN = object()
 
 #: Canonical devices.csv columns (SPEC 2); a ``columns`` mapping may rename them.
 COLUMNS: tuple[str, ...] = (
@@ -89,7 +91,7 @@ class RuleSet:
     for anchored and literal patterns.)
     """
 
-    __slots__ = ("_one_field", "_searches", "_tests", "rules")
+    __slots__ = ("_memo", "_one_field", "_searches", "_tests", "rules")
 
     def __init__(self, rules: Sequence[Rule] = ()) -> None:
         self.rules = tuple(rules)
@@ -105,18 +107,30 @@ class RuleSet:
         # The usual list, every rule one pattern on the same field: a tighter loop.
         fields = {name for rule in self.rules for name, _ in rule.when}
         single = all(len(rule.when) == 1 for rule in self.rules)
-        self._one_field = _FIELD_INDEX[fields.pop()] if single and len(fields) == 1 else None
+        self._one_field = _FIELD_INDEX[next(iter(fields))] if single and len(fields) == 1 else None
         self._searches = [(search, rule) for rule, _, search, _ in self._tests]
+        # A field with few distinct values (a VIP's Device Type, say): each value is tested once.
+        self._memo: dict[str, Rule | None] | None = (
+            {} if single and len(fields) == 1 and next(iter(fields)) in _FEW_VALUES else None
+        )
 
     def first_match(self, device: Device) -> Rule | None:
         """The first rule whose every pattern matches this device, or None."""
         fields: Sequence[Any] = device  # the rule fields are the text fields of the tuple
         if self._one_field is not None:
             text = fields[self._one_field]
+            if self._memo is not None:
+                found = self._memo.get(text, _UNKNOWN)
+                if found is not _UNKNOWN:
+                    return found  # type: ignore[return-value]
+            matched = None
             for search, rule in self._searches:
                 if search(text) is not None:
-                    return rule
-            return None
+                    matched = rule
+                    break
+            if self._memo is not None:
+                self._memo[text] = matched
+            return matched
         for rule, index, search, more in self._tests:
             if search(fields[index]) is not None and (
                 not more or all(test(fields[at]) is not None for at, test in more)

@@ -169,7 +169,16 @@ def test_first_match_is_the_first_rule_that_matches_in_order(hostname: str, loca
             Rule("c", (("location", re.compile("dallas", re.I)),), "c"),
         ]
     )
+    by_type = RuleSet(  # one field with few values: results are remembered per value
+        [
+            Rule("p", (("device_type", re.compile("^portable$", re.I)),), "p"),
+            Rule("v", (("device_type", re.compile("virtual", re.I)),), "v"),
+        ]
+    )
     machine = device(hostname, location=location, tags=tags)
+    for kind in ("Portable", "Virtual Server", "Bare Metal", "Portable"):
+        typed = device(hostname, device_type=kind)
+        assert by_type.first_match(typed) is next((r for r in by_type if r.matches(typed)), None)
     for rules in (one_field, several):
         expected = next((rule for rule in rules if rule.matches(machine)), None)
         assert rules.first_match(machine) is expected
