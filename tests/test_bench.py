@@ -62,3 +62,18 @@ def test_run_py_measures_the_job_and_both_references(tmp_path: Path) -> None:
     assert result["ratios"]["to_ideal"] is None
     assert result["ratios"]["speedup_vs_old_lower_bound"] is None
     assert result["ratios"]["speedup_vs_old_extrapolated"] > 0
+
+
+def test_per_host_py_shows_auto_choosing_per_host_queries(tmp_path: Path) -> None:
+    command = [sys.executable, str(ROOT / "bench" / "per_host.py"), "--devices", "5000", "--rows", "2"]
+    command += ["--repeat", "1", "--cache-dir", str(tmp_path), "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    (auto,), (bulk,) = result["runs"]["auto"], result["runs"]["bulk"]
+    # ALC holds ~4,500 records: 5 pages of 1000, so 2 hostname queries after page 1 are fewer.
+    assert auto["requests"]["query"] == 1
+    assert auto["requests"]["query_hostname"] == 2
+    assert bulk["requests"]["query"] == 5
+    assert bulk["requests"]["query_hostname"] == 0
+    assert "auto:" in done.stderr and "bulk:" in done.stderr
