@@ -370,10 +370,10 @@ def _read_file(
     return None
 
 
-def loading(files: Iterable[DevicesFile], config: Config) -> Generator[None, None, DeviceSet]:
-    """:func:`load_devices` in steps: it pauses (yields) every CHUNK_ROWS rows, so that other
-    work (the inventory's pages arriving) can run in between; returns the DeviceSet."""
-    out = DeviceSet()
+def loading(files: Iterable[DevicesFile], config: Config, out: DeviceSet) -> Iterator[None]:
+    """Read every file into ``out`` in steps: it pauses (yields) every CHUNK_ROWS rows, so that
+    other work (the inventory's pages arriving) can run in between; raises InputError at the
+    end if any file cannot be read."""
     problems: list[FileProblem] = []
     for file in files:
         out.files.append(file)
@@ -382,15 +382,11 @@ def loading(files: Iterable[DevicesFile], config: Config) -> Generator[None, Non
             problems.append(problem)
     if problems:
         raise InputError(problems)
-    return out
 
 
 def load_devices(files: Iterable[DevicesFile], config: Config) -> DeviceSet:
     """Read every file; raise InputError if any cannot be read, else return all rows sorted out."""
-    steps = loading(files, config)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            device_set: DeviceSet = done.value
-            return device_set
+    out = DeviceSet()
+    for _ in loading(files, config, out):
+        pass
+    return out

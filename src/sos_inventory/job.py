@@ -105,15 +105,11 @@ def read_files(config: Config, files: Sequence[DevicesFile]) -> DeviceSet:
 
 async def _read_devices_stepwise(files: Sequence[DevicesFile], config: Config) -> DeviceSet:
     """read_devices inside the event loop: requests in flight progress between steps."""
-    steps = loading(files, config)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            device_set: DeviceSet = done.value
-            _log_read(device_set)
-            return device_set
+    device_set = DeviceSet()
+    for _ in loading(files, config, device_set):
         await asyncio.sleep(0)
+    _log_read(device_set)
+    return device_set
 
 
 def _log_read(device_set: DeviceSet) -> None:
@@ -171,44 +167,39 @@ def choose_strategy(strategy: QueryStrategy, hosts: int, total: int, page_size: 
     return "per-host" if hosts < remaining_pages else "bulk"
 
 
-Hosts = Mapping[str, Sequence[str]]  # C_Code -> the machines' hostnames
-
-
 async def _read_inventory(
     client: SosClient,
     c_code: str,
     *,
     rows: int,
-    hosts: Awaitable[Hosts],
+    devices: Awaitable[DeviceSet],
     strategy: QueryStrategy,
     snapshot: Snapshot,
 ) -> None:
     """Read one C_Code's inventory, from the moment the run starts.
 
-    ``rows`` bounds the machines before the exports are read: when even that many
-    hostnames would take more requests than the pages, ``auto`` reads the pages at once,
-    while the exports are parsed. Otherwise it waits for the machines (``hosts``) and
-    chooses on their number.
+    ``rows`` bounds the machines before the exports are read (``auto`` decides on it):
+    when even that many hostnames would take more requests than the pages, the pages are
+    read at once, while the exports are parsed; otherwise the run waits for the machines
+    (``devices``) and queries their hostnames.
     """
     # Forced per-host needs only the inventory's size (the safety ratios use it): a 1-record page.
     first = await client.page(c_code, 1, size=1 if strategy == "per-host" else None)
     total = first[0]
     snapshot.totals[c_code] = total
     if choose_strategy(strategy, rows, total, client.page_size) == "per-host":
-        names = (await hosts).get(c_code, ())
-        if choose_strategy(strategy, len(names), total, client.page_size) == "per-host":
-            log.info(
-                "%s: %d machine(s) in a %d-record inventory: per-host queries", c_code, len(names), total
-            )
-            found = await gather_or_cancel(*(client.records_of(c_code, host) for host in names))
-            snapshot.records[c_code] = [record for records in found for record in records]
-            snapshot.partial.add(c_code)
-            return
+        # The machines are at most ``rows``: per-host stays the cheaper way, whatever their number.
+        names = sorted({device.hostname for device in (await devices).devices if device.c_code == c_code})
+        log.info("%s: %d machine(s) in a %d-record inventory: per-host queries", c_code, len(names), total)
+        found = await gather_or_cancel(*(client.records_of(c_code, host) for host in names))
+        snapshot.records[c_code] = [record for records in found for record in records]
+        snapshot.partial.add(c_code)
+        return
     snapshot.records[c_code] = await client.fetch_inventory(c_code, first)
 
 
 async def _snapshot(
-    client: SosClient, rows: Mapping[str, int], hosts: Awaitable[Hosts], strategy: QueryStrategy
+    client: SosClient, rows: Mapping[str, int], devices: Awaitable[DeviceSet], strategy: QueryStrategy
 ) -> Snapshot:
     snapshot = Snapshot()
 
@@ -217,7 +208,7 @@ async def _snapshot(
             client.applications(c_code),
             client.environments(c_code),
             _read_inventory(
-                client, c_code, rows=rows[c_code], hosts=hosts, strategy=strategy, snapshot=snapshot
+                client, c_code, rows=rows[c_code], devices=devices, strategy=strategy, snapshot=snapshot
             ),
         )
         snapshot.known[c_code] = KnownNames(
@@ -296,22 +287,22 @@ class _Run:
         here; an export that cannot be read still stops the run before any write (the
         reads in flight are cancelled), and is reported before any inventory error.
         """
-        rows = {
+        strategy = self.options.query_strategy
+        rows = {  # only auto needs the bound
             c_code: rows_at_most(f for f in files if self.config.accounts.get(f.account) == c_code)
+            if strategy == "auto"
+            else 0
             for c_code in c_codes_in_play(self.config, files)
         }
-        hosts: asyncio.Future[Hosts] = asyncio.get_running_loop().create_future()
-        reading = asyncio.ensure_future(_snapshot(self.client, rows, hosts, self.options.query_strategy))
+        parsed: asyncio.Future[DeviceSet] = asyncio.get_running_loop().create_future()
+        reading = asyncio.ensure_future(_snapshot(self.client, rows, parsed, strategy))
         try:
             device_set = await _read_devices_stepwise(files, self.config)
         except BaseException:
             reading.cancel()
             await asyncio.gather(reading, return_exceptions=True)
             raise
-        names: dict[str, set[str]] = {c_code: set() for c_code in rows}
-        for device in device_set.devices:
-            names[device.c_code].add(device.hostname)
-        hosts.set_result({c_code: sorted(hosts) for c_code, hosts in names.items()})
+        parsed.set_result(device_set)
         return device_set, await reading
 
     async def plan(self, files: Sequence[DevicesFile]) -> tuple[Plan, safety.Verdict]:

@@ -343,7 +343,7 @@ class _Planner:
             record_of[h] for h in filterfalse(device_of.__contains__, record_of) if h not in several
         )
         self.check_known(c_code)
-        if complete:  # read host by host, the other records were not read: no orphan can be told
+        if complete:  # (a C_Code read host by host has no orphans to tell: its other records were not read)
             self.orphans.extend(
                 Notice(c_code, r.hostname, "no machine in the exports has this record", unid=r.unid)
                 for r in orphans
@@ -403,12 +403,9 @@ def build_plan(
     devices_of: dict[str, list[Device]] = defaultdict(list)
     for c_code, run in groupby(device_set.devices, _DEVICE_C_CODE):
         devices_of[c_code].extend(run)
-    for c_code, devices in devices_of.items():
-        records = inventories.get(c_code, ())
+    for c_code in sorted(devices_of.keys() | inventories.keys()):
+        devices, records = devices_of.get(c_code, ()), inventories.get(c_code, ())
         planner.plan_c_code(c_code, devices, records, untouchable, complete=c_code not in partial)
-    for c_code, records in inventories.items():  # inventories of C_Codes whose files had no machine
-        if c_code not in devices_of:
-            planner.plan_c_code(c_code, (), records, untouchable, complete=c_code not in partial)
     planner.check_values()
     return Plan(
         changes=tuple(sorted(planner.changes, key=lambda c: (c.c_code, c.hostname, c.unid))),

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from sos_inventory.config import DevicesSpec
 from sos_inventory.devices import DevicesFile, discover, load_devices, parse_timestamp
 from sos_inventory.errors import InputError
+from sos_inventory.job import rows_at_most
 from tests.builders import HEADER, make_config, row, write_csv
 
 
@@ -280,3 +281,17 @@ def test_timezone_offsets_are_kept_exactly(tmp_path: Path) -> None:
     assert result.devices[0].provision_date == datetime(
         2026, 11, 25, 14, 3, 11, tzinfo=timezone(timedelta(hours=-6))
     )
+
+
+def test_rows_at_most_bounds_the_rows_from_above(tmp_path: Path) -> None:
+    """auto chooses its query strategy on this bound before parsing: it must never be below the rows."""
+    rows = [row(f"prod-dal10-a-{n:02d}", tags="a\nb" if n == 1 else "x") for n in range(5)]
+    path = write_csv(tmp_path / "softlayer-data" / "Acct531277" / "devices.csv", rows)
+    parsed = load_devices([DevicesFile(path, "531277")], make_config(tmp_path)).rows
+    bound = rows_at_most([DevicesFile(path, "531277")])
+    assert parsed == 5
+    assert bound == 6  # the quoted line break counts as a line
+    unterminated = tmp_path / "no-final-newline.csv"
+    unterminated.write_bytes(path.read_bytes().rstrip(b"\r\n"))
+    assert rows_at_most([DevicesFile(unterminated, "531277")]) == 6
+    assert rows_at_most([DevicesFile(tmp_path / "missing.csv", "531277")]) == 0
