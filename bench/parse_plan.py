@@ -31,7 +31,7 @@ from benchlib import CACHE, current_rss_mib, machine_info, median, now_iso, peak
 from fleet_data import DEFAULT_CHANGE_SHARE, NOW, prepare_fleet
 
 from sos_inventory.config import load_config
-from sos_inventory.job import read_devices
+from sos_inventory.job import gc_paused, read_devices
 from sos_inventory.model import ServerRecord
 from sos_inventory.plan import KnownNames, build_plan
 from sos_inventory.server.store import RECORD_KEYS
@@ -120,7 +120,8 @@ def once(
     parsed = time.perf_counter()
     if trace_memory:
         snapshots.append(tracemalloc.take_snapshot())
-    plan = build_plan(device_set, inventories, config, NOW, known)
+    with gc_paused():  # as the CLI plans (job._execute)
+        plan = build_plan(device_set, inventories, config, NOW, known)
     planned = time.perf_counter()
     gc.callbacks.remove(clock)
     if trace_memory:
