@@ -135,16 +135,19 @@ def _utc(value: str) -> datetime:
     # cost several times the parse itself (measured): datetime.replace(tzinfo=...) for naive
     # values, astimezone(UTC) for offsets. The result is in UTC with the one UTC tzinfo object,
     # so that comparing two of them is the fast path of datetime comparison.
+    size = len(value)
+    if size == 19 and value[13] == ":" and value[16] == ":":  # 2026-11-25 14:03:11: no offset
+        return datetime.fromisoformat(value + "+00:00")  # "+00:00" gives the UTC object
     if value[-1:] in ("z", "Z"):
         value = value[:-1] + "+00:00"
-    elif len(value) == 10:
+    elif size == 10:
         value += "T00:00:00+00:00"
-    elif len(value) == 25 and value[19] in "+-":  # the export's 2026-11-25T14:03:11-06:00
+    elif size == 25 and value[19] in "+-":  # the export's 2026-11-25T14:03:11-06:00
         offset = _OFFSETS.get(value[19:])
         if offset is None:
             offset = _OFFSETS[value[19:]] = _offset(value)
         return datetime.fromisoformat(value[:19] + "+00:00") - offset
-    elif len(value) > 10 and "+" not in value and "-" not in value[10:]:
+    elif size > 10 and "+" not in value and "-" not in value[10:]:
         value += "+00:00"
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:

@@ -41,15 +41,15 @@ def test_parse_timestamp_forms(text: str, expected: datetime) -> None:
     minutes=st.integers(min_value=-(23 * 60 + 59), max_value=23 * 60 + 59),
     separator=st.sampled_from(["T", " "]),
     seconds_only=st.booleans(),
+    naive=st.booleans(),
 )
 def test_parse_timestamp_applies_any_offset(
-    moment: datetime, minutes: int, separator: str, seconds_only: bool
+    moment: datetime, minutes: int, separator: str, seconds_only: bool, naive: bool
 ) -> None:
-    """Whatever the form (the export's fast path or any other), the same instant, in UTC."""
-    aware = moment.replace(microsecond=0 if seconds_only else moment.microsecond).replace(
-        tzinfo=timezone(timedelta(minutes=minutes))
-    )
-    text = aware.isoformat(sep=separator)
+    """Whatever the form (the export's fast paths or any other), the same instant, in UTC."""
+    moment = moment.replace(microsecond=0 if seconds_only else moment.microsecond)
+    aware = moment.replace(tzinfo=UTC if naive else timezone(timedelta(minutes=minutes)))
+    text = (moment if naive else aware).isoformat(sep=separator)
     parsed = parse_timestamp(text)
     assert parsed == aware
     assert parsed.tzinfo is UTC
