@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -86,12 +86,15 @@ class RuleSet:
     Rule evaluation runs for every machine of every run (a million at fleet scale),
     so each test is a bare ``pattern.search`` on a field read by position from the
     Device tuple (every rule field is a Device field holding text), and the common
-    rule, one pattern, needs nothing more. (One combined regular expression per run
-    of rules was measured slower: a lookahead cannot use ``re.search``'s fast paths
-    for anchored and literal patterns.)
+    rule, one pattern, needs nothing more. When every rule of a one-field list is
+    anchored at the start (``^prod-dal``, ``^(stage|stgiks)-``...), one regular
+    expression of them all, tried in order at position 0, finds the first match in
+    one call (measured: 2-4x faster than a search per rule). For unanchored patterns
+    a combined expression was measured slower (it cannot use ``re.search``'s fast
+    literal scan), so those are searched one by one.
     """
 
-    __slots__ = ("_memo", "_one_field", "_searches", "_tests", "rules")
+    __slots__ = ("_at", "_match", "_memo", "_one_field", "_searches", "_tests", "rules")
 
     def __init__(self, rules: Sequence[Rule] = ()) -> None:
         self.rules = tuple(rules)
@@ -113,6 +116,27 @@ class RuleSet:
         self._memo: dict[str, Rule | None] | None = (
             {} if single and len(fields) == 1 and next(iter(fields)) in _FEW_VALUES else None
         )
+        # Anchored one-field lists: the rule whose marker group (after its pattern) matched.
+        self._match: Callable[[str], re.Match[str] | None] | None = None
+        self._at: dict[int, Rule] = {}
+        if self._one_field is not None and self.rules:
+            self._combine()
+
+    def _combine(self) -> None:
+        branches: list[str] = []
+        group = 0
+        for rule in self.rules:
+            pattern = rule.when[0][1]
+            if not _start_anchored(pattern.pattern) or _NUMBERED_BACKREF.search(pattern.pattern):
+                return
+            scope = "?i:" if pattern.flags & re.IGNORECASE else "?:"
+            branches.append(f"({scope}{pattern.pattern})()")
+            group += pattern.groups + 1
+            self._at[group] = rule
+        try:
+            self._match = re.compile("|".join(branches)).match
+        except re.error:  # e.g. the same group name in two rules: search them one by one
+            self._at = {}
 
     def first_match(self, device: Device) -> Rule | None:
         """The first rule whose every pattern matches this device, or None."""
@@ -124,10 +148,14 @@ class RuleSet:
                 if found is not _UNKNOWN:
                     return found  # type: ignore[return-value]
             matched = None
-            for search, rule in self._searches:
-                if search(text) is not None:
-                    matched = rule
-                    break
+            if self._match is not None:
+                found_at = self._match(text)
+                matched = None if found_at is None else self._at[found_at.lastindex or 0]
+            else:
+                for search, rule in self._searches:
+                    if search(text) is not None:
+                        matched = rule
+                        break
             if self._memo is not None:
                 self._memo[text] = matched
             return matched
@@ -146,6 +174,39 @@ class RuleSet:
 
     def __repr__(self) -> str:
         return f"RuleSet({len(self.rules)} rules)"
+
+
+_NUMBERED_BACKREF = re.compile(r"\\[1-9]")  # \1...: would point elsewhere in a combined expression
+
+
+def _start_anchored(pattern: str) -> bool:
+    """Whether every top-level alternative of ``pattern`` starts with ``^`` (so that it can only
+    match at position 0). Conservative: a pattern it cannot read simply is not combined."""
+    if not pattern.startswith("^") or "[]" in pattern or "[^]" in pattern:
+        return False
+    depth, in_class, escaped, expect_anchor = 0, False, False, False
+    for char in pattern[1:]:
+        if expect_anchor:
+            if char != "^":
+                return False
+            expect_anchor = False
+        elif escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                return False
+        elif char == "|" and depth == 0:
+            expect_anchor = True
+    return not expect_anchor and depth == 0
 
 
 @dataclass(frozen=True, slots=True)

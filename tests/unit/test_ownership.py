@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sos_inventory.config import Config, Rule, RuleSet, config_from_mapping, parse_duration
+from sos_inventory.config import Config, Rule, RuleSet, _start_anchored, config_from_mapping, parse_duration
 from sos_inventory.model import Device, Status
 from sos_inventory.ownership import desired_metadata, explain, lifecycle_status
 from tests.builders import make_config
@@ -233,3 +233,59 @@ def test_rules_stay_case_insensitive_on_every_field(tmp_path: Path) -> None:
         origin="test",
     )
     assert config.application_rules.first_match(device(location="Dallas 10")) is not None
+
+
+ANCHORED = [
+    "^prod-dal",
+    "^prodfr2-|^prod-fra",
+    "^(stage|stgiks)-",
+    "^(?:dev|prestage)-",
+    "^sup-",
+    "^[a-c]+\\d",
+    "^x|^y(z|w)",
+]
+
+
+@given(
+    text=st.from_regex(r"(prod|prodfr2|stage|stgiks|dev|sup|abc|x|yz|yw|q)[-a-z0-9]{0,12}", fullmatch=True),
+    patterns=st.lists(st.sampled_from(ANCHORED), min_size=1, max_size=6, unique=True),
+    upper=st.booleans(),
+)
+def test_anchored_rule_lists_match_in_one_expression_as_one_by_one(
+    text: str, patterns: list[str], upper: bool
+) -> None:
+    """A one-field list of start-anchored rules is tried as one expression: same first match."""
+    rules = [
+        Rule(f"r{i}", (("hostname", re.compile(p.upper() if upper else p, re.I)),), str(i))
+        for i, p in enumerate(patterns)
+    ]
+    combined = RuleSet(rules)
+    assert combined._match is not None  # the one-expression path is the one under test
+    machine = device(text)
+    assert combined.first_match(machine) is next((r for r in rules if r.matches(machine)), None)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "anchored"),
+    [
+        ("^prod", True),
+        ("^a|^b", True),
+        ("^(a|b)c", True),
+        ("^a[|]b", True),
+        ("^a\\|b", True),
+        ("prod", False),
+        ("^a|b", False),  # b may match anywhere
+        ("(^a)", False),
+        ("^a)|(b", False),
+        ("^[]|]b", False),  # a class that starts with ']': not read, so not combined
+        ("(?m)^a", False),
+    ],
+)
+def test_start_anchored_patterns_are_told_conservatively(pattern: str, anchored: bool) -> None:
+    assert _start_anchored(pattern) is anchored
+
+
+def test_rules_with_numbered_backreferences_are_searched_one_by_one() -> None:
+    rules = RuleSet([Rule("a", (("hostname", re.compile(r"^(\w)\1")),), "a")])
+    assert rules._match is None
+    assert rules.first_match(device("aab-01")) is not None
