@@ -6,7 +6,6 @@ Not part of the package: these scripts drive it from outside, as a user would
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import signal
@@ -16,12 +15,13 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sos_inventory.server.control import ReferenceControl
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -113,28 +113,17 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 @dataclass
-class Server:
-    """A reference server process on the loopback interface."""
+class Server(ReferenceControl):
+    """A reference server process on the loopback interface (stats: ReferenceControl)."""
 
     process: subprocess.Popen[bytes]
     port: int
     log: Path
+    control_timeout = 30.0  # a server busy with a million records answers slowly
 
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
-
-    def stats(self) -> dict[str, Any]:
-        """GET /_ref/stats."""
-        with urllib.request.urlopen(f"{self.url}/_ref/stats", timeout=30) as response:
-            result: dict[str, Any] = json.load(response)
-        return result
-
-    def reset_stats(self) -> None:
-        """POST /_ref/stats/reset."""
-        request = urllib.request.Request(f"{self.url}/_ref/stats/reset", data=b"", method="POST")
-        with urllib.request.urlopen(request, timeout=30):
-            pass
 
     def cpu_s(self) -> float:
         """CPU seconds (user + system) the server has used so far, from /proc."""

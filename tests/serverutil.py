@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sos_inventory.server.control import ReferenceControl
+
 __all__ = [
     "STARTUP_TIMEOUT",
     "Response",
@@ -45,8 +47,8 @@ _STOP_TIMEOUT = 10.0
 
 
 @dataclass
-class RunningServer:
-    """A reference server process listening on 127.0.0.1."""
+class RunningServer(ReferenceControl):
+    """A reference server process listening on 127.0.0.1 (stats and faults: ReferenceControl)."""
 
     process: subprocess.Popen[bytes]
     port: int
@@ -56,33 +58,6 @@ class RunningServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def stats(self) -> dict[str, Any]:
-        """The server's request statistics (GET /_ref/stats)."""
-        with urllib.request.urlopen(f"{self.url}/_ref/stats", timeout=10) as response:
-            result: dict[str, Any] = json.load(response)
-        return result
-
-    def reset_stats(self) -> None:
-        """Zero the server's request statistics."""
-        request = urllib.request.Request(f"{self.url}/_ref/stats/reset", data=b"", method="POST")
-        with urllib.request.urlopen(request, timeout=10):
-            pass
-
-    def faults(self) -> dict[str, Any]:
-        """The faults in force (GET /_ref/faults)."""
-        with urllib.request.urlopen(f"{self.url}/_ref/faults", timeout=10) as response:
-            result: dict[str, Any] = json.load(response)
-        return result
-
-    def set_faults(self, **settings: Any) -> dict[str, Any]:
-        """Replace the faults (POST /_ref/faults): keys left out take their defaults,
-        so ``set_faults()`` clears them. Returns the faults now in force."""
-        body = json.dumps(settings).encode()
-        request = urllib.request.Request(f"{self.url}/_ref/faults", data=body, method="POST")
-        with urllib.request.urlopen(request, timeout=10) as response:
-            result: dict[str, Any] = json.load(response)
-        return result
 
     def stderr_text(self) -> str:
         return self.stderr_path.read_text(encoding="utf-8", errors="replace")
