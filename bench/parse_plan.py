@@ -6,7 +6,7 @@
 Each run is a fresh process (so its peak RSS is its own). It loads the fleet's
 inventory from the seeded database as the client would hold it
 (``ServerRecord`` values made by ``sos.client.record_from_item``; not timed),
-then times ``job.read_devices`` (parse every devices.csv) and
+then times ``devices.read_devices`` (parse every devices.csv) and
 ``plan.build_plan`` (match, desired state, compare) for N devices.
 """
 
@@ -31,7 +31,7 @@ from benchlib import CACHE, current_rss_mib, machine_info, median, now_iso, peak
 from fleet_data import DEFAULT_CHANGE_SHARE, NOW, prepare_fleet
 
 from sos_inventory.config import load_config
-from sos_inventory.job import gc_paused, read_devices
+from sos_inventory.devices import gc_paused, read_devices
 from sos_inventory.model import ServerRecord
 from sos_inventory.plan import KnownNames, build_plan
 from sos_inventory.server.store import RECORD_KEYS

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from sos_inventory.config import COLUMNS, Config, config_from_mapping
-from sos_inventory.model import ServerRecord
+from sos_inventory.config import Config, config_from_mapping
+from sos_inventory.model import COLUMNS, Device, ServerRecord
 from sos_inventory.sos.client import record_from_item
 
-HEADER = COLUMNS
+HEADER = tuple(column.header for column in COLUMNS)
 
 RULES: dict[str, Any] = {
     "application": [
@@ -109,3 +110,29 @@ def record(hostname: str, unid: str, **fields: str) -> ServerRecord:
     }
     values.update(fields)
     return record_from_item({"unid": unid, "hostname": hostname, **values}, values["c_code"])
+
+
+#: The run clock most unit tests use.
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def make_device(hostname: str = "prod-dal10-carrier2-worker-1030", **fields: object) -> Device:
+    """A Device as the export reader makes it: a 30-day-old machine of ALC unless told otherwise."""
+    base = Device(
+        source="Acct531277/devices.csv",
+        line=2,
+        account="531277",
+        c_code="ALC",
+        hostname=hostname,
+        fqdn=f"{hostname}.alchemy.ibm.com",
+        device_type="Virtual Server",
+        location="Dallas 10",
+        public_ip="169.46.30.142",
+        private_ip="10.171.78.122",
+        management_ip="",
+        device_id="62603497",
+        provision_date=NOW - timedelta(days=30),
+        cancellation_date=None,
+        tags="",
+    )
+    return base._replace(**fields)

@@ -20,41 +20,15 @@ from urllib.parse import urlsplit
 import yaml
 
 from sos_inventory.errors import ConfigError
-from sos_inventory.model import Device
+from sos_inventory.model import COLUMNS, RULE_FIELDS, Device
 from sos_inventory.sos.resilience import RetryPolicy
 
 DEFAULT_CONFIG = "sos-inventory.yaml"
 DEFAULT_URL = "http://127.0.0.1:8742"
 
-#: Device fields a rule's ``when`` may test (SPEC 3); each is a text field of Device.
-RULE_FIELDS: tuple[str, ...] = (
-    "hostname",
-    "fqdn",
-    "device_type",
-    "location",
-    "account",
-    "c_code",
-    "tags",
-    "public_ip",
-    "private_ip",
-)
 _FIELD_INDEX = {name: Device._fields.index(name) for name in RULE_FIELDS}
 _FEW_VALUES = frozenset({"device_type", "location", "account", "c_code"})  # dozens of values a fleet
 _UNKNOWN = object()
-
-#: Canonical devices.csv columns (SPEC 2); a ``columns`` mapping may rename them.
-COLUMNS: tuple[str, ...] = (
-    "Device Name",
-    "Device Type",
-    "Location",
-    "Public IP",
-    "Private IP",
-    "Management IP",
-    "Device ID",
-    "Provision Date",
-    "Cancellation Date",
-    "Tags",
-)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -515,12 +489,12 @@ def _columns(raw: object, errors: _Collector) -> dict[str, str]:
     if not isinstance(raw, Mapping):
         errors.add("columns", "must map standard column names to this export's header names")
         return {}
-    known = {name.casefold(): name for name in COLUMNS}
+    known = {column.header.casefold(): column.header for column in COLUMNS}
     columns: dict[str, str] = {}
     for standard, header in raw.items():
         canonical = known.get(str(standard).strip().casefold())
         if canonical is None:
-            errors.add(f"columns.{standard}", f"unknown column (known: {', '.join(COLUMNS)})")
+            errors.add(f"columns.{standard}", f"unknown column (known: {', '.join(known.values())})")
         elif not isinstance(header, str) or not header.strip():
             errors.add(f"columns.{standard}", "must name a header of the export")
         else:

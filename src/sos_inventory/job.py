@@ -6,21 +6,19 @@ These are the library calls the CLI makes; they never print or exit.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import math
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, TypeVar, cast
 
 from sos_inventory import safety
 from sos_inventory.apply import ApplyResult, apply_changes
-from sos_inventory.config import Config, Credentials, DevicesSpec, Safety
-from sos_inventory.devices import DeviceSet, DevicesFile, discover, load_devices, loading
+from sos_inventory.config import Config, Credentials, Safety
+from sos_inventory.devices import DeviceSet, DevicesFile, gc_paused, loading, log_read
 from sos_inventory.errors import DeadlineExceeded, Interrupted, RunStopped
 from sos_inventory.model import ServerRecord
 from sos_inventory.plan import Change, KnownNames, Plan, build_plan
@@ -58,69 +56,13 @@ class RunResult:
     retries: int = 0
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while millions of acyclic values are built.
-
-    Devices and records are tuples of strings: reference counting frees them,
-    and the cyclic collector would only re-scan the growing heap again and again
-    (measured: 6 s of a 50 s parse-and-plan of 1,000,000 devices). What was built
-    is then frozen, so later collections skip it.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
-
-
-def find_files(
-    config: Config, specs: Sequence[DevicesSpec] | None = None, c_codes: Iterable[str] | None = None
-) -> list[DevicesFile]:
-    """The export files to read (those of ``c_codes`` only, when given); InputError if none can be found."""
-    files = discover(specs or config.devices)
-    if c_codes is not None:
-        wanted = set(c_codes)
-        files = [f for f in files if config.accounts.get(f.account) in wanted]
-    return files
-
-
-def read_devices(
-    config: Config, specs: Sequence[DevicesSpec] | None = None, c_codes: Iterable[str] | None = None
-) -> DeviceSet:
-    """Find and read the exports (those of ``c_codes`` only, when given)."""
-    return read_files(config, find_files(config, specs, c_codes))
-
-
-def read_files(config: Config, files: Sequence[DevicesFile]) -> DeviceSet:
-    """Read these exports (InputError if any cannot be read)."""
-    with gc_paused():
-        device_set = load_devices(files, config)
-    _log_read(device_set)
-    return device_set
-
-
 async def _read_devices_stepwise(files: Sequence[DevicesFile], config: Config) -> DeviceSet:
     """read_devices inside the event loop: requests in flight progress between steps."""
     device_set = DeviceSet()
     for _ in loading(files, config, device_set):
         await asyncio.sleep(0)
-    _log_read(device_set)
+    log_read(device_set)
     return device_set
-
-
-def _log_read(device_set: DeviceSet) -> None:
-    log.info(
-        "read %d rows from %d file(s): %d machines, %d excluded, %d invalid",
-        device_set.rows,
-        len(device_set.files),
-        len(device_set.devices),
-        len(device_set.excluded),
-        device_set.invalid_rows,
-    )
 
 
 def c_codes_in_play(config: Config, files: Iterable[DevicesFile]) -> list[str]:

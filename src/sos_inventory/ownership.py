@@ -1,12 +1,9 @@
-"""Who owns a machine and where it is in its life (SPEC 1, 3).
+"""What a machine should say in the inventory: its owner (SPEC 3) and its Status.
 
 Ownership: two ordered rule lists (application, environment); the first rule
 whose every pattern matches gives the value. No match leaves the inventory's
-value alone and makes the machine *unowned* for that field.
-
-Lifecycle, with ``age = now - provision date`` and the build window ``W``:
-any cancellation date means ``Available``; else ``age < W`` means ``Build``
-(a provision date in the future too); else ``Live`` (exactly ``W`` is Live).
+value alone and makes the machine *unowned* for that field. The Status comes
+from :mod:`sos_inventory.lifecycle`. ``explain`` says why, in words.
 """
 
 from __future__ import annotations
@@ -15,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from sos_inventory.config import Config, Rule
+from sos_inventory.lifecycle import build_ends, build_since, status_since
 from sos_inventory.model import Device, Status
 
 
@@ -39,25 +37,6 @@ class Desired(NamedTuple):
         return out
 
 
-def lifecycle_status(device: Device, now: datetime, build_window: timedelta) -> Status | None:
-    """The Status SPEC 1 gives this machine at ``now`` (None: undecidable, no provision date)."""
-    return _status(device, now - build_window)
-
-
-def _status(device: Device, build_since: datetime) -> Status | None:
-    # age < W  <=>  provision date > now - W: one comparison per machine, no subtraction
-    # (and a fast one: both in UTC, see devices.parse_timestamp).
-    if device.cancellation_date:
-        return _AVAILABLE
-    provision = device.provision_date
-    if provision is None:
-        return None
-    return _BUILD if provision > build_since else _LIVE
-
-
-_AVAILABLE, _BUILD, _LIVE = Status.AVAILABLE, Status.BUILD, Status.LIVE  # an Enum attribute is a slow lookup
-
-
 class Owners:
     """The ownership rules and the lifecycle bound to one moment: ``desired(device)`` per machine.
 
@@ -69,7 +48,7 @@ class Owners:
     def __init__(self, config: Config, now: datetime) -> None:
         self._application = config.application_rules.first_match
         self._environment = config.environment_rules.first_match
-        self._build_since = (now - config.build_window).astimezone(UTC)
+        self._build_since = build_since(now, config.build_window)
 
     def desired(self, device: Device) -> Desired:
         """What the inventory should say about this machine."""
@@ -80,7 +59,7 @@ class Owners:
             (
                 None if app_rule is None else app_rule.value,
                 None if env_rule is None else env_rule.value,
-                _status(device, self._build_since),
+                status_since(device, self._build_since),
                 app_rule,
                 env_rule,
             ),
@@ -131,7 +110,8 @@ def explain(device: Device, config: Config, now: datetime) -> list[str]:
     window = config.build_window
     provision = device.provision_date
     lines.append(f"  provisioned: {_stamp(provision.astimezone(UTC)) if provision else 'unknown'}")
-    lines.append(f"  cancelled:   {device.cancellation_date or 'not marked'}")
+    cancelled = device.cancellation_date
+    lines.append(f"  cancelled:   {_stamp(cancelled) if cancelled else 'not marked'}")
     if provision is not None:
         lines.append(
             f"  age:         {_age(now - provision)} at {_stamp(now.astimezone(UTC))} (build window {_age(window)})"
@@ -139,8 +119,7 @@ def explain(device: Device, config: Config, now: datetime) -> list[str]:
     status = desired.status
     if status is Status.AVAILABLE:
         lines.append("  status:      Available (marked for cancellation; stays Available)")
-    elif status is Status.BUILD and provision is not None:
-        until = (provision + window).astimezone(UTC)
+    elif status is Status.BUILD and (until := build_ends(device, window)) is not None:
         lines.append(f"  status:      Build until {_stamp(until)}, then Live")
     elif status is Status.LIVE:
         lines.append(

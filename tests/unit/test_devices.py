@@ -8,9 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sos_inventory.config import DevicesSpec
-from sos_inventory.devices import DevicesFile, discover, load_devices, parse_timestamp
+from sos_inventory.devices import REQUIRED, DevicesFile, discover, load_devices, parse_timestamp
 from sos_inventory.errors import InputError
 from sos_inventory.job import rows_at_most
+from sos_inventory.model import COLUMNS, ORIGIN_FIELDS, RULE_FIELDS, Device
 from tests.builders import HEADER, make_config, row, write_csv
 
 
@@ -295,3 +296,84 @@ def test_rows_at_most_bounds_the_rows_from_above(tmp_path: Path) -> None:
     unterminated.write_bytes(path.read_bytes().rstrip(b"\r\n"))
     assert rows_at_most([DevicesFile(unterminated, "531277")]) == 6
     assert rows_at_most([DevicesFile(tmp_path / "missing.csv", "531277")]) == 0
+
+
+@pytest.mark.parametrize("word", ["", "N/A", "n/a", "NA", "none", "None", "NULL", "null", "-", " - "])
+def test_cancellation_null_words_mean_not_marked(tmp_path: Path, word: str) -> None:
+    result = load(tmp_path, [row("prod-dal10-a-01", cancellation=word)])
+    assert result.invalid == []
+    assert [d.cancellation_date for d in result.devices] == [None]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-30", datetime(2026, 11, 30, tzinfo=UTC)),
+        ("2026-11-30 08:00:00", datetime(2026, 11, 30, 8, tzinfo=UTC)),
+        ("2026-11-30T02:00:00-06:00", datetime(2026, 11, 30, 8, tzinfo=UTC)),
+    ],
+)
+def test_a_cancellation_date_marks_the_machine(tmp_path: Path, text: str, expected: datetime) -> None:
+    result = load(tmp_path, [row("prod-dal10-a-01", cancellation=text)])
+    assert [d.cancellation_date for d in result.devices] == [expected]
+
+
+@pytest.mark.parametrize("typo", ["yes", "2026-11-3O", "cancelled", "n.a.", "31/11/2026", "0"])
+def test_a_cancellation_typo_makes_the_row_invalid_never_available(tmp_path: Path, typo: str) -> None:
+    result = load(tmp_path, [row("prod-dal10-a-01", cancellation=typo), row("prod-dal10-a-02")])
+    assert [d.hostname for d in result.devices] == ["prod-dal10-a-02"]
+    [error] = result.invalid
+    assert (error.line, error.column, error.value, error.hostname) == (
+        2,
+        "Cancellation Date",
+        typo,
+        "prod-dal10-a-01",
+    )
+    assert "neither a date" in error.reason
+
+
+@pytest.mark.parametrize(
+    "text", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+01:00", "99999-01-01", "2026-02-30"]
+)
+def test_dates_out_of_range_are_invalid_rows_not_crashes(tmp_path: Path, text: str) -> None:
+    result = load(
+        tmp_path, [row("prod-dal10-a-01", provision=text), row("prod-dal10-a-02", cancellation=text)]
+    )
+    assert result.devices == []
+    assert {(e.line, e.column) for e in result.invalid} == {(2, "Provision Date"), (3, "Cancellation Date")}
+
+
+def test_each_declared_column_fills_its_device_field(tmp_path: Path) -> None:
+    """model.COLUMNS drives the header mapping: a distinct value per column lands in its field."""
+    values = {
+        "Device Name": "Prod-DAL10-a-01.Example.com",
+        "Device Type": "Bare Metal Server",
+        "Location": "Dallas 10",
+        "Public IP": "169.46.30.142",
+        "Private IP": "10.171.78.122",
+        "Management IP": "10.0.0.9",
+        "Device ID": "62603497",
+        "Provision Date": "2026-11-25",
+        "Cancellation Date": "2026-11-26",
+        "Tags": "a, b",
+    }
+    assert set(values) == {column.header for column in COLUMNS}
+    path = write_csv(tmp_path / "Acct531277" / "devices.csv", [values], header=list(reversed(HEADER)))
+    [device] = load_devices([DevicesFile(path, "531277")], make_config(tmp_path)).devices
+    expected = {
+        "fqdn": "prod-dal10-a-01.example.com",
+        "provision_date": datetime(2026, 11, 25, tzinfo=UTC),
+        "cancellation_date": datetime(2026, 11, 26, tzinfo=UTC),
+        "tags": "a b",
+    }
+    for column in COLUMNS:
+        assert getattr(device, column.field) == expected.get(column.field, values[column.header])
+    assert Device._fields == (*ORIGIN_FIELDS, *(column.field for column in COLUMNS))
+    assert device.hostname == "prod-dal10-a-01"
+
+
+def test_required_columns_and_rule_fields_derive_from_the_declaration() -> None:
+    assert {c.header for c in COLUMNS if c.required} == set(REQUIRED)
+    assert set(RULE_FIELDS) == {
+        "hostname", "fqdn", "device_type", "location", "account", "c_code", "tags", "public_ip", "private_ip"
+    }  # fmt: skip

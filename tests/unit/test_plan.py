@@ -177,7 +177,7 @@ def test_applying_a_plan_then_planning_again_gives_no_change(
             h,
             line=i + 2,
             provision_date=NOW - timedelta(hours=age),
-            cancellation_date="x" if cancel else "",
+            cancellation_date=NOW if cancel else None,
             device_id=dev_id,
         )
         for i, (h, age, cancel, dev_id) in enumerate(machines)

@@ -10,9 +10,8 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from sos_inventory.config import Config, DevicesSpec, load_config, with_inventory_url
-from sos_inventory.devices import DeviceSet, DevicesFile, parse_timestamp
+from sos_inventory.devices import DeviceSet, DevicesFile, find_files, parse_timestamp, read_files
 from sos_inventory.errors import ConfigError, InputError
-from sos_inventory.job import find_files, read_files
 from sos_inventory.plan import Problem
 from sos_inventory.runbook import Category
 

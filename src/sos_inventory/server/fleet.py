@@ -31,13 +31,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from sos_inventory.config import COLUMNS
-from sos_inventory.model import Status
+from sos_inventory.model import COLUMNS, Status
 
 DOMAIN = "alchemy.ibm.com"
 FR2_C_CODE = "ALC_FR2"  # the EU-cloud inventory: every prodfr2 machine belongs to it
 BUILD_WINDOW = timedelta(hours=48)
-HEADER = COLUMNS  # the standard devices.csv header (SPEC 2)
+HEADER = tuple(column.header for column in COLUMNS)  # the standard devices.csv header (SPEC 2)
 VIRTUAL, BARE_METAL, PORTABLE = "Virtual Server", "Bare Metal Server", "Portable"
 
 KUBE, TUGBOAT = "containers-kubernetes", "containers-kubernetes-tugboat"
