@@ -8,20 +8,39 @@ diagnosis (what failed, the cause, the action).
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sos_inventory import __version__
-from sos_inventory.cli import diagnose as diagnose_cli
 from sos_inventory.cli.common import DEFAULT_STATE_DIR, EXIT_CODES, setup_logging
-from sos_inventory.cli.offline import cmd_explain, cmd_validate
-from sos_inventory.cli.run import cmd_plan, cmd_update
 from sos_inventory.config import DEFAULT_CONFIG
-from sos_inventory.server import cli as server_cli
 
-__all__ = ["EXIT_CODES", "build_parser", "main"]
+__all__ = ["EXIT_CODES", "LAZY_COMMANDS", "build_parser", "main"]
+
+#: Commands defined in a module of their own, imported only when that command runs, so that
+#: ``--help``, ``plan`` and ``update`` never load the reference server or the log reader.
+#: name -> (module with ``register(commands)``, the one-line help shown in the command list).
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "diagnose": (
+        "sos_inventory.cli.diagnose",
+        "say what failed in a Jenkins console log, why, and what to do",
+    ),
+    "server": ("sos_inventory.server.cli", "the reference SOS inventory server and its data"),
+}
+
+
+def _lazy(target: str) -> Callable[[argparse.Namespace], int]:
+    """A command function imported when it is called (``module:function``)."""
+    module, _, name = target.partition(":")
+
+    def run(args: argparse.Namespace) -> int:
+        command: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), name)
+        return command(args)
+
+    return run
 
 
 def _common(parser: argparse.ArgumentParser, *, network: bool) -> None:
@@ -108,7 +127,8 @@ def _common(parser: argparse.ArgumentParser, *, network: bool) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with ``command``, the other LAZY_COMMANDS are listed but not loaded."""
     parser = argparse.ArgumentParser(
         prog="sos-inventory",
         description="Keep the SOS security-compliance inventory in step with the Netint devices.csv exports.",
@@ -127,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     _common(validate, network=False)
-    validate.set_defaults(func=cmd_validate)
+    validate.set_defaults(func=_lazy("sos_inventory.cli.offline:cmd_validate"))
 
     plan = commands.add_parser(
         "plan",
@@ -137,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     _common(plan, network=True)
-    plan.set_defaults(func=cmd_plan)
+    plan.set_defaults(func=_lazy("sos_inventory.cli.run:cmd_plan"))
 
     update = commands.add_parser(
         "update",
@@ -162,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="wait this long for another run to finish instead of exiting 5 at once",
     )
-    update.set_defaults(func=cmd_update)
+    update.set_defaults(func=_lazy("sos_inventory.cli.run:cmd_update"))
 
     why = commands.add_parser(
         "explain",
@@ -174,16 +194,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     why.add_argument("hostname", help="short hostname or FQDN, any case")
     _common(why, network=False)
-    why.set_defaults(func=cmd_explain)
+    why.set_defaults(func=_lazy("sos_inventory.cli.offline:cmd_explain"))
 
-    diagnose_cli.register(commands)
-    server_cli.register(commands)
+    for name, (module, help_text) in LAZY_COMMANDS.items():
+        if command in (None, name):
+            importlib.import_module(module).register(commands)
+        else:
+            commands.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sos-inventory`` console script."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # The first word that is not an option names the command (the top level has no valued option).
+    command = next((word for word in argv if not word.startswith("-")), "")
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     setup_logging(args)
     code: int = args.func(args)
