@@ -17,7 +17,7 @@ import pytest
 
 from tests.chaos.conftest import ChaosFleet
 from tests.chaos.test_chaos import desired_states
-from tests.e2e.conftest import TOKEN
+from tests.e2e.conftest import READER_TOKEN, TOKEN
 
 OUTCOMES_OF_AN_ENDED_UPDATE = {"applied", "failed", "not_attempted"}
 
@@ -188,3 +188,20 @@ def test_the_report_names_the_run_and_counts_requests_after_an_early_stop(chaos_
     assert data["c_codes"] == ["ALC", "ALC_FR2"]
     assert data["tool_version"]
     assert "tok-wrong-SECRET" not in json.dumps(data)
+
+
+def test_one_cause_is_one_problem_naming_every_machine_it_hit(chaos_fleet: ChaosFleet) -> None:
+    """A reader's token: every write in flight gets 403. That is one problem, not one per machine."""
+    fleet = chaos_fleet
+    folder = fleet.root / "reader"
+    env = fleet.env(token=READER_TOKEN, email="reader@example.com")
+    result = fleet.cli("update", "--concurrency", "8", "--report-dir", str(folder), env=env)
+    assert result.returncode == 4, result.stderr
+    data = read_report(folder)
+    failed = sorted(c["hostname"] for c in data["changes"] if c["outcome"] == "failed")
+    assert len(failed) > 1  # several writes were in flight when the first 403 came back
+    auth = [p for p in data["problems"] if p["category"] == "auth_failure"]
+    assert len(auth) == 1
+    assert sorted(auth[0]["hostnames"]) == failed
+    summary = (folder / "summary.md").read_text(encoding="utf-8")
+    assert summary.count("[auth_failure]") + summary.count("**auth_failure**") == 1
