@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from sos_inventory.errors import RunStopped, SosAuthError, SosError, SosInventoryError, SosProtocolError
 from sos_inventory.model import ServerRecord
+from sos_inventory.observe.progress import Progress, no_progress
 from sos_inventory.plan import Change
 from sos_inventory.sos.resilience import is_transient
 
@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 OutcomeKind = Literal["planned", "applied", "failed", "not_attempted"]
 Updater = Callable[[Change], Awaitable[ServerRecord]]
 StopCheck = Callable[[], RunStopped | None]
+
+#: The phases told to the progress.
+APPLYING, SECOND_CHANCE = "applying", "applying again"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,16 +85,17 @@ class _Applier:
     stop: StopCheck
     result: ApplyResult
     outcomes: list[Outcome]
+    progress: Progress
 
-    async def run(self, indices: Sequence[int]) -> None:
+    async def run(self, indices: Sequence[int], phase: str) -> None:
         """Apply ``changes[i]`` for i in ``indices``, writing into ``outcomes[i]``."""
         pending = iter(indices)
         done = 0
-        started = last_report = time.monotonic()
         result = self.result
+        self.progress(phase, 0, len(indices))
 
         async def worker() -> None:
-            nonlocal done, last_report
+            nonlocal done
             for index in pending:
                 if result.stopped_by is None:
                     result.stopped_by = self.stop()
@@ -112,10 +116,7 @@ class _Applier:
                     log.warning("%s %s (%s): %s", change.c_code, change.hostname, change.unid, exc)
                     self.outcomes[index] = Outcome(change, "failed", exc)
                 done += 1
-                now = time.monotonic()
-                if now - last_report >= 5:
-                    last_report = now
-                    log.info("applied %d/%d changes (%.0f/s)", done, len(indices), done / (now - started))
+                self.progress(phase, done, len(indices))
 
         await asyncio.gather(*(worker() for _ in range(max(1, min(self.concurrency, len(indices))))))
 
@@ -127,18 +128,19 @@ async def apply_changes(
     concurrency: int = 8,
     stop: StopCheck = _no_stop,
     second_chance: bool = True,
+    progress: Progress = no_progress,
 ) -> ApplyResult:
     """Apply every change with at most ``concurrency`` in flight; never raises SosError."""
     result = ApplyResult()
-    applier = _Applier(changes, update, concurrency, stop, result, planned(changes))
-    await applier.run(range(len(changes)))
+    applier = _Applier(changes, update, concurrency, stop, result, planned(changes), progress)
+    await applier.run(range(len(changes)), APPLYING)
     outcomes = applier.outcomes
     retry = [i for i, o in enumerate(outcomes) if o.outcome == "failed" and o.error and is_transient(o.error)]
     if second_chance and retry and result.stopped_by is None:
         log.info("second chance for %d change(s) that failed transiently", len(retry))
         result.second_chance = len(retry)
         # A change this pass does not reach (the run stopped) keeps its first failure.
-        await applier.run(retry)
+        await applier.run(retry, SECOND_CHANCE)
         result.recovered = sum(1 for i in retry if outcomes[i].outcome == "applied")
     result.outcomes = not_attempted(outcomes)
     return result
