@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sos_inventory import __version__
+from sos_inventory.cli import observe as observe_cli
 from sos_inventory.cli.common import (
     DEFAULT_STATE_DIR,
     EXIT_CODES,
     print_diagnosis,
     quiet_stdout,
     save_traceback,
-    setup_logging,
 )
 from sos_inventory.config import DEFAULT_CONFIG
 from sos_inventory.errors import Interrupted
@@ -139,6 +139,7 @@ def _common(parser: argparse.ArgumentParser, *, network: bool) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more detail (-vv for debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    observe_cli.add_options(parser, network=network)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -234,6 +235,7 @@ def main(argv: Sequence[str] | None = None, *, interrupts: Interrupts | None = N
     command = next((word for word in argv if not word.startswith("-")), "")
     parser = build_parser(command)
     args = parser.parse_args(argv)
+from sos_inventory.cli import observe as observe_cli
     args.interrupts = interrupts = interrupts or Interrupts()
     setup_logging(args)
     try:

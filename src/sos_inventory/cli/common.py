@@ -39,21 +39,6 @@ EXIT_CODES = """exit codes:
 """
 
 
-def setup_logging(args: argparse.Namespace) -> None:
-    # Progress lines help on long network work; the offline commands stay terse unless -v.
-    chatty = args.command in ("plan", "update") or getattr(args, "verbose", 0) > 0
-    level = logging.WARNING if getattr(args, "quiet", False) or not chatty else logging.INFO
-    if getattr(args, "verbose", 0) >= 2:
-        level = logging.DEBUG
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S",
-        stream=sys.stderr,
-    )
-    logging.getLogger("aiohttp").setLevel(max(level, logging.WARNING))
-
-
 #: The years ``--now`` may name: any real run, and room for the build window before it.
 NOW_YEARS = range(1970, 9000)
 

@@ -17,6 +17,7 @@ import sys
 from datetime import UTC, datetime
 
 from sos_inventory import __version__
+from sos_inventory.cli import observe as observe_cli
 from sos_inventory.cli.common import (
     config_problem,
     find_inputs,
@@ -82,6 +83,7 @@ def _finish(report: RunReport, args: argparse.Namespace) -> int:
             log.info("reports written: %s", ", ".join(str(p) for p in written))
         except OSError as exc:
             print(f"warning: could not write the reports in {args.report_dir}: {exc}", file=sys.stderr)
+    observe_cli.finish(report, args)
     if args.json:
         write_stdout(json.dumps(as_dict(report), indent=2) + "\n")
     elif report.plan is not None and not (args.quiet and not report.outcomes and not report.problems()):
@@ -160,12 +162,14 @@ def _options(args: argparse.Namespace, config: Config, now: datetime) -> RunOpti
         query_strategy=args.query_strategy,
         max_rps=args.max_rps,
         overrides=tuple(overrides),
+        progress=args.progress,
     )
 
 
 def _record(report: RunReport, result: RunResult) -> None:
     """Fill the report from a run's result and set its exit code."""
     report.attempts, report.retries = result.attempts, result.retries
+    report.attempts_by_kind = result.attempts_by_kind
     if result.plan is not None:
         report.set_plan(result.plan)
     report.verdict = result.verdict

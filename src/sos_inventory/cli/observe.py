@@ -1,0 +1,85 @@
+"""The observability options of the command line: log form, progress, metrics sinks.
+
+Kept apart from the commands: they add options here, call :func:`setup` once, and
+:func:`emit_metrics` when the run's report is final.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from sos_inventory.observe.logs import LogFormat, configure, new_run_id, secret_values
+from sos_inventory.observe.progress import Bar, Lines, Progress, no_progress
+from sos_inventory.report.run import RunReport
+
+log = logging.getLogger("sos_inventory")
+
+
+def add_options(parser: argparse.ArgumentParser, *, network: bool) -> None:
+    """``--log-format``; with ``network`` (plan, update), the metrics sinks too."""
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="stderr as text lines, or one JSON object per line (time, level, event, run_id, ...)",
+    )
+    if network:
+        sinks = parser.add_argument_group("metrics (a sink that fails is logged; the exit code stays)")
+        sinks.add_argument(
+            "--metrics-file",
+            type=Path,
+            metavar="PATH",
+            help="write the run's metrics here, for node_exporter's textfile collector (name it *.prom)",
+        )
+        sinks.add_argument(
+            "--pushgateway",
+            metavar="URL",
+            help="push the run's metrics to this Prometheus Pushgateway (job sos_inventory, this host's instance)",
+        )
+
+
+def setup(args: argparse.Namespace) -> None:
+    """Name the run, configure the log lines and choose the progress display (set on ``args``)."""
+    verbose = getattr(args, "verbose", 0)
+    quiet = getattr(args, "quiet", False)
+    job = args.command in ("plan", "update")
+    # Progress lines help on long network work; the offline commands stay terse unless -v.
+    level = logging.WARNING if quiet or not (job or verbose) else logging.INFO
+    if verbose >= 2:
+        level = logging.DEBUG
+    log_format: LogFormat = "json" if getattr(args, "log_format", "text") == "json" else "text"
+    args.run_id = new_run_id()
+    progress: Progress = no_progress
+    bar = None
+    if job and not quiet:
+        if log_format == "text" and sys.stderr.isatty():
+            bar = Bar(sys.stderr)
+            progress = bar
+        else:
+            progress = Lines(log)
+    args.progress = progress
+    secrets = secret_values(
+        os.environ.get("SOS_API_EMAIL", "").strip(), os.environ.get("SOS_API_TOKEN", "").strip()
+    )
+    configure(level, log_format, args.run_id, secret_texts=secrets, bar=bar)
+
+
+def finish(report: RunReport, args: argparse.Namespace) -> None:
+    """End the progress display; write and push the run's metrics, as asked (failures are logged)."""
+    if isinstance(args.progress, Bar):
+        args.progress.clear()
+    metrics_file: Path | None = getattr(args, "metrics_file", None)
+    gateway: str | None = getattr(args, "pushgateway", None)
+    if metrics_file is None and not gateway:
+        return
+    from sos_inventory.observe import metrics  # ~0.1 s of imports: only when asked for
+
+    registry = metrics.registry_of(report, metrics.last_success(report, metrics_file))
+    if metrics_file is not None:
+        metrics.write_file(registry, metrics_file)
+    if gateway:
+        metrics.push(registry, gateway)
