@@ -113,7 +113,14 @@ class _Applier:
                     result.stopped_by = result.stopped_by or exc
                     return
                 except SosError as exc:
-                    log.warning("%s %s (%s): %s", change.c_code, change.hostname, change.unid, exc)
+                    log.warning(
+                        "%s %s (%s): %s",
+                        change.c_code,
+                        change.hostname,
+                        change.unid,
+                        exc,
+                        extra={"c_code": change.c_code, "hostname": change.hostname, "unid": change.unid},
+                    )
                     self.outcomes[index] = Outcome(change, "failed", exc)
                 done += 1
                 self.progress(phase, done, len(indices))

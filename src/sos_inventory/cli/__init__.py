@@ -235,9 +235,8 @@ def main(argv: Sequence[str] | None = None, *, interrupts: Interrupts | None = N
     command = next((word for word in argv if not word.startswith("-")), "")
     parser = build_parser(command)
     args = parser.parse_args(argv)
-from sos_inventory.cli import observe as observe_cli
     args.interrupts = interrupts = interrupts or Interrupts()
-    setup_logging(args)
+    observe_cli.setup(args)
     try:
         if getattr(args, "reports_interrupts", False):
             code: int = args.func(args)  # plan and update turn a signal into their report

@@ -154,7 +154,8 @@ def quiet_stdout() -> None:
     os.close(devnull)
 
 
-def print_list(title: str, items: Sequence[str], out: TextIO = sys.stderr) -> None:
-    print(title, file=out)
+def print_list(title: str, items: Sequence[str]) -> None:
+    # sys.stderr is looked up at each call: --log-format json replaces it.
+    print(title, file=sys.stderr)
     for item in items:
-        print(f"  - {item}", file=out)
+        print(f"  - {item}", file=sys.stderr)

@@ -176,9 +176,16 @@ def _head(report: RunReport) -> list[str]:
     if report.stopped:
         out.append(f'<p id="stopped"><strong>Stopped early:</strong> {_e(report.stopped)}</p>')
     out.append(f"<p>{_e(summary_line(report))}.</p>")
+    problems = len(report.problems())
+    if problems:
+        out.append(f'<p><a href="#problems">{problems} problem(s) with their actions</a></p>')
     if report.build_url and report.build_url.startswith(("https://", "http://")):
         out.append(f'<p>Jenkins build: <a href="{_e(report.build_url)}">{_e(report.build_url)}</a></p>')
-    out.append("<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts) + "</dl>")
+    out.append(
+        '<table id="run-facts"><tbody>'
+        + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts)
+        + "</tbody></table>"
+    )
     out.append("</section>")
     return out
 

@@ -268,6 +268,7 @@ class SosClient:
             len(by_unid),
             pages,
             time.monotonic() - started,
+            extra={"c_code": c_code},
         )
         return list(by_unid.values())
 
