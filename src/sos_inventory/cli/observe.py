@@ -38,7 +38,9 @@ def add_options(parser: argparse.ArgumentParser, *, network: bool) -> None:
         sinks.add_argument(
             "--pushgateway",
             metavar="URL",
-            help="push the run's metrics to this Prometheus Pushgateway (job sos_inventory, this host's instance)",
+            default=os.environ.get("SOS_PUSHGATEWAY_URL") or None,
+            help="push the run's metrics to this Prometheus Pushgateway (job sos_inventory, this host's "
+            "instance; default: $SOS_PUSHGATEWAY_URL)",
         )
 
 
