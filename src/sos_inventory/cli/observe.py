@@ -11,10 +11,13 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sos_inventory.observe.logs import LogFormat, configure, new_run_id, secret_values
-from sos_inventory.observe.progress import Bar, Lines, Progress, no_progress
-from sos_inventory.report.run import RunReport
+# Only what --help needs is imported with this module; the rest when a command runs.
+if TYPE_CHECKING:
+    from sos_inventory.observe.logs import LogFormat
+    from sos_inventory.observe.progress import Progress
+    from sos_inventory.report.run import RunReport
 
 log = logging.getLogger("sos_inventory")
 
@@ -46,6 +49,9 @@ def add_options(parser: argparse.ArgumentParser, *, network: bool) -> None:
 
 def setup(args: argparse.Namespace) -> None:
     """Name the run, configure the log lines and choose the progress display (set on ``args``)."""
+    from sos_inventory.observe.logs import configure, new_run_id, secret_values
+    from sos_inventory.observe.progress import Bar, Lines, no_progress
+
     verbose = getattr(args, "verbose", 0)
     quiet = getattr(args, "quiet", False)
     job = args.command in ("plan", "update")
@@ -72,6 +78,8 @@ def setup(args: argparse.Namespace) -> None:
 
 def finish(report: RunReport, args: argparse.Namespace) -> None:
     """End the progress display; write and push the run's metrics, as asked (failures are logged)."""
+    from sos_inventory.observe.progress import Bar
+
     if isinstance(args.progress, Bar):
         args.progress.clear()
     metrics_file: Path | None = getattr(args, "metrics_file", None)
