@@ -30,10 +30,10 @@ from sos_inventory.sos.resilience import Resilience, RetryPolicy, gather_or_canc
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+QueryStrategy = Literal["auto", "bulk", "per-host"]
 
 #: The phases told to RunOptions.progress.
 READING_EXPORTS, READING_INVENTORY, PLANNING = "reading exports", "reading inventory", "planning"
-QueryStrategy = Literal["auto", "bulk", "per-host"]
 
 
 @dataclass(frozen=True, slots=True)

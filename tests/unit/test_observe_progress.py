@@ -39,6 +39,16 @@ def test_a_short_phase_says_nothing(caplog: pytest.LogCaptureFixture) -> None:
     assert caplog.records == []
 
 
+def test_a_long_phase_told_only_its_start_and_end_says_when_it_ends(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    lines = Lines(logging.getLogger("test.progress"), interval=5, clock=clock)
+    caplog.set_level(logging.INFO, "test.progress")
+    lines("planning", 0, 1000)
+    clock.now = 20
+    lines("planning", 1000, 1000)
+    assert [r.getMessage() for r in caplog.records] == ["planning: 1000/1000 (100%)"]
+
+
 def test_an_unknown_total_shows_the_count(caplog: pytest.LogCaptureFixture) -> None:
     clock = Clock()
     lines = Lines(logging.getLogger("test.progress"), interval=5, clock=clock)

@@ -1,7 +1,7 @@
 """The observability options of the command line: log form, progress, metrics sinks.
 
 Kept apart from the commands: they add options here, call :func:`setup` once, and
-:func:`emit_metrics` when the run's report is final.
+:func:`finish` when the run's report is final.
 """
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ def _fraction(done: int, total: int | None) -> str:
 class Lines:
     """One log line per phase every ``interval`` seconds, and one when a phase that took that long ends.
 
-    A phase shorter than ``interval`` says nothing: a quick run stays quiet.
+    A phase shorter than ``interval`` says nothing: a quick run stays quiet. A phase told
+    only its start and its end (planning) still says when it ends, if it took that long.
     """
 
     def __init__(
@@ -40,16 +41,16 @@ class Lines:
         self.logger = logger
         self.interval = interval
         self.clock = clock
+        self._started: dict[str, float] = {}
         self._last: dict[str, float] = {}
-        self._spoke: set[str] = set()
 
     def __call__(self, phase: str, done: int, total: int | None) -> None:
         now = self.clock()
+        started = self._started.setdefault(phase, now)
         last = self._last.setdefault(phase, now)
         finished = total is not None and done >= total
-        if now - last >= self.interval or (finished and phase in self._spoke):
+        if now - last >= self.interval or (finished and now - started >= self.interval):
             self._last[phase] = now
-            self._spoke.add(phase)
             self.logger.info(
                 "%s: %s",
                 phase,
@@ -57,8 +58,8 @@ class Lines:
                 extra={"phase": phase, "done": done, "total": total},
             )
         if finished:
+            self._started.pop(phase, None)
             self._last.pop(phase, None)
-            self._spoke.discard(phase)
 
 
 class Bar:

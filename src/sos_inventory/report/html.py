@@ -168,10 +168,6 @@ def _head(report: RunReport) -> list[str]:
         ("started", iso(report.started_at)),
         ("finished", iso(report.finished_at) if report.finished_at else "(not finished)"),
     ]
-    for name in ("run_id", "version", "inventory_url", "api_email", "config_path", "config_sha256"):
-        value = getattr(report, name, None)
-        if value:
-            facts.append((name.replace("_", " "), str(value)))
     out = [f'<section class="outcome{tone}" id="outcome">', f"<h1>{_e(outcome_text(report))}</h1>"]
     if report.stopped:
         out.append(f'<p id="stopped"><strong>Stopped early:</strong> {_e(report.stopped)}</p>')
