@@ -82,7 +82,8 @@ def test_update_metrics_in_the_file_and_on_the_pushgateway(fleet: Fleet, pushgat
     for name in local:
         assert name in pushed, name
         for labels, value in local[name]:
-            assert _value(pushed, name, job="sos_inventory", **labels) == value, (name, labels)
+            grouping = {"job": "sos_inventory", "instance": socket.gethostname()}
+            assert _value(pushed, name, **grouping, **labels) == value, (name, labels)
 
     # The numbers are the run's, as report.json tells them.
     assert _value(local, "sos_inventory_exit_code") == 1
