@@ -63,6 +63,17 @@ def test_outcome_first_then_the_counts() -> None:
     )
 
 
+def test_problems_with_their_action_and_ticket_draft() -> None:
+    report = sample_report()
+    page = html.render(report)
+    (failed,) = [p for p in report.problems() if p.category.value == "sos_api_error"]
+    ticket = failed.to_dict(report.facts())["ticket"]
+    assert ticket and "SOS API" in ticket
+    assert "<details><summary>Ticket draft</summary><pre>" in page
+    assert html.escape(ticket) in page
+    assert html.escape(failed.action) in page
+
+
 def test_status_counts_before_and_after_the_applied_changes() -> None:
     counts = html.status_counts(sample_report())
     # A01, A02 Build -> Live applied; A03 Live -> Available failed (not counted).
