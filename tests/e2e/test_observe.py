@@ -151,8 +151,9 @@ def test_every_stderr_line_of_a_json_run_is_an_object_with_the_run_id(fleet: Fle
             "update", "--log-format", "json", env=fleet.env(token="tok-wrong-SECRET")
         ),  # diagnosis lines
         fleet.cli("plan", "--log-format", "json", "--concurrency", "0"),  # a usage error
+        fleet.cli("explain", "no-such-machine", "--log-format", "json"),  # a command's own line
     ]
-    assert [r.returncode for r in results] == [1, 4, 2]
+    assert [r.returncode for r in results] == [1, 4, 2, 1]
     for result in results:
         lines = result.stderr.splitlines()
         assert lines, result
