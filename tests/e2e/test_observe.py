@@ -165,9 +165,11 @@ def test_every_stderr_line_of_a_json_run_is_an_object_with_the_run_id(fleet: Fle
         assert TOKEN not in result.stderr and "tok-wrong-SECRET" not in result.stderr
     assert any(o["level"] == "error" for o in map(json.loads, results[1].stderr.splitlines()))
     assert any(o["event"] == "cause: auth_failure" for o in map(json.loads, results[1].stderr.splitlines()))
-    assert (
-        "Changes (" not in results[0].stderr and "in step" in results[0].stdout
-    )  # the report stays on stdout
+    # The report stays on stdout.
+    assert "Changes (" not in results[0].stderr and "in step" in results[0].stdout
+    # The log lines and the report name the run alike.
+    report = json.loads((fleet.root / "r1" / "report.json").read_text())
+    assert {json.loads(line)["run_id"] for line in results[0].stderr.splitlines()} == {report["run_id"]}
 
 
 def test_a_terminal_shows_progress_bars(fleet: Fleet) -> None:

@@ -16,7 +16,6 @@ from sos_inventory.observe.logs import (
     JsonLines,
     TextFormatter,
     configure,
-    new_run_id,
     secret_values,
 )
 
@@ -28,12 +27,6 @@ def _record(message: str, *args: object, level: int = logging.INFO, **extra: obj
     record = logging.LogRecord("sos_inventory.job", level, __file__, 1, message, args, None)
     record.__dict__.update(extra)
     return record
-
-
-def test_run_ids_sort_by_time_and_differ() -> None:
-    first, second = new_run_id(), new_run_id()
-    assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{4}", first)
-    assert first[:16] <= second[:16]
 
 
 def test_a_json_line_has_time_level_event_run_id_and_context() -> None:

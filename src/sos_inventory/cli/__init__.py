@@ -251,7 +251,7 @@ def main(argv: Sequence[str] | None = None, *, interrupts: Interrupts | None = N
         quiet_stdout()
         return EXIT_BROKEN_PIPE
     except Exception as exc:  # a defect: a one-line pointer and the traceback in a file, never exit 1
-        path = save_traceback(exc, new_run_id(datetime.now(UTC)), None)
+        path = save_traceback(exc, getattr(args, "run_id", None) or new_run_id(datetime.now(UTC)), None)
         problem = Problem(
             Category.CODE_DEFECT, f"internal error in {args.command}: {type(exc).__name__}: {exc}"
         )

@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,7 +50,8 @@ def add_options(parser: argparse.ArgumentParser, *, network: bool) -> None:
 
 def setup(args: argparse.Namespace) -> None:
     """Name the run, configure the log lines and choose the progress display (set on ``args``)."""
-    from sos_inventory.observe.logs import configure, new_run_id, secret_values
+    from sos_inventory.model import new_run_id
+    from sos_inventory.observe.logs import configure, secret_values
     from sos_inventory.observe.progress import Bar, Lines, no_progress
 
     verbose = getattr(args, "verbose", 0)
@@ -60,7 +62,7 @@ def setup(args: argparse.Namespace) -> None:
     if verbose >= 2:
         level = logging.DEBUG
     log_format: LogFormat = "json" if getattr(args, "log_format", "text") == "json" else "text"
-    args.run_id = new_run_id()
+    args.run_id = new_run_id(datetime.now(UTC))  # the report's too: one name in every line
     progress: Progress = no_progress
     bar = None
     if job and not quiet:

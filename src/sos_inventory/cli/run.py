@@ -202,7 +202,7 @@ def _run_job(args: argparse.Namespace, command: str, interrupts: Interrupts) -> 
         command=command,
         started_at=started,
         now=started,
-        run_id=new_run_id(started),
+        run_id=getattr(args, "run_id", None) or new_run_id(started),  # the log lines' name of the run
         version=__version__,
         build_url=os.environ.get("BUILD_URL"),
     )

@@ -12,7 +12,6 @@ import base64
 import io
 import json
 import logging
-import secrets
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -25,12 +24,6 @@ MASK = "***"
 
 # The attributes every LogRecord has; anything else on a record is context from ``extra=``.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
-
-
-def new_run_id(now: datetime | None = None) -> str:
-    """A sortable run name, e.g. ``20261127T120000Z-3f9a``."""
-    moment = (now or datetime.now(UTC)).astimezone(UTC)
-    return f"{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
 
 
 def secret_values(email: str | None, token: str | None) -> list[str]:

@@ -17,24 +17,10 @@ from html import escape
 from typing import Any
 
 from sos_inventory.model import Status
-from sos_inventory.plan import Notice
-from sos_inventory.report.run import RunReport, iso
+from sos_inventory.report.run import HOST_LISTS, RunReport, iso
 from sos_inventory.report.text import change_text, summary_line
 
 MAX_ROWS = 2000  # per table or list; report.json has every one
-
-#: How each exit code ends a run, in a person's words (SPEC 5).
-OUTCOMES: Mapping[int, str] = {
-    0: "Done: the inventory is in step",
-    1: "Done, but some machines need a human",
-    2: "Failed: usage or configuration error",
-    3: "Refused: invalid input or a safety limit; nothing was written",
-    4: "Stopped: the inventory was unreachable or refused the credentials",
-    5: "Not run: another run holds the lock",
-    70: "Failed: internal error",
-    130: "Interrupted (SIGINT)",
-    143: "Interrupted (SIGTERM)",
-}
 
 _STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:1.5rem auto;max-width:72rem;padding:0 1rem;color:#1b1f24}
@@ -82,10 +68,6 @@ _BEFORE_FILL, _AFTER_FILL = "#8c959f", "#0969da"
 
 def _e(value: object) -> str:
     return escape(str(value), quote=True)
-
-
-def outcome_text(report: RunReport) -> str:
-    return OUTCOMES.get(report.exit_code, f"Failed (exit {report.exit_code})")
 
 
 def status_counts(report: RunReport) -> dict[str, dict[str, tuple[int, int]]]:
@@ -159,27 +141,42 @@ def _more(total: int) -> str:
     return f"<p>... and {total - MAX_ROWS} more in report.json.</p>" if total > MAX_ROWS else ""
 
 
-def _head(report: RunReport) -> list[str]:
-    tone = "" if report.exit_code == 0 else " warn" if report.exit_code == 1 else " fail"
+def _facts(report: RunReport) -> list[tuple[str, str]]:
+    """Which run this was (the fields it has)."""
     facts = [
+        ("run", report.run_id),
         ("command", report.command),
         ("exit code", str(report.exit_code)),
         ("run clock", iso(report.now)),
         ("started", iso(report.started_at)),
         ("finished", iso(report.finished_at) if report.finished_at else "(not finished)"),
+        ("version", report.version),
+        ("config", report.config_path or ""),
+        ("config SHA-256", report.config_sha256 or ""),
+        ("inventory", report.inventory_url or ""),
+        ("API user", report.api_user or ""),
+        ("C_Codes", ", ".join(report.c_codes)),
+        ("traceback", report.traceback_path or ""),
     ]
-    out = [f'<section class="outcome{tone}" id="outcome">', f"<h1>{_e(outcome_text(report))}</h1>"]
-    if report.stopped:
+    return [(name, value) for name, value in facts if value]
+
+
+def _head(report: RunReport) -> list[str]:
+    tone = "" if report.exit_code == 0 else " warn" if report.exit_code == 1 else " fail"
+    headline, why = report.ending()
+    out = [f'<section class="outcome{tone}" id="outcome">', f"<h1>{_e(headline)}</h1>"]
+    out.append(f'<p id="why">{_e(why)}</p>')
+    if report.stopped and report.stopped not in why:
         out.append(f'<p id="stopped"><strong>Stopped early:</strong> {_e(report.stopped)}</p>')
     out.append(f"<p>{_e(summary_line(report))}.</p>")
     problems = len(report.problems())
     if problems:
-        out.append(f'<p><a href="#problems">{problems} problem(s) with their actions</a></p>')
+        out.append(f'<p><a href="#problems">Go to the {problems} problem(s) and their actions</a></p>')
     if report.build_url and report.build_url.startswith(("https://", "http://")):
         out.append(f'<p>Jenkins build: <a href="{_e(report.build_url)}">{_e(report.build_url)}</a></p>')
     out.append(
         '<table id="run-facts"><tbody>'
-        + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts)
+        + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in _facts(report))
         + "</tbody></table>"
     )
     out.append("</section>")
@@ -197,6 +194,12 @@ def _problems(report: RunReport) -> list[str]:
         out.append('<div class="problem">')
         out.append(f'<p><span class="category">{_e(problem.category.value)}</span> {where}</p>')
         out.append(f"<p>{_e(problem.message)}</p>")
+        if problem.hostnames:
+            out.append(
+                f"<details><summary>{len(problem.hostnames)} machine(s)</summary><ul>"
+                + "".join(f"<li>{_e(h)}</li>" for h in problem.hostnames[:MAX_ROWS])
+                + "</ul></details>"
+            )
         out.append(f"<p><strong>Action:</strong> {_e(data['action'])}</p>")
         if data.get("ticket"):
             out.append(f"<details><summary>Ticket draft</summary><pre>{_e(data['ticket'])}</pre></details>")
@@ -206,40 +209,25 @@ def _problems(report: RunReport) -> list[str]:
 
 
 def _hostnames(report: RunReport) -> list[str]:
-    plan = report.plan
-    if plan is None:
+    if report.plan is None:
         return []
-    ambiguous = sorted(
-        {
-            (p.c_code or "", p.hostname)
-            for p in plan.problems
-            if p.category.value == "duplicate_hostname" and p.hostname
-        }
-    )
-    lists: list[tuple[str, str, list[tuple[str, str]]]] = [
-        ("not-in-inventory", "Not in the inventory", _notices(plan.not_in_inventory)),
-        ("orphans", "Records no machine has (orphans)", _notices(plan.orphans)),
-        ("unowned", "No ownership rule matched (unowned)", _notices(plan.unowned)),
-        ("ambiguous", "Ambiguous (several records)", [(c, h or "") for c, h in ambiguous]),
-    ]
+    lists = report.host_lists()
     out = ['<h2 id="hostnames">Hostname lists</h2>']
-    for anchor, title, items in lists:
+    for key, title in HOST_LISTS:
+        items = lists[key]
+        anchor = key.replace("_", "-")
         out.append(f'<details id="{anchor}"{" open" if 0 < len(items) <= 20 else ""}>')
         out.append(f"<summary>{_e(title)}: {len(items)}</summary>")
         if items:
-            out.append("<ul>" + "".join(f"<li>{_e(c)} {_e(h)}</li>" for c, h in items[:MAX_ROWS]) + "</ul>")
+            out.append("<ul>" + "".join(f"<li>{_e(item)}</li>" for item in items[:MAX_ROWS]) + "</ul>")
             out.append(_more(len(items)))
         out.append("</details>")
     return out
 
 
-def _notices(notices: Sequence[Notice]) -> list[tuple[str, str]]:
-    return [(n.c_code, n.hostname) for n in notices]
-
-
 def render(report: RunReport) -> str:
     """The whole page."""
-    title = f"sos-inventory {report.command}: {outcome_text(report)}"
+    title = f"sos-inventory {report.command}: {report.ending()[0]}"
     body = _head(report)
     counts = report.counts()
     body.append('<h2 id="counts">Counts</h2>')
