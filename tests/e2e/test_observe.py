@@ -152,8 +152,9 @@ def test_every_stderr_line_of_a_json_run_is_an_object_with_the_run_id(fleet: Fle
         ),  # diagnosis lines
         fleet.cli("plan", "--log-format", "json", "--concurrency", "0"),  # a usage error
         fleet.cli("explain", "no-such-machine", "--log-format", "json"),  # a command's own line
+        fleet.cli("plan", "--log-format", "json", "--concurrency", "x"),  # argparse's usage error
     ]
-    assert [r.returncode for r in results] == [1, 4, 2, 1]
+    assert [r.returncode for r in results] == [1, 4, 2, 1, 2]
     for result in results:
         lines = result.stderr.splitlines()
         assert lines, result
@@ -163,7 +164,8 @@ def test_every_stderr_line_of_a_json_run_is_an_object_with_the_run_id(fleet: Fle
         for o in objects:
             assert {"time", "level", "event", "run_id"} <= o.keys()
         assert TOKEN not in result.stderr and "tok-wrong-SECRET" not in result.stderr
-    assert any(o["level"] == "error" for o in map(json.loads, results[1].stderr.splitlines()))
+    for failed in (results[1], results[4]):
+        assert any(o["level"] == "error" for o in map(json.loads, failed.stderr.splitlines()))
     assert any(o["event"] == "cause: auth_failure" for o in map(json.loads, results[1].stderr.splitlines()))
     # The report stays on stdout.
     assert "Changes (" not in results[0].stderr and "in step" in results[0].stdout

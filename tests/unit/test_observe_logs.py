@@ -82,6 +82,7 @@ def test_printed_lines_become_json_whatever_the_level() -> None:
     configure(logging.WARNING, "json", "RUN-2", secret_texts=[TOKEN], stream=out)
     assert isinstance(sys.stderr, JsonLines)
     print("error: the inventory refused", file=sys.stderr)
+    print("sos-inventory plan: error: argument --concurrency: invalid int value: 'x'", file=sys.stderr)
     print(f"action: renew the token {TOKEN}\n", file=sys.stderr, end="")
     sys.stderr.write("partial line")
     sys.stderr.flush()
@@ -89,7 +90,18 @@ def test_printed_lines_become_json_whatever_the_level() -> None:
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [(d["level"], d["event"]) for d in lines] == [
         ("error", "error: the inventory refused"),
+        ("error", "sos-inventory plan: error: argument --concurrency: invalid int value: 'x'"),
         ("info", "action: renew the token ***"),
         ("info", "partial line"),
     ]
     assert {d["run_id"] for d in lines} == {"RUN-2"}
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_configured_twice_the_last_form_holds_and_lines_are_not_doubled() -> None:
+    real = sys.stderr
+    configure(logging.WARNING, "json", "EARLY")
+    configure(logging.INFO, "json", "LATER", stream=io.StringIO())
+    assert isinstance(sys.stderr, JsonLines) and sys.stderr.original is real
+    configure(logging.INFO, "text", "TEXT", stream=io.StringIO())
+    assert sys.stderr is real

@@ -234,9 +234,10 @@ def main(argv: Sequence[str] | None = None, *, interrupts: Interrupts | None = N
     # The first word that is not an option names the command (the top level has no valued option).
     command = next((word for word in argv if not word.startswith("-")), "")
     parser = build_parser(command)
+    run_id = observe_cli.start(argv)
     args = parser.parse_args(argv)
     args.interrupts = interrupts = interrupts or Interrupts()
-    observe_cli.setup(args)
+    observe_cli.setup(args, run_id)
     try:
         if getattr(args, "reports_interrupts", False):
             code: int = args.func(args)  # plan and update turn a signal into their report

@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,9 +49,24 @@ def add_options(parser: argparse.ArgumentParser, *, network: bool) -> None:
         )
 
 
-def setup(args: argparse.Namespace) -> None:
-    """Name the run, configure the log lines and choose the progress display (set on ``args``)."""
+def start(argv: Sequence[str]) -> str:
+    """Name the run before the options are parsed; with ``--log-format json``, make even a usage
+    error's lines JSON. The run's id."""
     from sos_inventory.model import new_run_id
+    from sos_inventory.observe.logs import configure
+
+    run_id = new_run_id(datetime.now(UTC))
+    json_asked = any(
+        word == "--log-format=json" or (word == "--log-format" and argv[i + 1 : i + 2] == ["json"])
+        for i, word in enumerate(argv)
+    )
+    if json_asked:
+        configure(logging.WARNING, "json", run_id)
+    return run_id
+
+
+def setup(args: argparse.Namespace, run_id: str) -> None:
+    """Configure the log lines and choose the progress display (set on ``args``, with ``run_id``)."""
     from sos_inventory.observe.logs import configure, secret_values
     from sos_inventory.observe.progress import Bar, Lines, no_progress
 
@@ -62,7 +78,7 @@ def setup(args: argparse.Namespace) -> None:
     if verbose >= 2:
         level = logging.DEBUG
     log_format: LogFormat = "json" if getattr(args, "log_format", "text") == "json" else "text"
-    args.run_id = new_run_id(datetime.now(UTC))  # the report's too: one name in every line
+    args.run_id = run_id  # the report's too: one name in every line
     progress: Progress = no_progress
     bar = None
     if job and not quiet:

@@ -90,9 +90,10 @@ class JsonLines(io.TextIOBase):
     must be JSON too, so they go through the logger with a level read from their prefix.
     """
 
-    def __init__(self, logger: logging.Logger) -> None:
+    def __init__(self, logger: logging.Logger, original: TextIO) -> None:
         super().__init__()
         self.logger = logger
+        self.original = original  # where the log handler writes
         self._pending = ""
 
     def writable(self) -> bool:
@@ -113,8 +114,12 @@ class JsonLines(io.TextIOBase):
     def _emit(self, line: str) -> None:
         if not line.strip():
             return
-        head = line.split(":", 1)[0].strip().lower()
-        level = {"error": logging.ERROR, "warning": logging.WARNING}.get(head, logging.INFO)
+        lowered = line.lower()
+        level = logging.INFO
+        if lowered.startswith("error:") or ": error:" in lowered:  # argparse: "prog: error: ..."
+            level = logging.ERROR
+        elif lowered.startswith("warning:"):
+            level = logging.WARNING
         # Printed lines are never filtered by level (as in text form): handle(), not log().
         self.logger.handle(self.logger.makeRecord(self.logger.name, level, "(stderr)", 0, line, (), None))
 
@@ -128,7 +133,9 @@ def configure(
     bar: Bar | None = None,
     stream: TextIO | None = None,
 ) -> None:
-    """Send the package's log records to stderr in the chosen form (the command line calls this once)."""
+    """Send the log records to stderr in the chosen form (again: the last call's form holds)."""
+    if isinstance(sys.stderr, JsonLines):  # configured before: back to the real stream first
+        sys.stderr = sys.stderr.original
     out = stream or sys.stderr
     handler = logging.StreamHandler(out)
     masked = list(secret_texts)
@@ -145,4 +152,4 @@ def configure(
     root.setLevel(level)
     logging.getLogger("aiohttp").setLevel(max(level, logging.WARNING))
     if log_format == "json":
-        sys.stderr = JsonLines(logging.getLogger("sos_inventory.cli"))
+        sys.stderr = JsonLines(logging.getLogger("sos_inventory.cli"), sys.stderr)
