@@ -53,7 +53,6 @@ def start(argv: Sequence[str]) -> str:
     """Name the run before the options are parsed; with ``--log-format json``, make even a usage
     error's lines JSON. The run's id."""
     from sos_inventory.model import new_run_id
-    from sos_inventory.observe.logs import configure
 
     run_id = new_run_id(datetime.now(UTC))
     json_asked = any(
@@ -61,6 +60,8 @@ def start(argv: Sequence[str]) -> str:
         for i, word in enumerate(argv)
     )
     if json_asked:
+        from sos_inventory.observe.logs import configure
+
         configure(logging.WARNING, "json", run_id)
     return run_id
 
