@@ -15,8 +15,10 @@ import logging
 import os
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sos_inventory import __version__
+from sos_inventory.apply import not_attempted
 from sos_inventory.cli import observe as observe_cli
 from sos_inventory.cli.common import (
     config_problem,
@@ -31,6 +33,7 @@ from sos_inventory.cli.common import (
 from sos_inventory.config import Config, credentials_from_env, parse_duration
 from sos_inventory.errors import (
     ConfigError,
+    DeadlineExceeded,
     InputError,
     Interrupted,
     LockHeld,
@@ -75,14 +78,16 @@ def _alert(report: RunReport, args: argparse.Namespace) -> None:
         log.info("alert posted to the webhook")
 
 
-def _finish(report: RunReport, args: argparse.Namespace) -> int:
+def _finish(report: RunReport, args: argparse.Namespace, report_dir: Path | None) -> int:
     report.finished_at = datetime.now(UTC)
-    if getattr(args, "report_dir", None):
+    if report.command != "plan":  # an update that ended with a change still planned never tried it
+        report.outcomes = not_attempted(report.outcomes)
+    if report_dir is not None:
         try:
-            written = write_reports(report, args.report_dir)
+            written = write_reports(report, report_dir)
             log.info("reports written: %s", ", ".join(str(p) for p in written))
         except OSError as exc:
-            print(f"warning: could not write the reports in {args.report_dir}: {exc}", file=sys.stderr)
+            print(f"warning: could not write the reports in {report_dir}: {exc}", file=sys.stderr)
     observe_cli.finish(report, args)
     if args.json:
         write_stdout(json.dumps(as_dict(report), indent=2) + "\n")
@@ -121,6 +126,14 @@ def _stop_problem(stopped: SosInventoryError, progress: str) -> Problem:
             stopped.c_code,
             stopped.hostname,
             facts=base.facts,
+        )
+    if isinstance(stopped, DeadlineExceeded):
+        return Problem(
+            Category.SOS_API_ERROR,
+            f"{UPDATE_FAILED}: {stopped}: {progress}",
+            action_text="Rerun the job: it does what this run did not reach. If the deadline keeps "
+            "passing, raise --deadline (and the Jenkinsfile's timeout) or --concurrency, or ask in "
+            "#sos-api whether the API has become slow.",
         )
     cause = stopped.cause if isinstance(stopped, RunStopped) else None
     if cause is not None:
@@ -178,9 +191,13 @@ def _record(report: RunReport, result: RunResult) -> None:
     if result.error is not None:
         raise result.error  # _run says how the run ended
     if result.verdict is not None and result.verdict.refused:
-        report.failures.extend(
-            Problem(Category.SAFETY_GUARD, r.message, r.c_code) for r in result.verdict.refusals
+        refusals = result.verdict.refusals
+        report.failures.extend(Problem(Category.SAFETY_GUARD, r.message, r.c_code) for r in refusals)
+        report.stopped = (
+            f"refused by {len(refusals)} safety limit(s) ({', '.join(r.limit for r in refusals)})"
         )
+        if report.command != "plan":
+            report.stopped += "; nothing was written"
         report.exit_code = EXIT_REFUSED
     elif result.applied is not None and result.applied.stopped_by is not None:
         report.exit_code = _stopped(report, result.applied.stopped_by)
@@ -206,10 +223,15 @@ def _run_job(args: argparse.Namespace, command: str, interrupts: Interrupts) -> 
         version=__version__,
         build_url=os.environ.get("BUILD_URL"),
     )
+    report_dir: Path | None = args.report_dir
     try:
         with interrupts.armed():  # a signal that came while the command loaded stops it here
-            if args.report_dir is not None:
-                check_report_dir(args.report_dir)
+            if report_dir is not None:
+                try:
+                    check_report_dir(report_dir)
+                except InputError:
+                    report_dir = None  # nothing can be written there, not even this refusal
+                    raise
             config, files, report.now = find_inputs(args)
             report.config_path = str(config.path) if config.path else None
             report.config_sha256 = config.sha256
@@ -230,11 +252,9 @@ def _run_job(args: argparse.Namespace, command: str, interrupts: Interrupts) -> 
         print_list("error: configuration problem(s):", exc.problems)
         print(f"action: {problem.action}", file=sys.stderr)
         report.exit_code = EXIT_USAGE
-    except InputError as exc:
-        problem = config_problem(exc)
-        report.failures.append(problem)
+    except InputError as exc:  # the closing diagnosis gives the cause and the action
+        report.failures.append(config_problem(exc))
         print_list("error: nothing was written: " + exc.headline, [str(p) for p in exc.problems])
-        print(f"action: {problem.action}", file=sys.stderr)
         report.exit_code = EXIT_REFUSED
     except LockHeld as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -246,12 +266,12 @@ def _run_job(args: argparse.Namespace, command: str, interrupts: Interrupts) -> 
         report.exit_code = _stopped(report, exc)
     except Exception as exc:  # a defect: say so plainly, keep the evidence, never exit 1
         report.exit_code = EXIT_DEFECT
-        report.traceback_path = str(save_traceback(exc, report.run_id, args.report_dir))
+        report.traceback_path = str(save_traceback(exc, report.run_id, report_dir))
         report.failures.append(
             Problem(Category.CODE_DEFECT, f"internal error: {type(exc).__name__}: {exc}", facts={})
         )
         logging.getLogger("sos_inventory").debug("internal error", exc_info=exc)
-    code = _finish(report, args)
+    code = _finish(report, args, report_dir)
     if code not in (EXIT_OK, EXIT_USAGE) and report.problems():
         print_diagnosis(_primary(report), traceback_path=report.traceback_path)
     _alert(report, args)
