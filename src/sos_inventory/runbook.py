@@ -10,6 +10,7 @@ with the facts of one failure. The console, the reports, the alerts and
 from __future__ import annotations
 
 import functools
+import importlib
 import re
 import string
 from collections.abc import Mapping
@@ -32,6 +33,10 @@ from sos_inventory.errors import (
 )
 
 
+# The standard library's own parser of regular expressions (private, hence looked up, not imported).
+_sre_parser: Any = importlib.import_module("re._parser")
+
+
 class Category(StrEnum):
     """Diagnosis categories (SPEC 8)."""
 
@@ -40,6 +45,7 @@ class Category(StrEnum):
     SOS_API_ERROR = "sos_api_error"
     AUTH_FAILURE = "auth_failure"
     RATE_LIMITED = "rate_limited"
+    TLS_FAILURE = "tls_failure"
     DUPLICATE_HOSTNAME = "duplicate_hostname"
     INPUT_ERROR = "input_error"
     SAFETY_GUARD = "safety_guard"
@@ -53,7 +59,10 @@ UPDATE_ERROR = "SOS inventory returned an error when updating"
 UNEXPECTED_SERVERS = "SOS inventory returned an unexpected number of servers when querying"
 
 #: What a ticket says where the failure did not tell (SPEC 8: C_Code ALC if unclear).
-FACT_DEFAULTS = {"c_code": "ALC", "time": "(see the console log)", "build_url": "(not known)"}
+FACT_DEFAULTS = {"c_code": "ALC", "time": "(no time in the log)"}
+
+#: ``[[ ... ]]`` in a template: kept only when every fact it names is known.
+_OPTIONAL = re.compile(r"\[\[((?:(?!\[\[|\]\]).)*)\]\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +83,101 @@ class Pattern:
     category: str  # a Category value, or "{category}": the line names it
     regex: re.Pattern[str]
     specificity: int
+    # Lower-case strings of which every match holds one (None: not known): a line holding
+    # none of them is not tried, which makes reading a big log cheap.
+    needles: frozenset[str] | None = None
+
+
+_MIN_NEEDLE = 3
+_MAX_NEEDLES = 64
+
+
+def required_literals(regex: re.Pattern[str]) -> frozenset[str] | None:
+    """Lower-case strings of which every match of ``regex`` holds at least one, or None.
+
+    Read from the parsed expression: a run of literal characters in the
+    top-level sequence must be in the match; so must one of the alternatives of
+    a group or branch that the sequence requires. Of the candidate sets, the one
+    whose shortest string is longest is kept (the most telling). The answer is
+    sound or None, never a guess: a line without any of these strings cannot match.
+    """
+    try:
+        parsed = _sre_parser.parse(regex.pattern, regex.flags)
+    except Exception:
+        return None
+    found = _sequence_literals(list(parsed))
+    return frozenset(found) if found else None
+
+
+def _pure(items: list[Any]) -> list[str] | None:
+    """Every string a purely literal sub-expression can match (lower case), or None."""
+    texts = [""]
+    for op, value in items:
+        name = str(op)
+        if name == "LITERAL":
+            options = [chr(value).lower()]
+        elif name == "IN" and all(str(o) == "LITERAL" for o, _ in value):
+            options = [chr(v).lower() for _, v in value]
+        elif name == "SUBPATTERN":
+            found = _pure(list(value[-1]))
+            if found is None:
+                return None
+            options = found
+        elif name == "BRANCH":
+            options = []
+            for branch in value[1]:
+                found = _pure(list(branch))
+                if found is None:
+                    return None
+                options += found
+        else:
+            return None
+        if len(texts) * len(options) > _MAX_NEEDLES:
+            return None
+        texts = [text + option for text in texts for option in options]
+    return texts
+
+
+def _flat(items: list[Any]) -> list[Any]:
+    """A sequence with its groups opened: a group in a sequence is just more of the sequence."""
+    out = []
+    for op, value in items:
+        if str(op) == "SUBPATTERN":
+            out += _flat(list(value[-1]))
+        else:
+            out.append((op, value))
+    return out
+
+
+def _sequence_literals(items: list[Any]) -> set[str] | None:
+    best: set[str] | None = None
+
+    def consider(candidate: set[str] | None) -> None:
+        nonlocal best
+        if not candidate or len(candidate) > _MAX_NEEDLES or min(map(len, candidate)) < _MIN_NEEDLE:
+            return
+        if best is None or min(map(len, candidate)) > min(map(len, best)):
+            best = candidate
+
+    run = [""]
+    for item in _flat(items):
+        options = _pure([item])
+        if options is not None and len(run) * len(options) <= _MAX_NEEDLES:
+            run = [text + option for text in run for option in options]
+            continue
+        consider(set(run))
+        run = [""]
+        name, value = str(item[0]), item[1]
+        if name == "SUBPATTERN":
+            consider(_sequence_literals(list(value[-1])))
+        elif name == "BRANCH":
+            branches = [_sequence_literals(list(branch)) for branch in value[1]]
+            if all(branches):
+                consider(set().union(*branches))  # type: ignore[arg-type]
+        elif name in ("MAX_REPEAT", "MIN_REPEAT") and value[0] >= 1:
+            consider(_sequence_literals(list(value[2])))
+    consider(set(run))
+    return best
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +210,25 @@ class _Facts(dict[str, str]):
 
 
 def _fill(template: str, facts: Mapping[str, str]) -> str:
-    return string.Formatter().vformat(template, (), _Facts(facts))
+    """The template with the facts filled in; optional parts whose facts are unknown left out.
+
+    A line that was only optional parts and lost them all is left out too, so a
+    ticket lists what the tool knows and nothing it does not.
+    """
+    formatter = string.Formatter()
+
+    def keep(match: re.Match[str]) -> str:
+        names = [name for _, name, _, _ in formatter.parse(match.group(1)) if name]
+        return match.group(1) if all(facts.get(name) for name in names) else ""
+
+    lines = []
+    for line in template.split("\n"):
+        reduced = line
+        while (shorter := _OPTIONAL.sub(keep, reduced)) != reduced:
+            reduced = shorter
+        if reduced.strip() or not line.strip():
+            lines.append(formatter.vformat(reduced, (), _Facts(facts)))
+    return "\n".join(lines)
 
 
 class _Problems:
@@ -193,7 +315,7 @@ def _merge(base: Knowledge | None, data: object, origin: str) -> Knowledge:
         if not isinstance(specificity, int):
             problems.add(f"{where}.specificity", "must be an integer")
         if regex is not None and isinstance(named, str) and isinstance(specificity, int):
-            patterns[raw["id"]] = Pattern(raw["id"], named, regex, specificity)
+            patterns[raw["id"]] = Pattern(raw["id"], named, regex, specificity, required_literals(regex))
     facts = dict(base.facts) if base else {}
     for name, text in (data.get("facts") or {}).items():
         regex = _regex(text, f"facts.{name}", problems)
