@@ -221,6 +221,8 @@ class Scanner:
 
     def _busy(self) -> bool:
         """True while every line matters: the log's head (its start time) or an open traceback."""
+        if self._pending is not None and self._pending.text.endswith(":"):
+            return True  # the job's "error: ...:" is followed by its list: the first item completes it
         return self._traceback is not None or self._started is None
 
     def feed(self, raw: str) -> None:
@@ -302,6 +304,9 @@ class Scanner:
         if _TRACEBACK.match(text):
             self._traceback = _Traceback(number, time or self._time)
             return
+        if self._pending is not None and self._pending.text.endswith(":") and text.startswith("- "):
+            self._pending.text += " " + text[2:]
+            return
         if _TOOL_ADVICE.match(text):
             return  # the job's own advice names categories and statuses; it is not evidence
         self._classify(number, text, time or self._time)
@@ -315,7 +320,7 @@ class Scanner:
         if matched is not None:
             category, pattern_id, groups = matched
             finding = self._finding(
-                category, number, text, _facts(text, groups, self.knowledge), pattern_id, time
+                category, number, text, _facts(text, groups, self.knowledge), pattern=pattern_id, time=time
             )
         elif self._first_error_word is None and _ERROR_WORD.search(text):
             self._first_error_word = (number, text, time)
@@ -329,14 +334,16 @@ class Scanner:
     def _verdict(self, number: int, text: str, category: Category, time: str | None) -> None:
         pending, self._pending = self._pending, None
         if pending is None:
-            self._verdicts.append(self._finding(category, number, text, {}, "tool-cause", time))
+            self._verdicts.append(self._finding(category, number, text, {}, pattern="tool-cause", time=time))
             return
         groups: dict[str, str | None] = {}
         if pending.finding is not None:
             groups = dict(pending.finding.facts)
         facts = {**_facts(pending.text, {}, self.knowledge), **{k: v for k, v in groups.items() if v}}
         self._verdicts.append(
-            self._finding(category, pending.line, pending.text, facts, "tool-cause", pending.time)
+            self._finding(
+                category, pending.line, pending.text, facts, pattern="tool-cause", time=pending.time
+            )
         )
 
     def _settle_pending(self) -> None:
@@ -378,11 +385,15 @@ class Scanner:
                 category, pattern_id, groups = matched
                 facts = _facts(exception, groups, self.knowledge)
                 evidence = final if exception == final else f"{final} (caused by {exception})"
-                self._add(self._finding(category, block.line, evidence, facts, pattern_id, block.time))
+                self._add(
+                    self._finding(category, block.line, evidence, facts, pattern=pattern_id, time=block.time)
+                )
                 return
         facts = _facts(final, {}, self.knowledge)
         self._add(
-            self._finding(Category.CODE_DEFECT, block.line, final, facts, "python-traceback", block.time)
+            self._finding(
+                Category.CODE_DEFECT, block.line, final, facts, pattern="python-traceback", time=block.time
+            )
         )
 
     def _finding(
@@ -391,6 +402,7 @@ class Scanner:
         number: int,
         text: str,
         facts: Mapping[str, str],
+        *,
         pattern: str,
         time: str | None,
     ) -> Finding:
@@ -423,7 +435,9 @@ class Scanner:
             ordered = [primary, *(f for f in ordered if f.line != primary.line)]
         elif not ordered and self._failure_line is not None:
             number, text, time = self._first_error_word or self._failure_line
-            ordered = [self._finding(Category.CODE_DEFECT, number, text, {}, "failed-build", time)]
+            ordered = [
+                self._finding(Category.CODE_DEFECT, number, text, {}, pattern="failed-build", time=time)
+            ]
         return Diagnosis(
             primary or (ordered[0] if ordered else None),
             tuple(ordered),

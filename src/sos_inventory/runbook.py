@@ -32,7 +32,6 @@ from sos_inventory.errors import (
     SosTransportError,
 )
 
-
 # The standard library's own parser of regular expressions (private, hence looked up, not imported).
 _sre_parser: Any = importlib.import_module("re._parser")
 

@@ -250,6 +250,7 @@ def _run_job(args: argparse.Namespace, command: str, interrupts: Interrupts) -> 
         problem = config_problem(exc)
         report.failures.append(problem)
         print_list("error: configuration problem(s):", exc.problems)
+        print(f"cause: {problem.category.value}", file=sys.stderr)  # the verdict diagnose reads back
         print(f"action: {problem.action}", file=sys.stderr)
         report.exit_code = EXIT_USAGE
     except InputError as exc:  # the closing diagnosis gives the cause and the action
