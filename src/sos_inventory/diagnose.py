@@ -235,18 +235,26 @@ class Scanner:
         self._line(self._number, raw)
 
     def feed_blocks(self, blocks: Iterable[bytes]) -> None:
-        """Read a log given as blocks of bytes (any split); the fast way through a big log."""
-        carry = b""
+        """Read a log given as blocks of bytes (any split); the fast way through a big log.
+
+        A line longer than MAX_LINE is read as its first MAX_LINE bytes; the rest
+        is skipped without being kept (binary junk, a dump without newlines).
+        """
+        carry, skipping = b"", False
         for block in blocks:
+            if skipping:
+                newline = block.find(b"\n")
+                if newline == -1:
+                    continue
+                block, skipping = block[newline + 1 :], False
             data = carry + block
             cut = data.rfind(b"\n") + 1
-            if cut == 0 and len(data) <= MAX_LINE:
-                carry = data
-                continue
-            if cut == 0:
-                cut = len(data)  # an over-long line: read as a line of its own
+            if cut:
+                self._chunk(data[:cut])
             carry = data[cut:]
-            self._chunk(data[:cut])
+            if len(carry) > MAX_LINE:
+                self._chunk(carry[:MAX_LINE] + b"\n")
+                carry, skipping = b"", True
         if carry:
             self._chunk(carry)
 
