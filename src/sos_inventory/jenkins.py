@@ -11,6 +11,7 @@ redirect to another origin is refused rather than followed with them.
 from __future__ import annotations
 
 import http.client
+import socket
 import json
 import time
 from base64 import b64encode
@@ -59,7 +60,7 @@ class Jenkins:
             raise DiagnoseError(f"{url}: no complete answer within {self.timeout:g}s")
         return left
 
-    def _open(self, url: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    def _open(self, url: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse, socket.socket]:
         for _ in range(5):
             origin = _origin(url)
             if origin != self.origin:
@@ -78,6 +79,8 @@ class Jenkins:
                 headers["Authorization"] = self._auth
             try:
                 connection.request("GET", target, headers=headers)
+                # Kept: for an answer that ends with the connection, the response takes the socket over.
+                sock = connection.sock
                 response = connection.getresponse()
             except (OSError, http.client.HTTPException) as exc:
                 connection.close()
@@ -91,16 +94,15 @@ class Jenkins:
             if response.status >= 300:
                 connection.close()
                 raise DiagnoseError(f"{url}: HTTP {response.status} {response.reason}")
-            return connection, response
+            return connection, response, sock
         raise DiagnoseError(f"{url}: too many redirects")
 
     def blocks(self, url: str, size: int = 1024 * 1024) -> Iterator[bytes]:
         """The body at ``url`` in blocks of bytes, read under the deadline."""
-        connection, response = self._open(url)
+        connection, response, sock = self._open(url)
         try:
             while True:
-                if connection.sock is not None:
-                    connection.sock.settimeout(self._remaining(url))
+                sock.settimeout(self._remaining(url))
                 try:
                     block = response.read1(size)
                 except (OSError, http.client.HTTPException) as exc:
@@ -110,6 +112,7 @@ class Jenkins:
                     return
                 yield block
         finally:
+            response.close()
             connection.close()
 
     def console(self, build_url: str) -> Iterator[bytes]:
