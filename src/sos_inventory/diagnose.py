@@ -27,8 +27,9 @@ from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from sos_inventory.errors import SosInventoryError
+from sos_inventory.needles import SAMPLE, cover, required_literals
 from sos_inventory.redact import mask
-from sos_inventory.runbook import Category, Knowledge, default_knowledge, required_literals
+from sos_inventory.runbook import Category, Knowledge, default_knowledge
 
 _ANSI = re.compile(r"\x1b\[8mha:[^\x1b]*\x1b\[0m|\x1b\[[0-9;?]*[A-Za-z]")
 # One separator space only after a time stamp: what follows may be indented (a traceback frame).
@@ -207,6 +208,7 @@ class Scanner:
         self.knowledge = knowledge or default_knowledge()
         self.secrets = tuple(s for s in secrets if s)
         self._needles = _needles(self.knowledge)
+        self._scan: tuple[bytes, ...] | None = None  # a cover of the needles, chosen with the log's head
         self._findings: dict[tuple[Category, tuple[tuple[str, str], ...]], Finding] = {}
         self._verdicts: list[Finding] = []
         self._omitted = 0
@@ -242,12 +244,13 @@ class Scanner:
         """
         carry, skipping = b"", False
         for block in blocks:
+            start = 0
             if skipping:
-                newline = block.find(b"\n")
-                if newline == -1:
+                start = block.find(b"\n") + 1
+                if start == 0:
                     continue
-                block, skipping = block[newline + 1 :], False
-            data = carry + block
+                skipping = False
+            data = carry + block[start:]
             cut = data.rfind(b"\n") + 1
             if cut:
                 self._chunk(data[:cut])
@@ -265,9 +268,12 @@ class Scanner:
         starts: set[int] = {0} if self._busy() else set()
         if self._needles is None:
             starts = {0}  # with no needles, every line is read: the loop below feeds them all
+            low = data
         else:
             low = data.lower()
-            for needle in self._needles:
+            if self._scan is None:
+                self._scan = cover(self._needles, low[:SAMPLE])
+            for needle in self._scan:
                 found = low.find(needle)
                 while found != -1:
                     starts.add(data.rfind(b"\n", 0, found) + 1)
@@ -282,7 +288,11 @@ class Scanner:
                 end = data.find(b"\n", position)
                 end = len(data) if end == -1 else end
                 before += 1
-                self._line(before, data[position : min(end, position + MAX_LINE)].decode("utf-8", "replace"))
+                line = low[position:end]
+                if self._busy() or self._needles is None or any(n in line for n in self._needles):
+                    self._line(
+                        before, data[position : min(end, position + MAX_LINE)].decode("utf-8", "replace")
+                    )
                 position = end + 1
                 if not self._busy() and self._needles is not None:
                     break
@@ -478,18 +488,6 @@ def read_blocks(stream: IO[bytes], size: int = 4 * 1024 * 1024) -> Iterator[byte
         yield block
 
 
-def read_lines(stream: IO[bytes], max_line: int = MAX_LINE) -> Iterator[str]:
-    """The lines of a byte stream, decoded leniently; a line longer than ``max_line`` is cut there."""
-    while True:
-        line = stream.readline(max_line)
-        if not line:
-            return
-        if len(line) == max_line and not line.endswith(b"\n"):
-            while (rest := stream.readline(max_line)) and not rest.endswith(b"\n"):
-                pass  # skip the rest of an over-long line, whatever its length
-        yield line.decode("utf-8", "replace")
-
-
 def diagnose_blocks(
     blocks: Iterable[bytes], knowledge: Knowledge | None = None, secrets: Sequence[str] = ()
 ) -> Diagnosis:
@@ -504,39 +502,3 @@ def diagnose_stream(
 ) -> Diagnosis:
     """Diagnose a console log read from a byte stream, in bounded memory."""
     return diagnose_blocks(read_blocks(stream), knowledge, secrets)
-
-
-def render_text(diagnosis: Diagnosis, knowledge: Knowledge | None = None, max_others: int = 20) -> str:
-    """A diagnosis for the console: the primary finding in full, then the others in a line each."""
-    knowledge = knowledge or default_knowledge()
-    if diagnosis.primary is None:
-        result = f" (build result: {diagnosis.result})" if diagnosis.result else ""
-        return f"no failure found in the log{result}\n"
-    primary = diagnosis.primary.to_dict(knowledge)
-    when = f", {primary['facts']['time']}" if "time" in primary["facts"] else ""
-    rerun = (
-        "rerun advised (transient)" if primary["transient"] else "rerunning will not help until it is fixed"
-    )
-    source = " (the job's own verdict)" if diagnosis.verdict else ""
-    lines = [
-        f"primary: {primary['category']}{source} (line {primary['line']}{when}): {rerun}",
-        f"  {primary['summary']}",
-        f"  evidence: {primary['evidence']}",
-    ]
-    facts = {k: v for k, v in primary["facts"].items() if k != "time"}
-    if facts:
-        lines.append("  facts: " + ", ".join(f"{k}={v}" for k, v in sorted(facts.items())))
-    lines.append("  actions:")
-    lines += [f"    - {action}" for action in primary["actions"]]
-    if primary["ticket"]:
-        lines.append("  ticket draft:")
-        lines += [f"    {row}" for row in primary["ticket"].rstrip().splitlines()]
-    others = [f for f in diagnosis.findings if f is not diagnosis.primary]
-    if others:
-        lines.append(f"other findings ({len(others) + diagnosis.omitted}):")
-        for finding in others[:max_others]:
-            repeat = f" (x{finding.count})" if finding.count > 1 else ""
-            lines.append(f"  line {finding.line}: {finding.category.value}{repeat}: {finding.evidence[:160]}")
-        if len(others) + diagnosis.omitted > max_others:
-            lines.append(f"  ... and {len(others) + diagnosis.omitted - max_others} more (--json lists them)")
-    return "\n".join(lines) + "\n"

@@ -11,8 +11,8 @@ redirect to another origin is refused rather than followed with them.
 from __future__ import annotations
 
 import http.client
-import socket
 import json
+import socket
 import time
 from base64 import b64encode
 from collections.abc import Iterator

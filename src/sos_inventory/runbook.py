@@ -10,7 +10,6 @@ with the facts of one failure. The console, the reports, the alerts and
 from __future__ import annotations
 
 import functools
-import importlib
 import re
 import string
 from collections.abc import Mapping
@@ -31,9 +30,7 @@ from sos_inventory.errors import (
     SosRateLimited,
     SosTransportError,
 )
-
-# The standard library's own parser of regular expressions (private, hence looked up, not imported).
-_sre_parser: Any = importlib.import_module("re._parser")
+from sos_inventory.needles import required_literals
 
 
 class Category(StrEnum):
@@ -85,98 +82,6 @@ class Pattern:
     # Lower-case strings of which every match holds one (None: not known): a line holding
     # none of them is not tried, which makes reading a big log cheap.
     needles: frozenset[str] | None = None
-
-
-_MIN_NEEDLE = 3
-_MAX_NEEDLES = 64
-
-
-def required_literals(regex: re.Pattern[str]) -> frozenset[str] | None:
-    """Lower-case strings of which every match of ``regex`` holds at least one, or None.
-
-    Read from the parsed expression: a run of literal characters in the
-    top-level sequence must be in the match; so must one of the alternatives of
-    a group or branch that the sequence requires. Of the candidate sets, the one
-    whose shortest string is longest is kept (the most telling). The answer is
-    sound or None, never a guess: a line without any of these strings cannot match.
-    """
-    try:
-        parsed = _sre_parser.parse(regex.pattern, regex.flags)
-    except Exception:
-        return None
-    found = _sequence_literals(list(parsed))
-    return frozenset(found) if found else None
-
-
-def _pure(items: list[Any]) -> list[str] | None:
-    """Every string a purely literal sub-expression can match (lower case), or None."""
-    texts = [""]
-    for op, value in items:
-        name = str(op)
-        if name == "LITERAL":
-            options = [chr(value).lower()]
-        elif name == "IN" and all(str(o) == "LITERAL" for o, _ in value):
-            options = [chr(v).lower() for _, v in value]
-        elif name == "SUBPATTERN":
-            found = _pure(list(value[-1]))
-            if found is None:
-                return None
-            options = found
-        elif name == "BRANCH":
-            options = []
-            for branch in value[1]:
-                found = _pure(list(branch))
-                if found is None:
-                    return None
-                options += found
-        else:
-            return None
-        if len(texts) * len(options) > _MAX_NEEDLES:
-            return None
-        texts = [text + option for text in texts for option in options]
-    return texts
-
-
-def _flat(items: list[Any]) -> list[Any]:
-    """A sequence with its groups opened: a group in a sequence is just more of the sequence."""
-    out = []
-    for op, value in items:
-        if str(op) == "SUBPATTERN":
-            out += _flat(list(value[-1]))
-        else:
-            out.append((op, value))
-    return out
-
-
-def _sequence_literals(items: list[Any]) -> set[str] | None:
-    best: set[str] | None = None
-
-    def consider(candidate: set[str] | None) -> None:
-        nonlocal best
-        if not candidate or len(candidate) > _MAX_NEEDLES or min(map(len, candidate)) < _MIN_NEEDLE:
-            return
-        if best is None or min(map(len, candidate)) > min(map(len, best)):
-            best = candidate
-
-    run = [""]
-    for item in _flat(items):
-        options = _pure([item])
-        if options is not None and len(run) * len(options) <= _MAX_NEEDLES:
-            run = [text + option for text in run for option in options]
-            continue
-        consider(set(run))
-        run = [""]
-        name, value = str(item[0]), item[1]
-        if name == "SUBPATTERN":
-            consider(_sequence_literals(list(value[-1])))
-        elif name == "BRANCH":
-            branches = [_sequence_literals(list(branch)) for branch in value[1]]
-            if all(branches):
-                consider(set().union(*branches))  # type: ignore[arg-type]
-        elif name in ("MAX_REPEAT", "MIN_REPEAT") and value[0] >= 1:
-            consider(_sequence_literals(list(value[2])))
-    consider(set(run))
-    return best
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,7 +103,12 @@ def test_diagnose_stdin_of_a_successful_build_exits_0() -> None:
     result = diagnose("-", "--json", stdin=(LOGS / "success_with_error_words.log").read_text())
     assert result.returncode == 0
     data = json.loads(result.stdout)
-    assert (data["primary"], data["result"], data["findings"], data["verdict"]) == (None, "SUCCESS", [], False)
+    assert (data["primary"], data["result"], data["findings"], data["verdict"]) == (
+        None,
+        "SUCCESS",
+        [],
+        False,
+    )
 
 
 def test_diagnose_usage_errors_exit_2(tmp_path: Path) -> None:

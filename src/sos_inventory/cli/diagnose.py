@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sos_inventory.diagnose import DiagnoseError, Diagnosis, diagnose_blocks, read_blocks, render_text
+from sos_inventory.diagnose import DiagnoseError, Diagnosis, diagnose_blocks, read_blocks
 from sos_inventory.errors import ConfigError
 from sos_inventory.jenkins import Jenkins
 from sos_inventory.redact import secret_forms
-from sos_inventory.runbook import Knowledge, load_knowledge
+from sos_inventory.runbook import Knowledge, default_knowledge, load_knowledge
 from sos_inventory.trends import Run, render_trends, trends_dict
 
 EPILOG = """examples:
@@ -179,3 +179,39 @@ def _print_one(diagnosis: Diagnosis, knowledge: Knowledge, as_json: bool) -> Non
         sys.stdout.write("\n")
     else:
         sys.stdout.write(render_text(diagnosis, knowledge))
+
+
+def render_text(diagnosis: Diagnosis, knowledge: Knowledge | None = None, max_others: int = 20) -> str:
+    """A diagnosis for the console: the primary finding in full, then the others in a line each."""
+    knowledge = knowledge or default_knowledge()
+    if diagnosis.primary is None:
+        result = f" (build result: {diagnosis.result})" if diagnosis.result else ""
+        return f"no failure found in the log{result}\n"
+    primary = diagnosis.primary.to_dict(knowledge)
+    when = f", {primary['facts']['time']}" if "time" in primary["facts"] else ""
+    rerun = (
+        "rerun advised (transient)" if primary["transient"] else "rerunning will not help until it is fixed"
+    )
+    source = " (the job's own verdict)" if diagnosis.verdict else ""
+    lines = [
+        f"primary: {primary['category']}{source} (line {primary['line']}{when}): {rerun}",
+        f"  {primary['summary']}",
+        f"  evidence: {primary['evidence']}",
+    ]
+    facts = {k: v for k, v in primary["facts"].items() if k != "time"}
+    if facts:
+        lines.append("  facts: " + ", ".join(f"{k}={v}" for k, v in sorted(facts.items())))
+    lines.append("  actions:")
+    lines += [f"    - {action}" for action in primary["actions"]]
+    if primary["ticket"]:
+        lines.append("  ticket draft:")
+        lines += [f"    {row}" for row in primary["ticket"].rstrip().splitlines()]
+    others = [f for f in diagnosis.findings if f is not diagnosis.primary]
+    if others:
+        lines.append(f"other findings ({len(others) + diagnosis.omitted}):")
+        for finding in others[:max_others]:
+            repeat = f" (x{finding.count})" if finding.count > 1 else ""
+            lines.append(f"  line {finding.line}: {finding.category.value}{repeat}: {finding.evidence[:160]}")
+        if len(others) + diagnosis.omitted > max_others:
+            lines.append(f"  ... and {len(others) + diagnosis.omitted - max_others} more (--json lists them)")
+    return "\n".join(lines) + "\n"
