@@ -290,4 +290,6 @@ def message_of(error: SosError) -> str:
     else:
         prefix = QUERY_FAILED if error.operation == "query" else UPDATE_FAILED
     where = f" (C_Code {error.c_code})" if error.c_code else ""
-    return f"{prefix}{where}: {error.message}"
+    # The request is what the SOS API team asks for first; its URL never holds a credential.
+    request = f" [{'GET' if error.operation == 'query' else 'POST'} {error.url}]" if error.url else ""
+    return f"{prefix}{where}: {error.message}{request}"

@@ -123,6 +123,8 @@ def test_sos_api_error_of_a_failing_server(job: Job) -> None:
     assert primary["facts"]["status"] == "500"
     assert "HTTP status: 500" in primary["ticket"]
     assert "C_Code: ALC" in primary["ticket"]
+    assert f"Request: GET {job.server.url}/inventory.nsf/" in primary["ticket"]
+    assert re.search(r"at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", primary["ticket"])  # the time of the error
 
 
 def test_auth_failure_of_a_bad_token(job: Job) -> None:
