@@ -39,7 +39,9 @@ _STAMP = re.compile(
 )
 _LEVEL = re.compile(r"^(?:INFO|WARNING|WARN|ERROR|DEBUG|CRITICAL)\s+")
 _ERROR_WORD = re.compile(r"\berror\b", re.IGNORECASE)
-_TOOL_ADVICE = re.compile(r"^(?:why|rerun|action|ticket):")
+_TOOL_ADVICE = re.compile(r"^(?:why|rerun|action|ticket|traceback):")
+# The first line of the job's closing block: what went wrong, before its "cause:" line.
+_BLOCK_HEAD = re.compile(r"^(?:error: |interrupted \()")
 _TRACEBACK = re.compile(r"^Traceback \(most recent call last\):")
 _CHAINED = re.compile(
     r"^(?:The above exception was the direct cause of the following exception:"
@@ -342,7 +344,7 @@ class Scanner:
             )
         elif self._first_error_word is None and _ERROR_WORD.search(text):
             self._first_error_word = (number, text, time)
-        if text.startswith("error: "):
+        if _BLOCK_HEAD.match(text):
             # Perhaps the first line of the job's closing block: held until its cause: line, if any.
             self._settle_pending()
             self._pending = _PendingError(number, text.removeprefix("error: "), time, finding)

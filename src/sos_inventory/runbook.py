@@ -45,6 +45,7 @@ class Category(StrEnum):
     DUPLICATE_HOSTNAME = "duplicate_hostname"
     INPUT_ERROR = "input_error"
     SAFETY_GUARD = "safety_guard"
+    INTERRUPTED = "interrupted"
     CODE_DEFECT = "code_defect"
 
 

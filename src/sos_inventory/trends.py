@@ -29,6 +29,7 @@ _SUBJECT: dict[Category, tuple[str, ...]] = {
     Category.DUPLICATE_HOSTNAME: ("hostname",),
     Category.INPUT_ERROR: ("file",),
     Category.SAFETY_GUARD: ("c_code",),
+    Category.INTERRUPTED: (),
     Category.CODE_DEFECT: (),
 }
 _LABEL = {"resolver_ip": "resolver", "remote_ip": "remote", "status": "HTTP"}

@@ -13,9 +13,11 @@ import base64
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,12 +42,21 @@ class Job:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SOS_", "JENKINS_"))}
         return {**env, "SOS_API_EMAIL": EMAIL, "SOS_API_TOKEN": token}
 
-    def run(self, *args: str, url: str | None = None, token: str = TOKEN, config: Path | None = None) -> Path:
+    def command(self, *args: str, url: str | None = None, config: Path | None = None) -> list[str]:
+        command = ["update", "--config", str(config or self.config), "--now", NOW]
+        return [*CLI, *command, "--inventory-url", url or self.server.url, *args]
+
+    def run(
+        self,
+        *args: str,
+        url: str | None = None,
+        token: str = TOKEN,
+        config: Path | None = None,
+        command: list[str] | None = None,
+    ) -> Path:
         """Run the job as Jenkins does (2>&1) and keep its console log; return the log's path."""
-        command = [*CLI, "update", "--config", str(config or self.config), "--now", NOW]
-        command += ["--inventory-url", url or self.server.url, *args]
         result = subprocess.run(
-            command,
+            command or self.command(*args, url=url, config=config),
             env=self.env(token),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -53,24 +64,34 @@ class Job:
             timeout=120,
             check=False,
         )
+        return self.console(result.stdout, result.returncode)
+
+    def console(self, output: str, code: int) -> Path:
+        """The console log Jenkins keeps of a run that printed ``output`` and exited with ``code``."""
         log = self.root / "consoleText.log"
         log.write_text(
-            f"+ sos-inventory update\n{result.stdout}ERROR: script returned exit code {result.returncode}\n"
-            "Finished: FAILURE\n",
+            f"+ sos-inventory update\n{output}ERROR: script returned exit code {code}\nFinished: FAILURE\n",
             encoding="utf-8",
         )
         return log
 
 
+def _job(root: Path, server_args: Sequence[str] = ()) -> Iterator[Job]:
+    config = write_fleet(root, inventory={"url": "http://127.0.0.1:9", "page_size": 4, "retry": FAST_RETRY})
+    db = root / "inventory.db"
+    seed_db(db, write_seed(root / "seed.json"))
+    with running_server(db, write_users(root / "users.yaml"), server_args) as server:
+        yield Job(root, config, server)
+
+
 @pytest.fixture
 def job(tmp_path: Path) -> Iterator[Job]:
-    config = write_fleet(
-        tmp_path, inventory={"url": "http://127.0.0.1:9", "page_size": 4, "retry": FAST_RETRY}
-    )
-    db = tmp_path / "inventory.db"
-    seed_db(db, write_seed(tmp_path / "seed.json"))
-    with running_server(db, write_users(tmp_path / "users.yaml")) as server:
-        yield Job(tmp_path, config, server)
+    yield from _job(tmp_path)
+
+
+@pytest.fixture
+def slow_job(tmp_path: Path) -> Iterator[Job]:
+    yield from _job(tmp_path, ["--latency-ms", "300"])
 
 
 def diagnose(log: Path, *extra: str, env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -98,8 +119,8 @@ def assert_round_trip(log: Path, expected: str) -> dict[str, Any]:
     primary = data["findings"][0]
     lines = text.splitlines()
     verdict = max(i for i, line in enumerate(lines) if line.startswith("cause: "))
-    error_line = next(line for line in reversed(lines[:verdict]) if line.startswith("error: "))
-    assert primary["evidence"].startswith(error_line.removeprefix("error: ")[:100])
+    head = next(line for line in reversed(lines[:verdict]) if line.startswith(("error: ", "interrupted (")))
+    assert primary["evidence"].startswith(head.removeprefix("error: ")[:100])
     assert all(action.endswith((".", ")")) for action in primary["actions"])
     return data
 
@@ -187,3 +208,43 @@ def test_the_job_s_token_never_reaches_diagnose_output(job: Job) -> None:
         assert "Failed to update SOS inventory" in result.stdout  # the leaky line is shown, masked
         assert token not in result.stdout + result.stderr
         assert basic not in result.stdout + result.stderr
+
+
+def test_code_defect_of_an_internal_error(job: Job) -> None:
+    # A defect planted in the planner by the test's harness: the job ends with exit 70.
+    harness = (
+        "import sys\n"
+        "import sos_inventory.job as job\n"
+        "def broken(*args, **kwargs):\n"
+        "    raise ZeroDivisionError('planted by the test')\n"
+        "job.build_plan = broken\n"
+        "from sos_inventory.console import main\n"
+        "sys.exit(main())\n"
+    )
+    command = [sys.executable, "-c", harness, *job.command("--report-dir", str(job.root / "r"))[3:]]
+    log = job.run(command=command)
+    assert "ERROR: script returned exit code 70" in log.read_text()
+    data = assert_round_trip(log, "code_defect")
+    assert "ZeroDivisionError" in data["findings"][0]["evidence"]
+
+
+def test_interrupted_by_sigterm(slow_job: Job) -> None:
+    job = slow_job
+    run = subprocess.Popen(
+        job.command("--concurrency", "1"),
+        env=job.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while job.server.stats()["requests"] < 1:  # the run is under way: it has asked the inventory
+        assert time.monotonic() < deadline and run.poll() is None, "the run never reached the inventory"
+        time.sleep(0.02)
+    run.send_signal(signal.SIGTERM)
+    output, _ = run.communicate(timeout=60)
+    assert run.returncode == 128 + signal.SIGTERM, output
+    data = assert_round_trip(job.console(output, run.returncode), "interrupted")
+    evidence = data["findings"][0]["evidence"]
+    assert evidence.startswith("interrupted (") and "SIGTERM" in evidence
+    assert data["findings"][0]["rerun_advised"] is True

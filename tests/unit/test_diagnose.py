@@ -58,11 +58,15 @@ def test_each_log_gets_the_right_primary_and_facts(name: str) -> None:
 
 
 def test_every_category_of_the_spec_is_covered_by_a_log() -> None:
-    # This job's own logs are produced by tests/e2e/test_diagnose_roundtrip.py; these are the old job's,
+    # This job's own logs (every category, interrupted included) are produced by
+    # tests/e2e/test_diagnose_roundtrip.py; these are the old job's,
     # and the unseen formats of test_diagnose_unseen.py (TLS, tracebacks, CSV) complete the set.
-    assert {c for c, _ in CASES.values() if c} | {"tls_failure", "input_error", "safety_guard"} == {
-        c.value for c in Category
-    }
+    assert {c for c, _ in CASES.values() if c} | {
+        "tls_failure",
+        "input_error",
+        "safety_guard",
+        "interrupted",
+    } == {c.value for c in Category}
 
 
 def test_a_cascade_is_diagnosed_as_its_first_cause() -> None:

@@ -111,6 +111,7 @@ def _stopped(report: RunReport, stopped: SosInventoryError) -> int:
     if isinstance(stopped, Interrupted):
         # Not a failure of the job or of the inventory: an operator or Jenkins asked it to stop.
         print(f"interrupted ({stopped}): {progress}; rerun the job to finish", file=sys.stderr)
+        print(f"cause: {Category.INTERRUPTED.value}", file=sys.stderr)  # the verdict diagnose reads back
         return 128 + stopped.signal_number
     report.failures.append(_stop_problem(stopped, progress))
     return EXIT_UNREACHABLE
