@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.builders import PLANTED_DEFECT
 from tests.chaos.conftest import ChaosFleet
 from tests.chaos.test_chaos import desired_states
 from tests.e2e.conftest import READER_TOKEN, TOKEN
@@ -128,16 +129,7 @@ def test_an_internal_error_is_exit_70_with_the_traceback_beside_the_report(chaos
     """A defect (here planted in the planner by the test's own harness) is never exit 1."""
     fleet = chaos_fleet
     folder = fleet.root / "defect"
-    harness = (
-        "import sys\n"
-        "import sos_inventory.job as job\n"
-        "def broken(*args, **kwargs):\n"
-        "    raise ZeroDivisionError('planted by the test')\n"
-        "job.build_plan = broken\n"
-        "from sos_inventory.console import main\n"
-        "sys.exit(main())\n"
-    )
-    command = [sys.executable, "-c", harness, "update", "--config", str(fleet.config)]
+    command = [sys.executable, "-c", PLANTED_DEFECT, "update", "--config", str(fleet.config)]
     command += [
         "--inventory-url",
         fleet.server.url,

@@ -12,14 +12,15 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.httputil import LocalServer, send_text
 
 LOGS = Path(__file__).resolve().parent.parent / "data" / "logs"
 CLI = [sys.executable, "-m", "sos_inventory"]
@@ -32,7 +33,7 @@ DAY_MS = 86_400_000
 START_MS = 1_764_000_000_000
 
 
-class FakeJenkins:
+class FakeJenkins(LocalServer):
     """Jenkins' JSON API and console texts for one job, plus a redirect and a slow answer."""
 
     def __init__(self, consoles: list[str], redirect_to: str | None = None) -> None:
@@ -51,9 +52,9 @@ class FakeJenkins:
                     builds = [
                         {"number": n, "timestamp": START_MS + n * DAY_MS, "result": "X"} for n in numbers
                     ]
-                    self._send(json.dumps({"_class": "hudson.model.FreeStyleProject", "builds": builds}))
+                    send_text(self, json.dumps({"_class": "hudson.model.FreeStyleProject", "builds": builds}))
                 elif path.startswith("/job/sos/") and path.endswith("/consoleText"):
-                    self._send(jenkins.consoles[int(path.split("/")[3]) - 1])
+                    send_text(self, jenkins.consoles[int(path.split("/")[3]) - 1])
                 elif path == "/job/moved/1/consoleText" and jenkins.redirect_to:
                     self.send_response(302)
                     self.send_header("Location", f"{jenkins.redirect_to}/job/sos/1/consoleText")
@@ -72,28 +73,10 @@ class FakeJenkins:
                     self.send_response(404)
                     self.end_headers()
 
-            def _send(self, text: str) -> None:
-                data = text.encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FakeJenkins:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tests.builders import PLANTED_DEFECT
 from tests.e2e.conftest import EMAIL, NOW, TOKEN, write_fleet, write_seed, write_users
 from tests.serverutil import RunningServer, running_server, seed_db
 
@@ -212,16 +213,7 @@ def test_the_job_s_token_never_reaches_diagnose_output(job: Job) -> None:
 
 def test_code_defect_of_an_internal_error(job: Job) -> None:
     # A defect planted in the planner by the test's harness: the job ends with exit 70.
-    harness = (
-        "import sys\n"
-        "import sos_inventory.job as job\n"
-        "def broken(*args, **kwargs):\n"
-        "    raise ZeroDivisionError('planted by the test')\n"
-        "job.build_plan = broken\n"
-        "from sos_inventory.console import main\n"
-        "sys.exit(main())\n"
-    )
-    command = [sys.executable, "-c", harness, *job.command("--report-dir", str(job.root / "r"))[3:]]
+    command = [sys.executable, "-c", PLANTED_DEFECT, *job.command("--report-dir", str(job.root / "r"))[3:]]
     log = job.run(command=command)
     assert "ERROR: script returned exit code 70" in log.read_text()
     data = assert_round_trip(log, "code_defect")
