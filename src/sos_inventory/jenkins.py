@@ -46,10 +46,18 @@ def _origin(url: str) -> tuple[str, str, int]:
 class Jenkins:
     """A reader of one Jenkins origin, with Basic auth if given, bounded by one deadline."""
 
-    def __init__(self, url: str, user: str | None, token: str | None, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        user: str | None,
+        token: str | None,
+        timeout: float = 60.0,
+        deadline: float | None = None,
+    ) -> None:
         self.origin = _origin(url)
         self.timeout = timeout
-        self.deadline = time.monotonic() + timeout
+        # One deadline (time.monotonic()) may be shared by several readers: the command's own.
+        self.deadline = time.monotonic() + timeout if deadline is None else deadline
         self._auth = None
         if user and token:
             self._auth = "Basic " + b64encode(f"{user}:{token}".encode()).decode()

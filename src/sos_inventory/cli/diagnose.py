@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,8 +109,10 @@ def _log_files(source: str) -> list[Path]:
     return [path]
 
 
-def _jenkins(url: str, timeout: float) -> Jenkins:
-    return Jenkins(url, os.environ.get("JENKINS_USER"), os.environ.get("JENKINS_TOKEN"), timeout)
+def _jenkins(url: str, args: argparse.Namespace) -> Jenkins:
+    """A reader of the Jenkins at ``url``, under the command's one deadline."""
+    user, token = os.environ.get("JENKINS_USER"), os.environ.get("JENKINS_TOKEN")
+    return Jenkins(url, user, token, args.timeout, args.deadline)
 
 
 def _runs(args: argparse.Namespace, knowledge: Knowledge, secrets: list[str]) -> list[Run]:
@@ -119,12 +122,12 @@ def _runs(args: argparse.Namespace, knowledge: Knowledge, secrets: list[str]) ->
         if args.builds is not None:
             if not _is_url(source):
                 raise DiagnoseError(f"{source}: --builds needs a Jenkins job URL")
-            jenkins = _jenkins(source, args.timeout)
+            jenkins = _jenkins(source, args)
             for build in jenkins.builds(source, args.builds):
                 diagnosis = diagnose_blocks(jenkins.console(build.url), knowledge, secrets)
                 runs.append(Run(build.url, build.time or diagnosis.started, diagnosis))
         elif _is_url(source):
-            diagnosis = diagnose_blocks(_jenkins(source, args.timeout).console(source), knowledge, secrets)
+            diagnosis = diagnose_blocks(_jenkins(source, args).console(source), knowledge, secrets)
             runs.append(Run(source, diagnosis.started, diagnosis))
         elif source == "-":
             diagnosis = diagnose_blocks(read_blocks(sys.stdin.buffer), knowledge, secrets)
@@ -148,6 +151,7 @@ def _single(args: argparse.Namespace) -> bool:
 def cmd_diagnose(args: argparse.Namespace) -> int:
     """``diagnose [SOURCE ...]``."""
     args.sources = args.sources or ["-"]
+    args.deadline = time.monotonic() + args.timeout
     if args.builds is not None and args.builds < 1:
         print("error: --builds must be at least 1", file=sys.stderr)
         return 2
