@@ -21,6 +21,7 @@ end up in tickets.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,7 +30,7 @@ from typing import IO, Any
 from sos_inventory.errors import SosInventoryError
 from sos_inventory.needles import SAMPLE, cover, required_literals
 from sos_inventory.redact import mask
-from sos_inventory.runbook import Category, Knowledge, default_knowledge
+from sos_inventory.runbook import Category, Knowledge, Pattern, default_knowledge
 
 _ANSI = re.compile(r"\x1b\[8mha:[^\x1b]*\x1b\[0m|\x1b\[[0-9;?]*[A-Za-z]")
 # One separator space only after a time stamp: what follows may be indented (a traceback frame).
@@ -155,11 +156,21 @@ def _facts(text: str, groups: Mapping[str, str | None], knowledge: Knowledge) ->
     return facts
 
 
-def _match(text: str, knowledge: Knowledge) -> tuple[Category, str, dict[str, str | None]] | None:
+#: A pattern and the lower-case strings of which every match holds one (None: not known).
+_Gate = tuple[Pattern, frozenset[str] | None]
+
+
+@functools.cache
+def _gates(patterns: tuple[Pattern, ...]) -> tuple[_Gate, ...]:
+    """The patterns with their needles: a line holding none of a pattern's needles is not tried."""
+    return tuple((pattern, required_literals(pattern.regex)) for pattern in patterns)
+
+
+def _match(text: str, gates: Sequence[_Gate]) -> tuple[Category, str, dict[str, str | None]] | None:
     """The most specific pattern matching the line (patterns are sorted by specificity)."""
     low = text.lower()
-    for pattern in knowledge.patterns:
-        if pattern.needles is not None and not any(needle in low for needle in pattern.needles):
+    for pattern, needles in gates:
+        if needles is not None and not any(needle in low for needle in needles):
             continue  # cannot match: spare the expression
         match = pattern.regex.search(text)
         if not match:
@@ -176,8 +187,8 @@ def _match(text: str, knowledge: Knowledge) -> tuple[Category, str, dict[str, st
 def _needles(knowledge: Knowledge) -> tuple[bytes, ...] | None:
     """Lower-case ASCII strings of which every line any rule acts on holds one; None if unknown."""
     needles: set[str] = set()
-    extra = [knowledge.success, knowledge.failure, _TRACEBACK, _ERROR_WORD]
-    for found in [p.needles for p in knowledge.patterns] + [required_literals(r) for r in extra]:
+    extra = [knowledge.success, knowledge.failure, _TRACEBACK, _ERROR_WORD, _BLOCK_HEAD]
+    for found in [n for _, n in _gates(knowledge.patterns)] + [required_literals(r) for r in extra]:
         if found is None or not all(n.isascii() for n in found):
             return None  # a rule without a known literal: every line must be read
         needles |= found
@@ -209,6 +220,7 @@ class Scanner:
     def __init__(self, knowledge: Knowledge | None = None, secrets: Sequence[str] = ()) -> None:
         self.knowledge = knowledge or default_knowledge()
         self.secrets = tuple(s for s in secrets if s)
+        self._gates = _gates(self.knowledge.patterns)
         self._needles = _needles(self.knowledge)
         self._scan: tuple[bytes, ...] | None = None  # a cover of the needles, chosen with the log's head
         self._findings: dict[tuple[Category, tuple[tuple[str, str], ...]], Finding] = {}
@@ -332,7 +344,7 @@ class Scanner:
         self._classify(number, text, time or self._time)
 
     def _classify(self, number: int, text: str, time: str | None) -> None:
-        matched = _match(text, self.knowledge)
+        matched = _match(text, self._gates)
         if matched is not None and matched[1] == "tool-cause":
             self._verdict(number, text, matched[0], time)
             return
@@ -400,7 +412,7 @@ class Scanner:
             return
         final = block.exceptions[-1]
         for exception in reversed(block.exceptions):
-            matched = _match(exception, self.knowledge)
+            matched = _match(exception, self._gates)
             if matched is not None and matched[0] is not Category.CODE_DEFECT and matched[1] != "tool-cause":
                 category, pattern_id, groups = matched
                 facts = _facts(exception, groups, self.knowledge)

@@ -30,7 +30,6 @@ from sos_inventory.errors import (
     SosRateLimited,
     SosTransportError,
 )
-from sos_inventory.needles import required_literals
 
 
 class Category(StrEnum):
@@ -80,9 +79,6 @@ class Pattern:
     category: str  # a Category value, or "{category}": the line names it
     regex: re.Pattern[str]
     specificity: int
-    # Lower-case strings of which every match holds one (None: not known): a line holding
-    # none of them is not tried, which makes reading a big log cheap.
-    needles: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +216,7 @@ def _merge(base: Knowledge | None, data: object, origin: str) -> Knowledge:
         if not isinstance(specificity, int):
             problems.add(f"{where}.specificity", "must be an integer")
         if regex is not None and isinstance(named, str) and isinstance(specificity, int):
-            patterns[raw["id"]] = Pattern(raw["id"], named, regex, specificity, required_literals(regex))
+            patterns[raw["id"]] = Pattern(raw["id"], named, regex, specificity)
     facts = dict(base.facts) if base else {}
     for name, text in (data.get("facts") or {}).items():
         regex = _regex(text, f"facts.{name}", problems)
