@@ -49,6 +49,7 @@ _CHAINED = re.compile(
     r"|During handling of the above exception, another exception occurred:)"
 )
 _EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(?::|$)")
+_NUMBERED = re.compile(r"\d+$")  # host2, host3: more groups of one fact
 
 MAX_EVIDENCE = 500
 #: Longest line read whole; the rest of a longer line is skipped (binary input, a minified dump).
@@ -105,7 +106,7 @@ class Diagnosis:
     verdict: bool = False  # the primary is the job's own closing verdict
     started: str | None = None  # the first date-time in the log
     lines: int = 0
-    omitted: int = 0  # distinct findings beyond MAX_FINDINGS, counted but not kept
+    omitted: int = 0  # evidence lines of findings beyond MAX_FINDINGS: counted, not kept
 
     def to_dict(self, knowledge: Knowledge | None = None) -> dict[str, Any]:
         return {
@@ -146,31 +147,37 @@ def _facts(text: str, groups: Mapping[str, str | None], knowledge: Knowledge) ->
         for match in regex.finditer(text):
             for name, value in match.groupdict().items():
                 if value:
-                    facts.setdefault(re.sub(r"\d+$", "", name), value)
+                    facts.setdefault(_NUMBERED.sub("", name), value)
     for name, value in groups.items():
         if value and name != "category":
-            facts[re.sub(r"\d+$", "", name)] = value
+            facts[_NUMBERED.sub("", name)] = value
     if "url" in facts and "host" not in facts:
         facts["host"] = re.sub(r"^https?://|[:/].*$", "", facts["url"])
     facts.pop("url", None)
     return facts
 
 
-#: A pattern and the lower-case strings of which every match holds one (None: not known).
-_Gate = tuple[Pattern, frozenset[str] | None]
+#: A pattern, the lower-case strings of which every match holds one (None: not known), and an
+#: expression that finds any of them (in C: cheaper than trying them one by one in Python).
+_Gate = tuple[Pattern, frozenset[str] | None, re.Pattern[str] | None]
 
 
 @functools.cache
 def _gates(patterns: tuple[Pattern, ...]) -> tuple[_Gate, ...]:
     """The patterns with their needles: a line holding none of a pattern's needles is not tried."""
-    return tuple((pattern, required_literals(pattern.regex)) for pattern in patterns)
+    gates = []
+    for pattern in patterns:
+        needles = required_literals(pattern.regex)
+        finder = re.compile("|".join(map(re.escape, sorted(needles)))) if needles else None
+        gates.append((pattern, needles, finder))
+    return tuple(gates)
 
 
 def _match(text: str, gates: Sequence[_Gate]) -> tuple[Category, str, dict[str, str | None]] | None:
     """The most specific pattern matching the line (patterns are sorted by specificity)."""
     low = text.lower()
-    for pattern, needles in gates:
-        if needles is not None and not any(needle in low for needle in needles):
+    for pattern, _, finder in gates:
+        if finder is not None and not finder.search(low):
             continue  # cannot match: spare the expression
         match = pattern.regex.search(text)
         if not match:
@@ -188,7 +195,7 @@ def _needles(knowledge: Knowledge) -> tuple[bytes, ...] | None:
     """Lower-case ASCII strings of which every line any rule acts on holds one; None if unknown."""
     needles: set[str] = set()
     extra = [knowledge.success, knowledge.failure, _TRACEBACK, _ERROR_WORD, _BLOCK_HEAD]
-    for found in [n for _, n in _gates(knowledge.patterns)] + [required_literals(r) for r in extra]:
+    for found in [n for _, n, _ in _gates(knowledge.patterns)] + [required_literals(r) for r in extra]:
         if found is None or not all(n.isascii() for n in found):
             return None  # a rule without a known literal: every line must be read
         needles |= found
@@ -366,15 +373,19 @@ class Scanner:
     def _verdict(self, number: int, text: str, category: Category, time: str | None) -> None:
         pending, self._pending = self._pending, None
         if pending is None:
-            self._verdicts.append(self._finding(category, number, text, {}, pattern="tool-cause", time=time))
+            self._verdicts.append(
+                self._masked(self._finding(category, number, text, {}, pattern="tool-cause", time=time))
+            )
             return
         groups: dict[str, str | None] = {}
         if pending.finding is not None:
             groups = dict(pending.finding.facts)
         facts = {**_facts(pending.text, {}, self.knowledge), **{k: v for k, v in groups.items() if v}}
         self._verdicts.append(
-            self._finding(
-                category, pending.line, pending.text, facts, pattern="tool-cause", time=pending.time
+            self._masked(
+                self._finding(
+                    category, pending.line, pending.text, facts, pattern="tool-cause", time=pending.time
+                )
             )
         )
 
@@ -438,10 +449,13 @@ class Scanner:
         pattern: str,
         time: str | None,
     ) -> Finding:
-        masked = {k: mask(v, self.secrets) for k, v in facts.items()}
-        if time:
-            masked["time"] = time
-        return Finding(category, number, mask(text, self.secrets)[:MAX_EVIDENCE], masked, pattern)
+        facts = {**facts, "time": time} if time else dict(facts)
+        return Finding(category, number, text, facts, pattern)  # cut to MAX_EVIDENCE once masked
+
+    def _masked(self, finding: Finding) -> Finding:
+        """The finding with its secrets masked, then cut: done only for what is kept (the rare part)."""
+        facts = {k: mask(v, self.secrets) for k, v in finding.facts.items()}
+        return replace(finding, evidence=mask(finding.evidence, self.secrets)[:MAX_EVIDENCE], facts=facts)
 
     def _add(self, finding: Finding) -> None:
         key = (finding.category, tuple(sorted((k, v) for k, v in finding.facts.items() if k != "time")))
@@ -449,7 +463,7 @@ class Scanner:
         if previous is not None:
             self._findings[key] = replace(previous, count=previous.count + 1)
         elif len(self._findings) < MAX_FINDINGS:
-            self._findings[key] = finding
+            self._findings[key] = self._masked(finding)
         else:
             self._omitted += 1
 
@@ -468,7 +482,9 @@ class Scanner:
         elif not ordered and self._failure_line is not None:
             number, text, time = self._first_error_word or self._failure_line
             ordered = [
-                self._finding(Category.CODE_DEFECT, number, text, {}, pattern="failed-build", time=time)
+                self._masked(
+                    self._finding(Category.CODE_DEFECT, number, text, {}, pattern="failed-build", time=time)
+                )
             ]
         return Diagnosis(
             primary or (ordered[0] if ordered else None),

@@ -22,8 +22,10 @@ _HEADER = re.compile(
     re.IGNORECASE,
 )
 # key=value and key: value pairs whose key names a secret (query strings, env dumps, JSON, YAML).
+# The key's own prefix (SOS_API_, X-Auth-) stays as it is; the key word starts the match, which keeps
+# the search fast.
 _PAIR = re.compile(
-    r"(?P<key>\b(?:[\w-]*(?:token|password|passwd|pwd|secret|api[_-]?key|apikey|credentials?))"
+    r"(?P<key>(?:token|password|passwd|pwd|secret|api[_-]?key|credentials?)"
     r"['\"]?\s*(?:=|:\s)\s*['\"]?)"
     r"(?!\*\*\*)[^\s'\",;&<>]+",
     re.IGNORECASE,

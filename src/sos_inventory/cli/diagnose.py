@@ -212,10 +212,11 @@ def render_text(diagnosis: Diagnosis, knowledge: Knowledge | None = None, max_ot
         lines += [f"    {row}" for row in primary["ticket"].rstrip().splitlines()]
     others = [f for f in diagnosis.findings if f is not diagnosis.primary]
     if others:
-        lines.append(f"other findings ({len(others) + diagnosis.omitted}):")
+        more = f"; {diagnosis.omitted} more evidence line(s) not kept" if diagnosis.omitted else ""
+        lines.append(f"other findings ({len(others)}{more}):")
         for finding in others[:max_others]:
             repeat = f" (x{finding.count})" if finding.count > 1 else ""
             lines.append(f"  line {finding.line}: {finding.category.value}{repeat}: {finding.evidence[:160]}")
-        if len(others) + diagnosis.omitted > max_others:
-            lines.append(f"  ... and {len(others) + diagnosis.omitted - max_others} more (--json lists them)")
+        if len(others) > max_others:
+            lines.append(f"  ... and {len(others) - max_others} more (--json lists them)")
     return "\n".join(lines) + "\n"
