@@ -191,11 +191,12 @@ def _match(text: str, gates: Sequence[_Gate]) -> tuple[Category, str, dict[str, 
     return None
 
 
-def _needles(knowledge: Knowledge) -> tuple[bytes, ...] | None:
+@functools.cache
+def _needles(patterns: tuple[Pattern, ...], *markers: re.Pattern[str]) -> tuple[bytes, ...] | None:
     """Lower-case ASCII strings of which every line any rule acts on holds one; None if unknown."""
     needles: set[str] = set()
-    extra = [knowledge.success, knowledge.failure, _TRACEBACK, _ERROR_WORD, _BLOCK_HEAD]
-    for found in [n for _, n, _ in _gates(knowledge.patterns)] + [required_literals(r) for r in extra]:
+    extra = [*markers, _TRACEBACK, _ERROR_WORD, _BLOCK_HEAD]
+    for found in [n for _, n, _ in _gates(patterns)] + [required_literals(r) for r in extra]:
         if found is None or not all(n.isascii() for n in found):
             return None  # a rule without a known literal: every line must be read
         needles |= found
@@ -228,7 +229,7 @@ class Scanner:
         self.knowledge = knowledge or default_knowledge()
         self.secrets = tuple(s for s in secrets if s)
         self._gates = _gates(self.knowledge.patterns)
-        self._needles = _needles(self.knowledge)
+        self._needles = _needles(self.knowledge.patterns, self.knowledge.success, self.knowledge.failure)
         self._scan: tuple[bytes, ...] | None = None  # a cover of the needles, chosen with the log's head
         self._findings: dict[tuple[Category, tuple[tuple[str, str], ...]], Finding] = {}
         self._verdicts: list[Finding] = []
@@ -293,7 +294,8 @@ class Scanner:
         else:
             low = data.lower()
             if self._scan is None:
-                self._scan = cover(self._needles, low[:SAMPLE])
+                # Choosing a cover costs a fraction of a second: worth it for a big log only.
+                self._scan = self._needles if len(low) < 4 * SAMPLE else cover(self._needles, low[:SAMPLE])
             for needle in self._scan:
                 found = low.find(needle)
                 while found != -1:
@@ -508,8 +510,11 @@ def diagnose_lines(
 
 
 def diagnose_text(text: str, knowledge: Knowledge | None = None, secrets: Sequence[str] = ()) -> Diagnosis:
-    """Diagnose a console log given as one text."""
-    return diagnose_lines(text.splitlines(), knowledge, secrets)
+    """Diagnose a console log given as one text (lines end at "\\n" only, as in a byte stream)."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return diagnose_lines(lines, knowledge, secrets)
 
 
 def read_blocks(stream: IO[bytes], size: int = 4 * 1024 * 1024) -> Iterator[bytes]:

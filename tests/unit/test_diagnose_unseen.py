@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sos_inventory.diagnose import MAX_FINDINGS, Scanner, diagnose_stream, diagnose_text
 from sos_inventory.needles import required_literals
@@ -148,6 +150,24 @@ def test_secrets_are_masked_in_evidence_facts_and_tickets() -> None:
     assert mask("nothing secret here: status 500") == "nothing secret here: status 500"
 
 
+# Pieces of real evidence for the property test to splice into arbitrary text.
+_FRAGMENTS = [
+    "Traceback (most recent call last):",
+    '  File "x.py", line 1, in f',
+    "socket.gaierror: [Errno -3] Temporary failure in name resolution",
+    "The above exception was the direct cause of the following exception:",
+    "error: Failed to query SOS inventory (C_Code ALC): HTTP 503",
+    "cause: sos_api_error",
+    "cause: nonsense",
+    "action: rerun",
+    "  - a list item",
+    "interrupted (stopped by SIGTERM): nothing written",
+    "Finished: FAILURE",
+    "Finished: SUCCESS",
+    "",
+]
+
+
 def _all_logs() -> list[str]:
     return [p.read_text(encoding="utf-8") for p in sorted(LOGS.rglob("*.log"))] + [TRACEBACK_DNS]
 
@@ -194,3 +214,49 @@ def test_distinct_findings_are_bounded() -> None:
     diagnosis = diagnose_text("\n".join(lines) + "\nFinished: FAILURE\n")
     assert len(diagnosis.findings) == MAX_FINDINGS
     assert diagnosis.omitted == 5000 - MAX_FINDINGS
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(_FRAGMENTS) | st.text(max_size=40), max_size=30))
+def test_any_text_is_read_without_error_and_the_same_in_blocks(parts: list[str]) -> None:
+    text = "\n".join(parts)
+    whole = diagnose_text(text)
+    blocks = Scanner()
+    blocks.feed_blocks([text.encode()[:7], text.encode()[7:]])
+    assert blocks.diagnosis().primary == whole.primary
+
+
+def test_a_big_log_read_through_the_cover_finds_what_the_line_by_line_reading_finds() -> None:
+    rng = random.Random(3)
+    noise = [
+        f"[2026-11-27T10:00:{i % 60:02d}.000Z]   ALC  prod-dal10-carrier2-worker-{rng.randrange(9999):04d}  applied  "
+        "status: Build -> Live"
+        for i in range(12000)
+    ]
+    text = "\n".join(
+        noise[:5000]
+        + TRACEBACK_DNS.splitlines()[:-2]
+        + noise[5000:9000]
+        + ["[x] HTTP 503 Service Unavailable"]
+    )
+    text += (
+        "\n"
+        + "\n".join(noise[9000:])
+        + "\nerror: stopped (C_Code ALC)\ncause: dns_lookup_failure\nFinished: FAILURE\n"
+    )
+    data = text.encode()
+    assert len(data) > 1_000_000
+    whole = Scanner()
+    for line in text.split("\n")[:-1]:
+        whole.feed(line)
+    blocks = Scanner()
+    blocks.feed_blocks(data[i : i + 600_000] for i in range(0, len(data), 600_000))
+    assert blocks.diagnosis() == whole.diagnosis()
+    assert len(blocks._scan or ()) < len(blocks._needles or ())  # the cover was used, not every needle
+    found = blocks.diagnosis()
+    assert [f.category.value for f in found.findings] == [
+        "dns_lookup_failure",
+        "dns_lookup_failure",
+        "sos_api_error",
+    ]
+    assert found.findings[1].line == 5001  # the traceback, at its first line
