@@ -22,6 +22,7 @@ end up in tickets.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -131,8 +132,25 @@ def _clean(raw: str) -> tuple[str, str | None, bool]:
             break
         time = time or match.group("time") or match.group("clock")
         text = text[match.end() :]
+    if text.startswith('{"'):
+        text, time = _json_line(text, time)
     indented = text[:1] in (" ", "\t")
     return _LEVEL.sub("", text.strip()), time, indented
+
+
+def _json_line(text: str, time: str | None) -> tuple[str, str | None]:
+    """The message and time of a JSON log line (``--log-format json``); other text as it is."""
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return text, time
+    if not isinstance(record, dict):
+        return text, time
+    message = next((record[k] for k in ("event", "message", "msg") if isinstance(record.get(k), str)), None)
+    if message is None:
+        return text, time
+    stamp = record.get("time")
+    return message, stamp if isinstance(stamp, str) else time
 
 
 def clean_line(raw: str) -> tuple[str, str | None]:

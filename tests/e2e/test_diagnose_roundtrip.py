@@ -154,6 +154,18 @@ def test_auth_failure_of_a_bad_token(job: Job) -> None:
     assert data["findings"][0]["facts"]["status"] == "401"
 
 
+def test_the_job_s_json_log_lines_are_read_back_too(job: Job) -> None:
+    log = job.run("--log-format", "json", token="not-the-token-1234")
+    assert '"event": "cause: auth_failure"' in log.read_text()
+    data = diagnose(log)
+    assert (data["primary"], data["verdict"]) == ("auth_failure", True)
+    primary = data["findings"][0]
+    assert primary["evidence"].startswith(
+        "SOS inventory returned an error when querying (C_Code ALC): HTTP 401"
+    )
+    assert primary["facts"]["time"].startswith("20")  # the JSON line's own time
+
+
 def test_rate_limited_by_the_server(job: Job) -> None:
     job.server.set_faults(error_rates={"429": 1}, retry_after="0")
     assert_round_trip(job.run(), "rate_limited")
