@@ -197,3 +197,18 @@ def test_one_cause_is_one_problem_naming_every_machine_it_hit(chaos_fleet: Chaos
     assert sorted(auth[0]["hostnames"]) == failed
     summary = (folder / "summary.md").read_text(encoding="utf-8")
     assert summary.count("[auth_failure]") + summary.count("**auth_failure**") == 1
+
+
+@pytest.mark.server_args("--latency-ms", "200")
+def test_an_interrupted_run_s_closing_diagnosis_is_the_interruption(chaos_fleet: ChaosFleet) -> None:
+    """The fleet's exports have problems of their own (unowned, not in inventory); the last word
+    on stderr must still be that the run was interrupted, and that a rerun finishes it."""
+    fleet = chaos_fleet
+    run = fleet.start("update", "--concurrency", "1")
+    wait_until(lambda: fleet.server.stats()["by_kind"]["update"] >= 1, what="the first update")
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 143, err
+    causes = [line for line in err.splitlines() if line.startswith("cause: ")]
+    assert causes[-1] == "cause: interrupted"
+    assert "rerun: advised" in err.split("cause: interrupted")[-1]

@@ -110,8 +110,10 @@ def _stopped(report: RunReport, stopped: SosInventoryError) -> int:
     report.stopped = f"{stopped}: {progress}"
     if isinstance(stopped, Interrupted):
         # Not a failure of the job or of the inventory: an operator or Jenkins asked it to stop.
-        print(f"interrupted ({stopped}): {progress}; rerun the job to finish", file=sys.stderr)
-        print(f"cause: {Category.INTERRUPTED.value}", file=sys.stderr)  # the verdict diagnose reads back
+        text = f"interrupted ({stopped}): {progress}; rerun the job to finish"
+        print(text, file=sys.stderr)
+        # The run's own verdict, so the closing diagnosis (and diagnose) says so, not a plan problem.
+        report.failures.append(Problem(Category.INTERRUPTED, text))
         return 128 + stopped.signal_number
     report.failures.append(_stop_problem(stopped, progress))
     return EXIT_UNREACHABLE
