@@ -44,10 +44,10 @@ def write_chaos_config(root: Path, *, retry: dict[str, Any] | None = None, **ove
 class ChaosFleet(Fleet):
     """A Fleet whose CLI can also run in the background (faults: ``fleet.server.set_faults``)."""
 
-    def start(self, *args: str) -> subprocess.Popen[str]:
+    def start(self, *args: str, url: str | None = None) -> subprocess.Popen[str]:
         """Start the real CLI in the background (for lock and signal tests)."""
         command = [sys.executable, "-m", "sos_inventory", *args, "--config", str(self.config)]
-        command += ["--inventory-url", self.server.url, "--now", NOW.strftime("%Y-%m-%dT%H:%M:%SZ")]
+        command += ["--inventory-url", url or self.server.url, "--now", NOW.strftime("%Y-%m-%dT%H:%M:%SZ")]
         return subprocess.Popen(
             command, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=self.root
         )

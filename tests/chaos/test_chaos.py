@@ -1,7 +1,8 @@
 """The real CLI against the reference server injecting faults: the job heals, stops or refuses.
 
-Every retry here runs with zero backoff (see ``FAST_RETRY``), so no test sleeps for
-real except where a server-side latency makes a run last long enough to interrupt.
+Every retry here runs with zero backoff (see ``FAST_RETRY``), and no test sleeps to let
+a run get somewhere: it waits for what it can see (the server's update count, a
+connection to a silent service) under a generous overall timeout.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 
 from tests.chaos.conftest import ChaosFleet, write_chaos_config
 from tests.e2e.conftest import TOKEN
+from tests.waiting import GENEROUS, silent_listener, wait_for, wait_for_updates
 
 
 def desired_states(
@@ -139,16 +141,23 @@ def test_export_flipping_every_machine_to_available_is_refused(chaos_fleet: Chao
     assert plan.returncode == 3  # plan shows the same verdict
 
 
-@pytest.mark.server_args("--latency-ms", "40")
 def test_two_updates_at_once_one_waits_out_with_exit_5(chaos_fleet: ChaosFleet) -> None:
     fleet = chaos_fleet
-    first = fleet.start("update", "-q", "--concurrency", "2")
-    time.sleep(1.0)  # well into its run: ~120 updates at 40 ms, 2 at a time
-    second = fleet.cli("update", "-q", "--state-dir", str(fleet.root / ".sos-inventory"))
-    assert second.returncode == 5
-    assert f"pid {first.pid}" in second.stderr
-    _, err = first.communicate(timeout=120)
-    assert first.returncode in (0, 1), err
+    with silent_listener() as silent:
+        # The first run holds the lock while it waits on an inventory that never answers:
+        # it is surely still running when the second one starts, however busy the machine.
+        first = fleet.start("update", "-q", url=silent.url)
+        wait_for(
+            lambda: silent.held, "the first run to query the inventory", alive=lambda: first.poll() is None
+        )
+        second = fleet.cli("update", "-q", "--state-dir", str(fleet.root / ".sos-inventory"))
+        assert second.returncode == 5, second.stderr
+        assert f"pid {first.pid}" in second.stderr
+        assert fleet.server.stats()["by_kind"]["update"] == 0  # the second wrote nothing
+    # Its inventory gone, the first run stops (exit 4) and lets the lock go.
+    _, err = first.communicate(timeout=GENEROUS)
+    assert first.returncode == 4, err
+    assert fleet.cli("update", "-q").returncode in (0, 1)
     assert json.loads(fleet.cli("plan", "--json").stdout)["counts"]["changes"] == 0
 
 
@@ -157,7 +166,7 @@ def test_sigkill_leaves_no_half_written_record_and_the_next_run_converges(chaos_
     fleet = chaos_fleet
     before, changes, _ = desired_states(fleet)
     run = fleet.start("update", "-q", "--concurrency", "4", "--report-dir", str(fleet.root / "killed"))
-    time.sleep(1.5)
+    wait_for_updates(fleet.server, 10, alive=lambda: run.poll() is None)
     run.send_signal(signal.SIGKILL)
     run.communicate(timeout=30)
     after = fleet.state()
@@ -173,8 +182,9 @@ def test_sigkill_leaves_no_half_written_record_and_the_next_run_converges(chaos_
 def test_sigterm_stops_cleanly_and_writes_the_report(chaos_fleet: ChaosFleet) -> None:
     fleet = chaos_fleet
     before, changes, _ = desired_states(fleet)
-    run = fleet.start("update", "-q", "--concurrency", "2", "--report-dir", str(fleet.root / "term"))
-    time.sleep(1.5)
+    # One at a time at 40 ms each: once the first updates are in, the rest take seconds.
+    run = fleet.start("update", "-q", "--concurrency", "1", "--report-dir", str(fleet.root / "term"))
+    wait_for_updates(fleet.server, 3, alive=lambda: run.poll() is None)
     run.send_signal(signal.SIGTERM)
     _, err = run.communicate(timeout=30)
     assert run.returncode == 128 + signal.SIGTERM, err
@@ -188,45 +198,16 @@ def test_sigterm_stops_cleanly_and_writes_the_report(chaos_fleet: ChaosFleet) ->
 
 
 def test_a_service_that_accepts_but_never_answers_times_out_and_stops(chaos_fleet: ChaosFleet) -> None:
-    import socket
-    import threading
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    held: list[socket.socket] = []
-    closing = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not closing.is_set():
-            try:
-                held.append(listener.accept()[0])  # never answered
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        write_chaos_config(
-            chaos_fleet.root,
-            inventory={
-                "url": "http://127.0.0.1:9",
-                "timeout": 0.3,
-                "retry": {"base_delay": 0, "max_delay": 0},
-            },
-        )
+    write_chaos_config(
+        chaos_fleet.root,
+        inventory={"url": "http://127.0.0.1:9", "timeout": 0.3, "retry": {"base_delay": 0, "max_delay": 0}},
+    )
+    with silent_listener() as silent:
         started = time.monotonic()
-        result = chaos_fleet.cli("plan", url=f"http://127.0.0.1:{listener.getsockname()[1]}")
+        result = chaos_fleet.cli("plan", url=silent.url)
         assert result.returncode == 4
         assert time.monotonic() - started < 30
         assert "Failed to query SOS inventory" in result.stderr
         assert "no answer within 0.3s" in result.stderr
         assert "cause: network_timeout" in result.stderr
-        assert len(held) <= 4 * 6  # 3 reads per C_Code, each tried at most 4 times
-    finally:
-        closing.set()
-        thread.join(timeout=5)
-        for connection in held:
-            connection.close()
-        listener.close()
+        assert len(silent.held) <= 4 * 6  # 3 reads per C_Code, each tried at most 4 times
