@@ -5,13 +5,17 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 SOURCES = src tests scripts examples bench
+# Exact versions of every tool and library the tests use; `make lock` refreshes them.
+LOCK    = requirements/dev.txt
+PIN     = --quiet --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 
-.PHONY: demo test lint typecheck unit install clean
+.PHONY: demo test lint typecheck unit install lock mutation clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -r $(LOCK)
+	# The package itself, built with the pinned setuptools: nothing unpinned enters the venv.
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 install: $(BIN)/.installed
@@ -20,7 +24,7 @@ install: $(BIN)/.installed
 demo: $(BIN)/.installed
 	$(BIN)/python scripts/demo.py
 
-## Lint, type-check and run every test (unit and end-to-end).
+## Lint, type-check and run every test (unit and end-to-end) under branch coverage.
 test: lint typecheck unit
 
 lint: $(BIN)/.installed
@@ -30,8 +34,24 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
+# Coverage counts the CLI and server subprocesses too ([tool.coverage.run] patch);
+# the report fails under the floor in [tool.coverage.report].
 unit: $(BIN)/.installed
-	$(BIN)/pytest -q
+	rm -f .coverage .coverage.*
+	$(BIN)/coverage run -m pytest -q
+	$(BIN)/coverage combine --quiet
+	$(BIN)/coverage report
+
+## Re-resolve the pinned versions from pyproject.toml (commit the changed requirements/*.txt).
+lock: $(BIN)/.installed
+	$(BIN)/pip-compile $(PIN) --upgrade --extra dev -o $(LOCK) pyproject.toml
+	$(BIN)/pip-compile $(PIN) --upgrade --extra dev --extra mutation --constraint $(LOCK) \
+		-o requirements/mutation.txt pyproject.toml
+
+## Mutation testing of the core (slow; not part of `make test`): see docs/testing.md.
+mutation: $(BIN)/.installed
+	$(BIN)/pip install --quiet -r requirements/mutation.txt
+	$(BIN)/python scripts/mutation.py $(MUTATION_ARGS)
 
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* build/mutation

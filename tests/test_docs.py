@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,7 +43,7 @@ def test_every_command_has_working_help_and_is_in_the_readme(command: str) -> No
 
 def test_every_option_of_plan_and_update_is_in_the_readme() -> None:
     parser = build_parser()
-    actions = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    actions: Any = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     for command in ("plan", "update", "validate", "explain"):
         for action in actions[command]._actions:
             for option in action.option_strings:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,15 +40,7 @@ def write_chaos_config(root: Path, *, retry: dict[str, Any] | None = None, **ove
 
 @dataclass
 class ChaosFleet(Fleet):
-    """A Fleet whose CLI can also run in the background (faults: ``fleet.server.set_faults``)."""
-
-    def start(self, *args: str, url: str | None = None) -> subprocess.Popen[str]:
-        """Start the real CLI in the background (for lock and signal tests)."""
-        command = [sys.executable, "-m", "sos_inventory", *args, "--config", str(self.config)]
-        command += ["--inventory-url", url or self.server.url, "--now", NOW.strftime("%Y-%m-%dT%H:%M:%SZ")]
-        return subprocess.Popen(
-            command, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=self.root
-        )
+    """A generated fleet of a few hundred machines (faults: ``fleet.server.set_faults``)."""
 
 
 def make_fleet(root: Path, n: int, drift: dict[str, float], seed: int = 7) -> None:

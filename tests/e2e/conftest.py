@@ -136,19 +136,34 @@ class Fleet:
         self, *args: str, env: dict[str, str] | None = None, url: str | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         """Run the real ``sos-inventory`` command against this fleet's server."""
-        command = [sys.executable, "-m", "sos_inventory", *args]
-        if args and args[0] in ("plan", "update"):
-            command += ["--config", str(self.config), "--inventory-url", url or self.server.url, "--now", NOW]
-        elif args and args[0] in ("validate", "explain"):
-            command += ["--config", str(self.config), "--now", NOW]
         return subprocess.run(
-            command,
+            self.command(*args, url=url),
             env=self.env() if env is None else env,
             capture_output=True,
             text=True,
             timeout=timeout,
             check=False,
         )
+
+    def start(self, *args: str, url: str | None = None) -> subprocess.Popen[str]:
+        """Start the real CLI in the background (for lock and signal tests), in the fleet's folder."""
+        return subprocess.Popen(
+            self.command(*args, url=url),
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=self.root,
+        )
+
+    def command(self, *args: str, url: str | None = None) -> list[str]:
+        """The command line of ``sos-inventory ARGS`` with this fleet's config, server and clock."""
+        command = [sys.executable, "-m", "sos_inventory", *args]
+        if args and args[0] in ("plan", "update"):
+            command += ["--config", str(self.config), "--inventory-url", url or self.server.url, "--now", NOW]
+        elif args and args[0] in ("validate", "explain"):
+            command += ["--config", str(self.config), "--now", NOW]
+        return command
 
     def dump(self) -> dict[str, Any]:
         out = subprocess.run(

@@ -11,7 +11,6 @@ from sos_inventory.errors import (
     RunStopped,
     SosAuthError,
     SosConnectError,
-    SosError,
     SosRejected,
 )
 from sos_inventory.model import ServerRecord
@@ -25,7 +24,7 @@ def changes(n: int) -> list[Change]:
     ]
 
 
-def updater(failures: dict[str, list[SosError]], calls: list[str]):  # type: ignore[no-untyped-def]
+def updater(failures: dict[str, list[Exception]], calls: list[str]):  # type: ignore[no-untyped-def]
     async def update(change: Change) -> ServerRecord:
         calls.append(change.unid)
         await asyncio.sleep(0)
@@ -59,7 +58,7 @@ def test_every_change_gets_one_outcome_in_plan_order() -> None:
 
 def test_transient_failures_get_one_second_chance_at_the_end() -> None:
     calls: list[str] = []
-    failures: dict[str, list[SosError]] = {"U01": [dropped("U01")], "U05": [dropped("U05"), dropped("U05")]}
+    failures: dict[str, list[Exception]] = {"U01": [dropped("U01")], "U05": [dropped("U05"), dropped("U05")]}
     result = apply(changes(8), updater(failures, calls), concurrency=3)
     assert result.second_chance == 2
     assert result.recovered == 1

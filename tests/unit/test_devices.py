@@ -8,14 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sos_inventory.config import DevicesSpec
-from sos_inventory.devices import REQUIRED, DevicesFile, discover, load_devices, parse_timestamp
+from sos_inventory.devices import REQUIRED, DeviceSet, DevicesFile, discover, load_devices, parse_timestamp
 from sos_inventory.errors import InputError
 from sos_inventory.job import rows_at_most
 from sos_inventory.model import COLUMNS, ORIGIN_FIELDS, RULE_FIELDS, Device
 from tests.builders import HEADER, make_config, row, write_csv
 
 
-def load(tmp_path: Path, rows: list[dict[str, str]], **config: object):
+def load(tmp_path: Path, rows: list[dict[str, str]], **config: object) -> DeviceSet:
     path = write_csv(tmp_path / "softlayer-data" / "Acct531277" / "devices.csv", rows)
     return load_devices([DevicesFile(path, "531277")], make_config(tmp_path, **config))
 
