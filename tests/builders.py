@@ -116,7 +116,7 @@ def record(hostname: str, unid: str, **fields: str) -> ServerRecord:
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
-def make_device(hostname: str = "prod-dal10-carrier2-worker-1030", **fields: object) -> Device:
+def make_device(hostname: str = "prod-dal10-carrier2-worker-1030", **fields: Any) -> Device:
     """A Device as the export reader makes it: a 30-day-old machine of ALC unless told otherwise."""
     base = Device(
         source="Acct531277/devices.csv",

@@ -14,11 +14,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from sos_inventory.server.control import ReferenceControl
 
-__all__ = ["GENEROUS", "SilentListener", "silent_listener", "wait_for", "wait_for_updates"]
+__all__ = ["GENEROUS", "SilentListener", "catches", "silent_listener", "wait_for", "wait_for_updates"]
 
 T = TypeVar("T")
 
@@ -61,6 +62,20 @@ def wait_for_updates(
         return done if done >= count else None
 
     return wait_for(updates, f"{count} updates on the server", alive=alive)
+
+
+def catches(pid: int, signal_number: int) -> bool:
+    """Whether process ``pid`` has a handler for ``signal_number`` now (Linux: SigCgt in /proc).
+
+    The moment a Python program installs its handler is otherwise invisible from outside;
+    a signal sent before it kills the process instead of stopping it in order.
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return False
+    caught = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught, 16) >> (signal_number - 1) & 1)
 
 
 @dataclass

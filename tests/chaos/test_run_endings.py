@@ -7,9 +7,7 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +17,9 @@ from tests.builders import PLANTED_DEFECT
 from tests.chaos.conftest import ChaosFleet
 from tests.chaos.test_chaos import desired_states
 from tests.e2e.conftest import READER_TOKEN, TOKEN
+from tests.waiting import catches, wait_for, wait_for_updates
 
 OUTCOMES_OF_AN_ENDED_UPDATE = {"applied", "failed", "not_attempted"}
-
-
-def wait_until(condition: Callable[[], bool], *, timeout: float = 60.0, what: str = "the condition") -> None:
-    """Poll an observable condition (never a fixed sleep), under a generous timeout."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def read_report(folder: Path) -> dict[str, Any]:
@@ -55,7 +45,7 @@ def test_a_run_stopped_mid_apply_reports_only_what_happened(chaos_fleet: ChaosFl
     fleet.server.reset_stats()
     run = fleet.start("update", "-q", "--concurrency", "2", "--report-dir", str(fleet.root / "r"))
     # Some updates have gone through: now the inventory goes down for writes.
-    wait_until(lambda: fleet.server.stats()["by_kind"]["update"] >= 10, what="10 updates")
+    wait_for_updates(fleet.server, 10, alive=lambda: run.poll() is None)
     fleet.server.set_faults(drop_before=1.0, kinds=["update"])
     _, err = run.communicate(timeout=120)
     assert run.returncode == 4, err
@@ -77,14 +67,25 @@ def test_a_run_stopped_mid_apply_reports_only_what_happened(chaos_fleet: ChaosFl
 
 
 @pytest.mark.server_args("--latency-ms", "200")
-@pytest.mark.parametrize("delay", [0.6, 1.2, 2.5])
-def test_sigterm_at_any_moment_gives_143_and_a_report(chaos_fleet: ChaosFleet, delay: float) -> None:
-    """At 0.6 s the command is still loading, at 1.2 s reading, at 2.5 s planning or applying
-    (200 ms a request, one at a time: the run lasts far longer than 2.5 s)."""
+@pytest.mark.parametrize("moment", ["loading", "reading", "applying"])
+def test_sigterm_at_any_moment_gives_143_and_a_report(chaos_fleet: ChaosFleet, moment: str) -> None:
+    """As soon as the process catches SIGTERM (the command is still loading), once the
+    server has seen its first read, once it has seen its first write (200 ms a request,
+    one at a time: the run lasts far longer than the wait for any of these)."""
     fleet = chaos_fleet
-    folder = fleet.root / f"term-{delay}"
+    folder = fleet.root / f"term-{moment}"
+    fleet.server.reset_stats()
     run = fleet.start("update", "-q", "--concurrency", "1", "--report-dir", str(folder))
-    time.sleep(delay)  # the moment under test, not a wait for the other process
+
+    def running() -> bool:
+        return run.poll() is None
+
+    if moment == "loading":
+        wait_for(lambda: catches(run.pid, signal.SIGTERM), "the SIGTERM handler", alive=running)
+    elif moment == "reading":
+        wait_for(lambda: fleet.server.stats()["requests"] >= 1, "the first inventory read", alive=running)
+    else:
+        wait_for_updates(fleet.server, 1, alive=running)
     run.send_signal(signal.SIGTERM)
     _, err = run.communicate(timeout=60)
     assert run.returncode == 128 + signal.SIGTERM, err
@@ -103,7 +104,7 @@ def test_sigint_while_planning_is_130_and_a_report_not_a_traceback(chaos_fleet: 
     folder = fleet.root / "int"
     fleet.server.reset_stats()
     run = fleet.start("plan", "--report-dir", str(folder))
-    wait_until(lambda: fleet.server.stats()["requests"] >= 1, what="the first inventory read")
+    wait_for(lambda: fleet.server.stats()["requests"] >= 1, "the first inventory read")
     run.send_signal(signal.SIGINT)
     _, err = run.communicate(timeout=60)
     assert run.returncode == 128 + signal.SIGINT, err

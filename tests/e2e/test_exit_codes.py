@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -193,6 +195,26 @@ def test_update_130_143_a_signal_stops_the_run(small_fleet: Fleet, signal_number
         _, err = run.communicate(timeout=GENEROUS)
     assert run.returncode == 128 + signal_number, err
     assert TOKEN not in err
+
+
+def test_plan_70_an_internal_error(small_fleet: Fleet) -> None:
+    # A defect planted in the planner by a harness around the real entry point.
+    harness = (
+        "import sys\n"
+        "import sos_inventory.job as job\n"
+        "def broken(*args, **kwargs):\n"
+        "    raise KeyError('planted by the test')\n"
+        "job.build_plan = broken\n"
+        "from sos_inventory.console import main\n"
+        "sys.exit(main())\n"
+    )
+    command = [sys.executable, "-c", harness, *small_fleet.command("plan")[3:]]
+    result = subprocess.run(
+        command, env=small_fleet.env(), capture_output=True, text=True, timeout=GENEROUS, check=False
+    )
+    assert result.returncode == 70, result.stderr
+    assert "cause: code_defect" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 # -- validate and explain: offline --------------------------------------------------

@@ -12,8 +12,8 @@ from sos_inventory.errors import ConfigError
 from sos_inventory.model import Device, ServerRecord
 from sos_inventory.plan import KnownNames, Plan, build_plan, pick_record
 from sos_inventory.runbook import Category
-from tests.builders import make_config, record
-from tests.unit.test_ownership import NOW, device
+from tests.builders import NOW, make_config, record
+from tests.builders import make_device as device
 
 KNOWN = {
     "ALC": KnownNames(

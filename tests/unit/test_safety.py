@@ -7,7 +7,7 @@ from sos_inventory.devices import DeviceSet
 from sos_inventory.model import RowError
 from sos_inventory.plan import Change, Plan
 from sos_inventory.safety import check, limits_with_overrides
-from tests.unit.test_ownership import device
+from tests.builders import make_device as device
 
 
 def plan(changes: int, records: dict[str, int], c_code: str = "ALC") -> Plan:
