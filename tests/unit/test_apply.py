@@ -68,6 +68,34 @@ def test_transient_failures_get_one_second_chance_at_the_end() -> None:
     assert sorted(calls[-2:]) == ["U01", "U05"]  # the second chances come last
 
 
+def test_recovered_counts_the_second_chances_that_were_applied() -> None:
+    calls: list[str] = []
+    failures: dict[str, list[Exception]] = {
+        "U01": [dropped("U01")],
+        "U02": [dropped("U02")],
+        "U05": [dropped("U05"), dropped("U05")],
+    }
+    result = apply(changes(8), updater(failures, calls), concurrency=2)
+    assert (result.second_chance, result.recovered) == (3, 2)
+
+
+def test_no_second_chance_when_switched_off() -> None:
+    calls: list[str] = []
+    result = apply(changes(4), updater({"U01": [dropped("U01")]}, calls), concurrency=1, second_chance=False)
+    assert calls.count("U01") == 1
+    assert result.second_chance == 0
+    assert result.count("failed") == 1
+
+
+def test_no_second_chance_after_the_run_stopped() -> None:
+    calls: list[str] = []
+    denied = SosAuthError("HTTP 403", status=403, operation="update", c_code="ALC")
+    result = apply(changes(6), updater({"U00": [dropped("U00")], "U02": [denied]}, calls), concurrency=1)
+    assert isinstance(result.stopped_by, SosAuthError)
+    assert calls.count("U00") == 1  # the transient failure before the stop is not tried again
+    assert result.second_chance == 0
+
+
 def test_an_answer_that_does_not_show_the_written_values_is_a_failure() -> None:
     async def liar(change: Change) -> ServerRecord:
         return record(change.hostname, change.unid, status="Build")

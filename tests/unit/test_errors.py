@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sos_inventory.errors import (
+    ConfigError,
     SosAuthError,
     SosHttpError,
     SosRateLimited,
@@ -33,6 +34,12 @@ CLASSES: dict[int, type[SosHttpError]] = {
 # Worth another try: the service was busy or broken for a moment. A 501 says the
 # call itself is not supported, which no retry changes.
 TRANSIENT = {429, 500, 502, 503, 504}
+
+
+def test_a_config_error_keeps_one_problem_or_each_of_many() -> None:
+    assert ConfigError("bad key").problems == ["bad key"]
+    assert ConfigError(["one", "two"]).problems == ["one", "two"]
+    assert str(ConfigError(["one", "two"])) == "one; two"
 
 
 @pytest.mark.parametrize("status", sorted(CLASSES))
