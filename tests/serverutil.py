@@ -42,7 +42,8 @@ __all__ = [
 #: status, decoded JSON body, headers
 Response = tuple[int, dict[str, Any], dict[str, str]]
 
-STARTUP_TIMEOUT = 15.0
+# Generous: a loaded machine can take many seconds to start a Python process.
+STARTUP_TIMEOUT = 120.0
 _STOP_TIMEOUT = 10.0
 
 
