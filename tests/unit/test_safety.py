@@ -79,3 +79,38 @@ def test_force_and_raised_limits_are_recorded_as_overrides() -> None:
 
 def test_paths_are_strings(tmp_path: Path) -> None:
     assert check(plan(0, {}), DeviceSet(rows_by_file={str(tmp_path / "x.csv"): 1}), LIMITS).refusals == ()
+
+
+# Each limit is inclusive: reaching it is allowed, crossing it is refused.
+
+
+def test_exactly_max_changes_passes_one_more_is_refused() -> None:
+    limits = Safety(max_changes=20, max_change_ratio=1.0, min_export_ratio=0.0)
+    assert check(plan(20, {"ALC": 100}), fleet(100), limits).refusals == ()
+    [refusal] = check(plan(21, {"ALC": 100}), fleet(100), limits).refusals
+    assert refusal.limit == "max_changes"
+    assert "--max-changes 21" in refusal.message
+
+
+def test_the_ratio_guard_starts_at_ten_records() -> None:
+    limits = Safety(max_changes=500, max_change_ratio=0.2, min_export_ratio=0.0)
+    assert check(plan(9, {"ALC": 9}), fleet(9), limits).refusals == ()  # too few records to judge
+    [refusal] = check(plan(10, {"ALC": 10}), fleet(10), limits).refusals
+    assert refusal.limit == "max_change_ratio"
+    assert "--max-change-ratio 1.00" in refusal.message
+
+
+def test_the_suggested_ratio_lets_exactly_this_plan_through() -> None:
+    [refusal] = check(plan(30, {"ALC": 100}), fleet(100), LIMITS).refusals
+    assert "--max-change-ratio 0.30" in refusal.message  # the 30% planned: only more is refused
+
+
+def test_an_export_share_exactly_at_the_limit_passes() -> None:
+    assert check(plan(0, {"ALC": 100}), fleet(50), LIMITS).refusals == ()
+    [refusal] = check(plan(0, {"ALC": 100}), fleet(49), LIMITS).refusals
+    assert refusal.limit == "min_export_ratio"
+    assert "--min-export-ratio 0.48" in refusal.message  # just under the 49% exported
+
+
+def test_an_empty_inventory_is_not_a_truncated_export() -> None:
+    assert check(plan(0, {"ALC": 0}), fleet(5), LIMITS).refusals == ()
