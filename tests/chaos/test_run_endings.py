@@ -206,7 +206,7 @@ def test_an_interrupted_run_s_closing_diagnosis_is_the_interruption(chaos_fleet:
     on stderr must still be that the run was interrupted, and that a rerun finishes it."""
     fleet = chaos_fleet
     run = fleet.start("update", "--concurrency", "1")
-    wait_until(lambda: fleet.server.stats()["by_kind"]["update"] >= 1, what="the first update")
+    wait_for_updates(fleet.server, 1, alive=lambda: run.poll() is None)
     run.send_signal(signal.SIGTERM)
     _, err = run.communicate(timeout=60)
     assert run.returncode == 143, err

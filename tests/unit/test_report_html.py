@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from html.parser import HTMLParser
 
 from sos_inventory.report import html
@@ -70,8 +71,8 @@ def test_problems_with_their_action_and_ticket_draft() -> None:
     ticket = failed.to_dict(report.facts())["ticket"]
     assert ticket and "SOS API" in ticket
     assert "<details><summary>Ticket draft</summary><pre>" in page
-    assert html.escape(ticket) in page
-    assert html.escape(failed.action) in page
+    assert escape(ticket) in page
+    assert escape(failed.action) in page
 
 
 def test_status_counts_before_and_after_the_applied_changes() -> None:
