@@ -135,9 +135,12 @@ class Fleet:
     def cli(
         self, *args: str, env: dict[str, str] | None = None, url: str | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        """Run the real ``sos-inventory`` command against this fleet's server."""
+        """Run the real ``sos-inventory`` command against this fleet's server, in the fleet's
+        folder: its default state folder (the lock) is the fleet's own, never shared with
+        another test run."""
         return subprocess.run(
             self.command(*args, url=url),
+            cwd=self.root,
             env=self.env() if env is None else env,
             capture_output=True,
             text=True,
