@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from sos_inventory.errors import RunStopped, SosAuthError, SosError, SosInventoryError, SosProtocolError
 from sos_inventory.model import ServerRecord
@@ -24,9 +24,29 @@ from sos_inventory.sos.resilience import is_transient
 
 log = logging.getLogger(__name__)
 
-OutcomeKind = Literal["planned", "applied", "failed"]
+OutcomeKind = Literal["planned", "applied", "failed", "stale"]
 Updater = Callable[[Change], Awaitable[ServerRecord]]
 StopCheck = Callable[[], RunStopped | None]
+
+
+class Recorder(Protocol):
+    """Evidence of each request: told before it is sent and after its answer (the ledger)."""
+
+    def pending(self, change: Change) -> int:
+        """Record the change as about to be sent; a token for ``settled``. Raising stops the write."""
+        ...
+
+    def settled(self, token: int, change: Change, outcome: str, error: str | None = None) -> None:
+        """Record what became of the request: applied, failed or not_attempted."""
+        ...
+
+
+class _NoRecord:
+    def pending(self, change: Change) -> int:
+        return 0
+
+    def settled(self, token: int, change: Change, outcome: str, error: str | None = None) -> None:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +101,7 @@ class _Applier:
     stop: StopCheck
     result: ApplyResult
     outcomes: list[Outcome]
+    record: Recorder
 
     async def run(self, indices: Sequence[int]) -> None:
         """Apply ``changes[i]`` for i in ``indices``, writing into ``outcomes[i]``."""
@@ -97,19 +118,25 @@ class _Applier:
                 if result.stopped_by is not None:
                     return
                 change = self.changes[index]
+                # No write without evidence: a ledger that cannot record this request raises here.
+                token = self.record.pending(change)
                 try:
                     _check_written(change, await self.update(change))
                     self.outcomes[index] = Outcome(change, "applied")
+                    self.record.settled(token, change, "applied")
                 except SosAuthError as exc:
                     self.outcomes[index] = Outcome(change, "failed", exc)
+                    self.record.settled(token, change, "failed", str(exc))
                     result.stopped_by = exc
                     return
                 except RunStopped as exc:
+                    self.record.settled(token, change, "not_attempted", str(exc))
                     result.stopped_by = result.stopped_by or exc
                     return
                 except SosError as exc:
                     log.warning("%s %s (%s): %s", change.c_code, change.hostname, change.unid, exc)
                     self.outcomes[index] = Outcome(change, "failed", exc)
+                    self.record.settled(token, change, "failed", str(exc))
                 done += 1
                 now = time.monotonic()
                 if now - last_report >= 5:
@@ -126,10 +153,14 @@ async def apply_changes(
     concurrency: int = 8,
     stop: StopCheck = _no_stop,
     second_chance: bool = True,
+    record: Recorder | None = None,
 ) -> ApplyResult:
-    """Apply every change with at most ``concurrency`` in flight; never raises SosError."""
+    """Apply every change with at most ``concurrency`` in flight; never raises SosError.
+
+    ``record`` is told of each request before it is sent and after its answer.
+    """
     result = ApplyResult()
-    applier = _Applier(changes, update, concurrency, stop, result, planned(changes))
+    applier = _Applier(changes, update, concurrency, stop, result, planned(changes), record or _NoRecord())
     await applier.run(range(len(changes)))
     outcomes = applier.outcomes
     retry = [i for i, o in enumerate(outcomes) if o.outcome == "failed" and o.error and is_transient(o.error)]

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Literal, TypeVar, cast
 
 from sos_inventory import safety
-from sos_inventory.apply import ApplyResult, apply_changes
+from sos_inventory.apply import ApplyResult, Recorder, apply_changes
 from sos_inventory.config import Config, Credentials, Safety
 from sos_inventory.devices import DeviceSet, DevicesFile, gc_paused, loading, log_read
 from sos_inventory.errors import DeadlineExceeded, Interrupted, RunStopped
@@ -43,6 +43,8 @@ class RunOptions:
     overrides: tuple[str, ...] = ()
     query_strategy: QueryStrategy = "auto"
     max_rps: float | None = None  # cap on requests per second to a shared API
+    record: Recorder | None = None  # the evidence of each write (the ledger)
+    review: Callable[[Plan], Plan] | None = None  # a last look at the plan before the guards (drift)
 
 
 @dataclass(slots=True)
@@ -258,6 +260,8 @@ class _Run:
             totals=snapshot.totals,
             partial=frozenset(snapshot.partial),
         )
+        if self.options.review is not None:
+            plan = self.options.review(plan)
         log.info(
             "plan: %d change(s), %d in step, %d problem(s)",
             len(plan.changes),
@@ -278,7 +282,11 @@ class _Run:
 
         return await self.interruptible(
             lambda: apply_changes(
-                plan.changes, update, concurrency=self.options.concurrency, stop=self.stop_reason
+                plan.changes,
+                update,
+                concurrency=self.options.concurrency,
+                stop=self.stop_reason,
+                record=self.options.record,
             ),
             cancel_at_once=False,
         )

@@ -43,6 +43,9 @@ class Category(StrEnum):
     DUPLICATE_HOSTNAME = "duplicate_hostname"
     INPUT_ERROR = "input_error"
     SAFETY_GUARD = "safety_guard"
+    MANUAL_EDIT = "manual_edit"
+    FIGHT = "fight"
+    STALE_PLAN = "stale_plan"
     CODE_DEFECT = "code_defect"
 
 

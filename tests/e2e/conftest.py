@@ -148,6 +148,7 @@ class Fleet:
             text=True,
             timeout=timeout,
             check=False,
+            cwd=self.root,  # the default --state-dir (lock and ledger) is then the test's own
         )
 
     def dump(self) -> dict[str, Any]:

@@ -15,20 +15,24 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sos_inventory import __version__
-from sos_inventory.cli.common import DEFAULT_STATE_DIR, EXIT_CODES, setup_logging
+from sos_inventory.cli.common import EXIT_CODES, add_state_dir, setup_logging
 from sos_inventory.config import DEFAULT_CONFIG
 
 __all__ = ["EXIT_CODES", "LAZY_COMMANDS", "build_parser", "main"]
 
 #: Commands defined in a module of their own, imported only when that command runs, so that
 #: ``--help``, ``plan`` and ``update`` never load the reference server or the log reader.
-#: name -> (module with ``register(commands)``, the one-line help shown in the command list).
+#: name -> (module with ``register(commands)``, or ``module:function`` registering that command,
+#: the one-line help shown in the command list).
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "diagnose": (
         "sos_inventory.cli.diagnose",
         "say what failed in a Jenkins console log, why, and what to do",
     ),
     "server": ("sos_inventory.server.cli", "the reference SOS inventory server and its data"),
+    "runs": ("sos_inventory.cli.evidence:register_runs", "the latest runs recorded in the ledger"),
+    "history": ("sos_inventory.cli.evidence:register_history", "every change the job made to one machine"),
+    "audit": ("sos_inventory.cli.evidence:register_audit", "verify the ledger's hash chain, or export its rows"),
 }
 
 
@@ -122,6 +126,7 @@ def _common(parser: argparse.ArgumentParser, *, network: bool) -> None:
             metavar="R",
             help="lower safety.min_export_ratio (0..1) for this run",
         )
+        add_state_dir(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more detail (-vv for debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
@@ -169,13 +174,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     _common(update, network=True)
     update.add_argument(
-        "--state-dir",
-        type=Path,
-        default=Path(DEFAULT_STATE_DIR),
-        metavar="DIR",
-        help=f"where the run lock lives; one update at a time per folder (default: {DEFAULT_STATE_DIR})",
-    )
-    update.add_argument(
         "--wait-lock",
         type=float,
         default=0.0,
@@ -198,7 +196,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     for name, (module, help_text) in LAZY_COMMANDS.items():
         if command in (None, name):
-            importlib.import_module(module).register(commands)
+            module_name, _, function = module.partition(":")
+            getattr(importlib.import_module(module_name), function or "register")(commands)
         else:
             commands.add_parser(name, help=help_text, add_help=False)
     return parser

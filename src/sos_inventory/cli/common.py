@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TextIO
 
 from sos_inventory.config import Config, DevicesSpec, load_config, with_inventory_url
@@ -33,6 +34,17 @@ EXIT_CODES = """exit codes:
   5  another run of the job holds the lock
   130/143  interrupted by SIGINT/SIGTERM (in-flight requests finished, report written)
 """
+
+
+def add_state_dir(parser: argparse.ArgumentParser) -> None:
+    """``--state-dir``: the run lock and the ledger (the evidence of every write)."""
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(DEFAULT_STATE_DIR),
+        metavar="DIR",
+        help=f"the run lock and the ledger of every write; keep it across builds (default: {DEFAULT_STATE_DIR})",
+    )
 
 
 def setup_logging(args: argparse.Namespace) -> None:

@@ -6,6 +6,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -21,17 +23,19 @@ from sos_inventory.cli.common import (
     log,
     print_list,
 )
+from sos_inventory.cli.recording import drift_review, recorded_run
 from sos_inventory.config import Config, credentials_from_env, parse_duration
 from sos_inventory.errors import (
     ConfigError,
     InputError,
     Interrupted,
+    LedgerError,
     LockHeld,
     RunStopped,
     SosError,
     SosInventoryError,
 )
-from sos_inventory.job import RunOptions, RunResult, make_plan, run_update
+from sos_inventory.job import RunOptions, RunResult, c_codes_in_play, make_plan, run_update
 from sos_inventory.lock import run_lock
 from sos_inventory.notify import alert_text, post_alert
 from sos_inventory.plan import Problem
@@ -171,6 +175,33 @@ def _record(report: RunReport, result: RunResult) -> None:
     report.exit_code = EXIT_PROBLEMS if report.problems() else EXIT_OK
 
 
+def _failed(report: RunReport, exc: SosInventoryError) -> None:
+    """Record why the run could not go on: a bad config or export, or the inventory stopped it."""
+    if isinstance(exc, ConfigError):
+        report.failures.append(config_problem(exc))
+        print_list("error: configuration problem(s):", exc.problems)
+        print(f"action: {Problem(Category.INPUT_ERROR, '').action}", file=sys.stderr)
+        report.exit_code = EXIT_USAGE
+    elif isinstance(exc, InputError):
+        report.failures.append(config_problem(exc))
+        print_list(
+            "error: devices file(s) cannot be read; nothing was written:", [str(p) for p in exc.problems]
+        )
+        print(f"action: {Problem(Category.INPUT_ERROR, '').action}", file=sys.stderr)
+        report.exit_code = EXIT_REFUSED
+    elif isinstance(exc, SosError | RunStopped):
+        report.exit_code = _stopped(report, exc)
+    else:
+        raise exc
+
+
+def _guarded(report: RunReport, work: Callable[[], RunResult]) -> None:
+    try:
+        _record(report, work())
+    except (ConfigError, InputError, SosError, RunStopped) as exc:
+        _failed(report, exc)
+
+
 def _run(args: argparse.Namespace, command: str) -> int:
     report = RunReport(
         command=command,
@@ -182,31 +213,30 @@ def _run(args: argparse.Namespace, command: str) -> int:
         config, files, report.now = find_inputs(args)
         options = _options(args, config, report.now)
         credentials = credentials_from_env()
+        review = drift_review(args.state_dir, config)
         if command == "plan":
-            _record(report, make_plan(config, files, credentials, options))
+            _guarded(report, lambda: make_plan(config, files, credentials, replace(options, review=review)))
         else:
-            with run_lock(args.state_dir, wait=args.wait_lock):
-                _record(report, run_update(config, files, credentials, options))
-    except ConfigError as exc:
-        report.failures.append(config_problem(exc))
-        print_list("error: configuration problem(s):", exc.problems)
-        print(f"action: {Problem(Category.INPUT_ERROR, '').action}", file=sys.stderr)
-        report.exit_code = EXIT_USAGE
-    except InputError as exc:
-        report.failures.append(config_problem(exc))
-        print_list(
-            "error: devices file(s) cannot be read; nothing was written:", [str(p) for p in exc.problems]
-        )
-        print(f"action: {Problem(Category.INPUT_ERROR, '').action}", file=sys.stderr)
-        report.exit_code = EXIT_REFUSED
+            c_codes = c_codes_in_play(config, files)
+            with (
+                run_lock(args.state_dir, wait=args.wait_lock),
+                recorded_run(args.state_dir, report, config, credentials, c_codes) as recorder,
+            ):
+                options = replace(options, record=recorder, review=review)
+                _guarded(report, lambda: run_update(config, files, credentials, options))
+    except (ConfigError, InputError) as exc:
+        _failed(report, exc)
     except LockHeld as exc:
         print(f"error: {exc}", file=sys.stderr)
         print(
             "action: wait for that run to end (or use --wait-lock SECONDS); nothing was done", file=sys.stderr
         )
         return EXIT_LOCKED  # no report: the running job owns the report folder
-    except (SosError, RunStopped) as exc:
-        report.exit_code = _stopped(report, exc)
+    except LedgerError as exc:
+        report.failures.append(Problem(Category.INPUT_ERROR, f"{exc}; nothing was written"))
+        print(f"error: {exc}; nothing was written (no write without evidence)", file=sys.stderr)
+        print("action: make --state-dir writable (disk space, permissions), then rerun", file=sys.stderr)
+        report.exit_code = EXIT_REFUSED
     code = _finish(report, args)
     if code != EXIT_OK and code not in (EXIT_USAGE,) and report.problems():
         _diagnosis(_primary(report))

@@ -23,6 +23,7 @@ def as_dict(report: RunReport) -> dict[str, Any]:
     return {
         "version": VERSION,
         "command": report.command,
+        "run_id": report.run_id,
         "started_at": iso(report.started_at),
         "finished_at": iso(report.finished_at) if report.finished_at else None,
         "now": iso(report.now),

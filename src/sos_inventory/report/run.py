@@ -32,6 +32,7 @@ class RunReport:
     attempts: int = 0  # HTTP requests sent, retries included
     build_url: str | None = None  # the Jenkins build, for ticket drafts and alerts
     retries: int = 0
+    run_id: str | None = None  # the ledger's id of this run (update and undo)
 
     def facts(self) -> dict[str, str]:
         """Facts of the run that every problem's ticket may quote."""
@@ -76,4 +77,5 @@ class RunReport:
             counts.update(self.plan.counts())
         counts["applied"] = sum(1 for o in self.outcomes if o.outcome == "applied")
         counts["failed"] = sum(1 for o in self.outcomes if o.outcome == "failed")
+        counts["stale"] = sum(1 for o in self.outcomes if o.outcome == "stale")
         return counts
