@@ -32,7 +32,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "server": ("sos_inventory.server.cli", "the reference SOS inventory server and its data"),
     "runs": ("sos_inventory.cli.evidence:register_runs", "the latest runs recorded in the ledger"),
     "history": ("sos_inventory.cli.evidence:register_history", "every change the job made to one machine"),
-    "audit": ("sos_inventory.cli.evidence:register_audit", "verify the ledger's hash chain, or export its rows"),
+    "audit": (
+        "sos_inventory.cli.evidence:register_audit",
+        "verify the ledger's hash chain, or export its rows",
+    ),
 }
 
 
