@@ -11,17 +11,18 @@ import math
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, TypeVar, cast
 
 from sos_inventory import safety
-from sos_inventory.apply import ApplyResult, Recorder, apply_changes
+from sos_inventory.apply import ApplyResult, Outcome, Recorder, apply_changes
 from sos_inventory.config import Config, Credentials, Safety
 from sos_inventory.devices import DeviceSet, DevicesFile, gc_paused, loading, log_read
 from sos_inventory.errors import DeadlineExceeded, Interrupted, RunStopped
 from sos_inventory.model import ServerRecord
-from sos_inventory.plan import Change, KnownNames, Plan, build_plan
+from sos_inventory.plan import Change, KnownNames, Plan, Problem, build_plan
+from sos_inventory.runbook import Category
 from sos_inventory.sos.client import SosClient
 from sos_inventory.sos.resilience import Resilience, RetryPolicy, gather_or_cancel
 
@@ -290,6 +291,86 @@ class _Run:
             ),
             cancel_at_once=False,
         )
+
+    async def recheck(self, changes: Sequence[Change]) -> tuple[set[int], dict[str, int]]:
+        """Re-read the records of ``changes`` host by host; the indices of the stale changes
+        (the record no longer holds their ``before``, or is gone), and each inventory's size."""
+        hosts = sorted({(c.c_code, c.hostname) for c in changes})
+        c_codes = sorted({c_code for c_code, _ in hosts})
+
+        async def read() -> tuple[list[list[ServerRecord]], list[tuple[int, list[ServerRecord]]]]:
+            found = await gather_or_cancel(*(self.client.records_of(c, h) for c, h in hosts))
+            sizes = await gather_or_cancel(*(self.client.page(c, 1, size=1) for c in c_codes))
+            return found, sizes
+
+        found, sizes = await self.interruptible(read, cancel_at_once=True)
+        by_unid = {(r.c_code, r.unid): r for records in found for r in records}
+        stale = set()
+        for index, change in enumerate(changes):
+            record = by_unid.get((change.c_code, change.unid))
+            if record is None or any(record.field(n) != v for n, v in change.before.items()):
+                stale.add(index)
+        return stale, {c_code: size[0] for c_code, size in zip(c_codes, sizes, strict=True)}
+
+
+def _stale_problem(changes: Sequence[Change], why: str) -> Problem:
+    listed = ", ".join(f"{c.c_code}/{c.hostname} ({c.unid})" for c in changes[:20])
+    more = f" and {len(changes) - 20} more" if len(changes) > 20 else ""
+    return Problem(
+        Category.STALE_PLAN,
+        f"{len(changes)} change(s) not applied: {why}: {listed}{more}",
+        facts={"count": str(len(changes))},
+    )
+
+
+def run_reviewed(
+    config: Config,
+    credentials: Credentials,
+    options: RunOptions,
+    changes: Sequence[Change],
+    *,
+    write: bool,
+    stale_because: str = "the record changed since the plan was made",
+) -> RunResult:
+    """Apply exactly ``changes`` (a reviewed plan, an undo) where each record still holds their ``before``.
+
+    The others get the outcome ``stale``. The safety guards see the changes to make
+    (no export is read, so its ratio is not checked). Raises SosError or RunStopped
+    when the records cannot be read.
+    """
+    result = RunResult()
+
+    async def run() -> None:
+        job = _Run(config, credentials, options)
+        try:
+            async with job.client:
+                stale, totals = await job.recheck(changes)
+                old = [c for i, c in enumerate(changes) if i in stale]
+                fresh = [c for i, c in enumerate(changes) if i not in stale]
+                problems = (_stale_problem(old, stale_because),) if old else ()
+                plan = Plan(tuple(changes), problems, 0, (), (), (), 0, 0, 0, 0, totals)
+                result.plan = plan
+                limits = replace(options.limits or config.safety, min_export_ratio=0.0)
+                result.verdict = safety.check(
+                    replace(plan, changes=tuple(fresh)),
+                    DeviceSet(),
+                    limits,
+                    force=options.force,
+                    overrides=options.overrides,
+                )
+                applied = ApplyResult()
+                if write and not result.verdict.refused:
+                    applied = await job.apply(replace(plan, changes=tuple(fresh)))
+                done = iter(applied.outcomes or [Outcome(c, "planned") for c in fresh])
+                applied.outcomes = [
+                    Outcome(c, "stale") if i in stale else next(done) for i, c in enumerate(changes)
+                ]
+                result.applied = applied
+        finally:
+            result.attempts, result.retries = job.resilience.attempts, job.resilience.retries
+
+    asyncio.run(run())
+    return result
 
 
 def _execute(

@@ -135,6 +135,16 @@ def _common(parser: argparse.ArgumentParser, *, network: bool) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
 
 
+def _wait_lock(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait-lock",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another run to finish instead of exiting 5 at once",
+    )
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The command line; with ``command``, the other LAZY_COMMANDS are listed but not loaded."""
     parser = argparse.ArgumentParser(
@@ -165,6 +175,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     _common(plan, network=True)
+    plan.add_argument(
+        "--out",
+        type=Path,
+        metavar="PLAN.json",
+        help="save the plan for review; `update --plan PLAN.json` then applies exactly it",
+    )
     plan.set_defaults(func=_lazy("sos_inventory.cli.run:cmd_plan"))
 
     update = commands.add_parser(
@@ -176,14 +192,37 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     _common(update, network=True)
+    _wait_lock(update)
     update.add_argument(
-        "--wait-lock",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="wait this long for another run to finish instead of exiting 5 at once",
+        "--plan",
+        type=Path,
+        metavar="PLAN.json",
+        help="apply exactly this reviewed plan (from plan --out) where each record still holds its before "
+        "values; the others are stale (exit 1); the exports are not read",
+    )
+    update.add_argument(
+        "--max-plan-age",
+        default="24h",
+        metavar="DURATION",
+        help="refuse (exit 3) a --plan older than this (default 24h)",
     )
     update.set_defaults(func=_lazy("sos_inventory.cli.run:cmd_update"))
+
+    undo = commands.add_parser(
+        "undo",
+        help="put back what one run wrote (print the plan; --apply writes it)",
+        description="Plan the restoration of the before values of a run's changes, for each record that "
+        "still holds what that run wrote; records changed since are listed as stale and left alone. "
+        "With --apply, write it through the same lock, guards, retries, reports and ledger as update.",
+        epilog="example:\n  sos-inventory runs\n  sos-inventory undo 20261127T120000Z-3f9a\n"
+        "  sos-inventory undo 20261127T120000Z-3f9a --apply --report-dir reports\n\n" + EXIT_CODES,
+        formatter_class=raw,
+    )
+    undo.add_argument("run_id", metavar="RUN_ID", help="the run to undo (see `sos-inventory runs`)")
+    undo.add_argument("--apply", action="store_true", help="write the restoration (default: print it)")
+    _common(undo, network=True)
+    _wait_lock(undo)
+    undo.set_defaults(func=_lazy("sos_inventory.cli.run:cmd_undo"))
 
     why = commands.add_parser(
         "explain",

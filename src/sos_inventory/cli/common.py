@@ -49,7 +49,7 @@ def add_state_dir(parser: argparse.ArgumentParser) -> None:
 
 def setup_logging(args: argparse.Namespace) -> None:
     # Progress lines help on long network work; the offline commands stay terse unless -v.
-    chatty = args.command in ("plan", "update") or getattr(args, "verbose", 0) > 0
+    chatty = args.command in ("plan", "update", "undo") or getattr(args, "verbose", 0) > 0
     level = logging.WARNING if getattr(args, "quiet", False) or not chatty else logging.INFO
     if getattr(args, "verbose", 0) >= 2:
         level = logging.DEBUG

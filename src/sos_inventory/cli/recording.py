@@ -1,8 +1,11 @@
-"""The ledger around a writing run (``update``, ``undo --apply``): evidence before any write."""
+"""What a run reads and writes beside the inventory: the ledger (evidence before any write),
+the manual-edit review, saved plans (``plan --out``, ``update --plan``) and undo plans."""
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,12 +14,13 @@ from pathlib import Path
 
 from sos_inventory import __version__, drift, ledger
 from sos_inventory.cli.common import log
-from sos_inventory.config import Config, Credentials
-from sos_inventory.errors import LedgerError
+from sos_inventory.config import Config, Credentials, parse_duration
+from sos_inventory.errors import ConfigError, LedgerError, PlanFileError
 from sos_inventory.ledger import Ledger, LedgerRecorder
-from sos_inventory.plan import Plan
+from sos_inventory.plan import Change, Plan
 from sos_inventory.report import RunReport
 from sos_inventory.report.run import iso
+from sos_inventory.reviewed import load_plan, plan_document, undo_changes
 
 
 def _sha256(path: Path | None) -> str | None:
@@ -101,3 +105,48 @@ def drift_review(state_dir: Path, config: Config) -> Callable[[Plan], Plan]:
         return reviewed
 
     return review
+
+
+def undo_plan(state_dir: Path, run_id: str) -> list[Change]:
+    """The changes that restore what run ``run_id`` wrote (ConfigError: no such run)."""
+    db = ledger.open_reader(state_dir)
+    try:
+        if run_id not in {run.run_id for run in ledger.runs(db)}:
+            raise ConfigError(f"run {run_id} is not in the ledger of {state_dir} (see `sos-inventory runs`)")
+        return undo_changes(run_id, ledger.run_changes(db, run_id))
+    finally:
+        db.close()
+
+
+def reviewed_plan(args: argparse.Namespace, config: Config) -> list[Change]:
+    """The changes of ``--plan FILE``: refused if too old or made against another inventory."""
+    try:
+        max_age = parse_duration(args.max_plan_age)
+    except ValueError as exc:
+        raise ConfigError(f"--max-plan-age: {exc}") from None
+    saved = load_plan(args.plan, max_age=max_age, clock=datetime.now(UTC))
+    if saved.inventory_url != config.inventory_url:
+        raise PlanFileError(
+            f"{args.plan}: the plan was made against {saved.inventory_url}, not {config.inventory_url}"
+        )
+    log.info("reviewed plan %s: %d change(s), made %s", args.plan, len(saved.changes), iso(saved.created_at))
+    return list(saved.changes)
+
+
+def save_plan(path: Path, report: RunReport, config: Config, c_codes: list[str], inputs: list[Path]) -> None:
+    """Write ``plan --out``: the changes with their before values, the inputs' SHA-256, the time."""
+    if report.plan is None:
+        return
+    document = plan_document(
+        report.plan.changes,
+        created_at=report.started_at,
+        now=report.now,
+        inventory_url=config.inventory_url,
+        c_codes=c_codes,
+        inputs=inputs,
+    )
+    try:
+        path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--out {path}: cannot write the plan: {exc.strerror or exc}") from None
+    log.info("plan saved to %s: %d change(s)", path, len(report.plan.changes))

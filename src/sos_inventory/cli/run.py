@@ -7,8 +7,9 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TextIO
 
 from sos_inventory.cli.common import (
@@ -22,20 +23,29 @@ from sos_inventory.cli.common import (
     find_inputs,
     log,
     print_list,
+    run_clock,
 )
-from sos_inventory.cli.recording import drift_review, recorded_run
-from sos_inventory.config import Config, credentials_from_env, parse_duration
+from sos_inventory.cli.recording import drift_review, recorded_run, reviewed_plan, save_plan, undo_plan
+from sos_inventory.config import (
+    Config,
+    Credentials,
+    credentials_from_env,
+    load_config,
+    parse_duration,
+    with_inventory_url,
+)
 from sos_inventory.errors import (
     ConfigError,
     InputError,
     Interrupted,
     LedgerError,
     LockHeld,
+    PlanFileError,
     RunStopped,
     SosError,
     SosInventoryError,
 )
-from sos_inventory.job import RunOptions, RunResult, c_codes_in_play, make_plan, run_update
+from sos_inventory.job import RunOptions, RunResult, c_codes_in_play, make_plan, run_reviewed, run_update
 from sos_inventory.lock import run_lock
 from sos_inventory.notify import alert_text, post_alert
 from sos_inventory.plan import Problem
@@ -202,6 +212,62 @@ def _guarded(report: RunReport, work: Callable[[], RunResult]) -> None:
         _failed(report, exc)
 
 
+Work = Callable[[RunOptions], RunResult]
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What a command runs: its inputs, the work, and whether it writes."""
+
+    config: Config
+    credentials: Credentials
+    c_codes: list[str]
+    work: Work
+    writes: bool
+    inputs: list[Path]  # the files the plan was made from (for plan --out)
+
+
+def _job(args: argparse.Namespace, command: str, report: RunReport) -> _Job:
+    if command == "undo" or getattr(args, "plan", None):
+        config = load_config(args.config)
+        if args.inventory_url:
+            config = with_inventory_url(config, args.inventory_url)
+        report.now = run_clock(args)
+        credentials = credentials_from_env()
+        if command == "undo":
+            changes, why, writes = (
+                undo_plan(args.state_dir, args.run_id),
+                f"changed since run {args.run_id}",
+                args.apply,
+            )
+        else:
+            changes, why, writes = (
+                reviewed_plan(args, config),
+                "the record changed since the plan was made",
+                True,
+            )
+
+        def reviewed(options: RunOptions) -> RunResult:
+            return run_reviewed(config, credentials, options, changes, write=writes, stale_because=why)
+
+        return _Job(config, credentials, sorted({c.c_code for c in changes}), reviewed, writes, [])
+    config, files, report.now = find_inputs(args)
+    credentials = credentials_from_env()
+    review = drift_review(args.state_dir, config)
+    if command == "plan":
+
+        def planned(options: RunOptions) -> RunResult:
+            return make_plan(config, files, credentials, replace(options, review=review))
+
+        inputs = [p for p in [config.path, *(f.path for f in files)] if p is not None]
+        return _Job(config, credentials, c_codes_in_play(config, files), planned, False, inputs)
+
+    def update(options: RunOptions) -> RunResult:
+        return run_update(config, files, credentials, replace(options, review=review))
+
+    return _Job(config, credentials, c_codes_in_play(config, files), update, True, [])
+
+
 def _run(args: argparse.Namespace, command: str) -> int:
     report = RunReport(
         command=command,
@@ -210,20 +276,22 @@ def _run(args: argparse.Namespace, command: str) -> int:
         build_url=os.environ.get("BUILD_URL"),
     )
     try:
-        config, files, report.now = find_inputs(args)
-        options = _options(args, config, report.now)
-        credentials = credentials_from_env()
-        review = drift_review(args.state_dir, config)
-        if command == "plan":
-            _guarded(report, lambda: make_plan(config, files, credentials, replace(options, review=review)))
+        job = _job(args, command, report)
+        options = _options(args, job.config, report.now)
+        if not job.writes:
+            _guarded(report, lambda: job.work(options))
         else:
-            c_codes = c_codes_in_play(config, files)
             with (
                 run_lock(args.state_dir, wait=args.wait_lock),
-                recorded_run(args.state_dir, report, config, credentials, c_codes) as recorder,
+                recorded_run(args.state_dir, report, job.config, job.credentials, job.c_codes) as recorder,
             ):
-                options = replace(options, record=recorder, review=review)
-                _guarded(report, lambda: run_update(config, files, credentials, options))
+                _guarded(report, lambda: job.work(replace(options, record=recorder)))
+        if (
+            getattr(args, "out", None)
+            and report.plan is not None
+            and report.exit_code in (EXIT_OK, EXIT_PROBLEMS)
+        ):
+            save_plan(args.out, report, job.config, job.c_codes, job.inputs)
     except (ConfigError, InputError) as exc:
         _failed(report, exc)
     except LockHeld as exc:
@@ -232,10 +300,15 @@ def _run(args: argparse.Namespace, command: str) -> int:
             "action: wait for that run to end (or use --wait-lock SECONDS); nothing was done", file=sys.stderr
         )
         return EXIT_LOCKED  # no report: the running job owns the report folder
-    except LedgerError as exc:
+    except (LedgerError, PlanFileError) as exc:
         report.failures.append(Problem(Category.INPUT_ERROR, f"{exc}; nothing was written"))
-        print(f"error: {exc}; nothing was written (no write without evidence)", file=sys.stderr)
-        print("action: make --state-dir writable (disk space, permissions), then rerun", file=sys.stderr)
+        print(f"error: {exc}; nothing was written", file=sys.stderr)
+        action = (
+            "make --state-dir writable (disk space, permissions), then rerun: no write without evidence"
+            if isinstance(exc, LedgerError)
+            else "make and review a new plan: sos-inventory plan --out PLAN.json"
+        )
+        print(f"action: {action}", file=sys.stderr)
         report.exit_code = EXIT_REFUSED
     code = _finish(report, args)
     if code != EXIT_OK and code not in (EXIT_USAGE,) and report.problems():
@@ -260,5 +333,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_update(args: argparse.Namespace) -> int:
-    """``update``: plan and apply."""
+    """``update``: plan and apply (or apply a reviewed plan)."""
     return _run(args, "update")
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    """``undo RUN_ID``: plan (and with --apply, write) the restoration of a run's before values."""
+    return _run(args, "undo")
