@@ -47,7 +47,15 @@ from sos_inventory.errors import (
 )
 from sos_inventory.job import RunOptions, RunResult, c_codes_in_play, make_plan, run_reviewed, run_update
 from sos_inventory.lock import run_lock
-from sos_inventory.notify import alert_text, post_alert
+from sos_inventory.notify import (
+    ALERTS_NAME,
+    alert_events,
+    event_text,
+    load_alert_state,
+    next_state,
+    post_alert,
+    save_alert_state,
+)
 from sos_inventory.plan import Problem
 from sos_inventory.report import RunReport, write_reports
 from sos_inventory.report import console as console_report
@@ -72,18 +80,33 @@ def _diagnosis(problem: Problem, out: TextIO = sys.stderr) -> None:
         print("ticket: a draft is in report.json (problems[].ticket) with --report-dir", file=out)
 
 
+def _failures(report: RunReport) -> list[Problem]:
+    """What the run failed at, for alerts: never success, ambiguity or bad rows alone."""
+    failed_updates = [
+        Problem.from_error(o.error) for o in report.outcomes if o.outcome == "failed" and o.error
+    ]
+    if report.exit_code == EXIT_OK or (report.exit_code == EXIT_PROBLEMS and not failed_updates):
+        return []
+    return [*report.failures, *failed_updates] or [_primary(report)]
+
+
 def _alert(report: RunReport, args: argparse.Namespace) -> None:
-    """One alert per failed run: never for success, ambiguity or bad rows alone, nor for an interruption."""
-    failed_updates = report.counts()["failed"] > 0
-    if not args.notify_url or report.exit_code in (EXIT_OK, EXIT_LOCKED) or report.exit_code > 100:
-        return
-    if report.exit_code == EXIT_PROBLEMS and not failed_updates:
-        return
-    text = alert_text(
-        _primary(report), build_url=report.build_url, exit_code=report.exit_code, summary=summary_line(report)
-    )
-    if post_alert(args.notify_url, text):
-        log.info("alert posted to the webhook")
+    """Alerts without noise: a failure when it first appears, a daily reminder, one "resolved"."""
+    if not args.notify_url or report.exit_code == EXIT_LOCKED or report.exit_code > 100:
+        return  # another run's, or interrupted: this run says nothing of the failures
+    failing = _failures(report)
+    path = args.state_dir / ALERTS_NAME
+    state = load_alert_state(path)
+    now = datetime.now(UTC)
+    sent = []
+    for event in alert_events(state, failing, now):
+        text = event_text(
+            event, build_url=report.build_url, exit_code=report.exit_code, summary=summary_line(report)
+        )
+        if post_alert(args.notify_url, text):
+            sent.append(event)
+            log.info("%s posted to the webhook: %s", event.kind, event.key)
+    save_alert_state(path, next_state(state, failing, sent, now))
 
 
 def _finish(report: RunReport, args: argparse.Namespace) -> int:
