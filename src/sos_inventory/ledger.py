@@ -73,11 +73,11 @@ CREATE TABLE IF NOT EXISTS ledger (
     rule     TEXT,
     request  INTEGER,
     data     TEXT,
-    hash     TEXT NOT NULL
+    hash     BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ledger_hostname ON ledger(hostname) WHERE hostname IS NOT NULL;
-CREATE INDEX IF NOT EXISTS ledger_run ON ledger(run_id);
-CREATE INDEX IF NOT EXISTS ledger_runs ON ledger(kind) WHERE kind = 'run';
+CREATE INDEX IF NOT EXISTS ledger_hostname ON ledger(hostname) WHERE kind = 'change';
+CREATE INDEX IF NOT EXISTS ledger_settle ON ledger(request) WHERE kind = 'settle';
+CREATE INDEX IF NOT EXISTS ledger_runs ON ledger(run_id) WHERE request IS NULL;
 """
 
 
@@ -91,11 +91,15 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+#: The chained columns in the canonical JSON's key order (sorted), and its encoder: one encoder
+#: made once, fed dicts already in key order (``verify`` runs it on every row of the ledger).
+SORTED_COLUMNS: tuple[str, ...] = tuple(sorted(COLUMNS))
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(row: Mapping[str, Any]) -> str:
     """The canonical JSON of a row's chained columns: sorted keys, no spaces, UTF-8 text."""
-    return json.dumps(
-        {name: row.get(name) for name in COLUMNS}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    return _ENCODER.encode({name: row.get(name) for name in SORTED_COLUMNS})
 
 
 def chain_hash(previous: str, row: Mapping[str, Any]) -> str:
@@ -112,7 +116,7 @@ def _connect(path: Path, *, write: bool) -> sqlite3.Connection:
         connection = sqlite3.connect(path, isolation_level=None, timeout=30)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
-        connection.executescript(_SCHEMA)
+        connection.executescript(f"BEGIN;{_SCHEMA}COMMIT;")  # a reader sees all of it or none
     else:
         connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     connection.row_factory = sqlite3.Row
@@ -127,7 +131,7 @@ class Ledger:
         self.path = path
         last = connection.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
         self._seq: int = int(last["seq"]) if last else 0
-        self._head: str = str(last["hash"]) if last else GENESIS
+        self._head: str = bytes(last["hash"]).hex() if last else GENESIS
 
     @classmethod
     def open(cls, state_dir: Path) -> Ledger:
@@ -151,6 +155,10 @@ class Ledger:
     def close(self) -> None:
         self._db.close()
 
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file (for a copy or an archive)."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def __enter__(self) -> Ledger:
         return self
 
@@ -165,7 +173,7 @@ class Ledger:
             seq += 1
             row["seq"] = seq
             head = chain_hash(head, row)
-            values.append((*(row.get(name) for name in COLUMNS), head))
+            values.append((*(row.get(name) for name in COLUMNS), bytes.fromhex(head)))
         try:
             if durable:
                 self._db.execute("PRAGMA synchronous=FULL")
@@ -221,13 +229,12 @@ class Ledger:
         self, run_id: str, request: int, change: Change, outcome: str, error: str | None = None
     ) -> None:
         """The answer to a request: ``applied``, ``failed`` (with the error) or ``not_attempted``."""
+        # The request number names the change rows it settles; repeating the record here would
+        # only make the ledger bigger.
         row = {
             "kind": "settle",
             "run_id": run_id,
             "time": _now(),
-            "c_code": change.c_code,
-            "hostname": change.hostname,
-            "unid": change.unid,
             "outcome": outcome,
             "request": request,
             "data": _json({"error": error}) if error else None,
@@ -272,19 +279,40 @@ def _json(data: Mapping[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+# Run and finish rows are the rows without a request: the partial index ledger_runs holds them,
+# and a query uses it when its WHERE has the term "request IS NULL" as written.
+
+
 def _unfinished(db: sqlite3.Connection) -> list[str]:
     rows = db.execute(
-        "SELECT run_id FROM ledger AS r WHERE kind = 'run' AND NOT EXISTS "
-        "(SELECT 1 FROM ledger AS f WHERE f.run_id = r.run_id AND f.kind = 'finish') ORDER BY seq"
+        "SELECT run_id FROM ledger AS r WHERE request IS NULL AND kind = 'run' AND NOT EXISTS "
+        "(SELECT 1 FROM ledger AS f WHERE f.run_id = r.run_id AND f.request IS NULL AND f.kind = 'finish') "
+        "ORDER BY seq"
     )
     return [row["run_id"] for row in rows]
 
 
+def _span(db: sqlite3.Connection, run_id: str) -> tuple[int, int] | None:
+    """The sequence numbers a run's rows lie between (one writer at a time: they are contiguous
+    but for the rows of no other run), or None for an unknown run."""
+    rows = db.execute(
+        "SELECT kind, seq FROM ledger WHERE run_id = ? AND request IS NULL ORDER BY seq", (run_id,)
+    ).fetchall()
+    starts = [row["seq"] for row in rows if row["kind"] == "run"]
+    if not starts:
+        return None
+    ends = [row["seq"] for row in rows if row["kind"] == "finish"]
+    return int(starts[0]), int(ends[0]) if ends else 2**62
+
+
 def _unsettled(db: sqlite3.Connection, run_id: str) -> int:
+    span = _span(db, run_id)
+    if span is None:
+        return 0
     row = db.execute(
-        "SELECT COUNT(DISTINCT request) - (SELECT COUNT(*) FROM ledger WHERE run_id = ? AND kind = 'settle') "
-        "FROM ledger WHERE run_id = ? AND kind = 'change'",
-        (run_id, run_id),
+        "SELECT COUNT(DISTINCT CASE WHEN kind = 'change' THEN request END) "
+        "- COUNT(CASE WHEN kind = 'settle' THEN 1 END) FROM ledger WHERE seq BETWEEN ? AND ? AND run_id = ?",
+        (*span, run_id),
     ).fetchone()
     return int(row[0] or 0)
 
@@ -376,9 +404,14 @@ def open_reader(state_dir: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise LedgerError(f"no ledger in {state_dir} (no update has run with this --state-dir)")
     try:
-        return _connect(path, write=False)
+        db = _connect(path, write=False)
+        made = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ledger'").fetchone()
     except sqlite3.Error as exc:
         raise LedgerError(f"the ledger {path} cannot be read: {exc}") from None
+    if made is None:  # created this instant by a first run, or not a ledger
+        db.close()
+        raise LedgerError(f"{path} holds no ledger yet")
+    return db
 
 
 def _loads(text: str | None) -> dict[str, Any]:
@@ -394,14 +427,18 @@ def _loads(text: str | None) -> dict[str, Any]:
 def runs(db: sqlite3.Connection, limit: int | None = None) -> list[RunSummary]:
     """The latest runs, newest first."""
     started = db.execute(
-        "SELECT run_id, time, data FROM ledger WHERE kind = 'run' ORDER BY seq DESC LIMIT ?",
+        # The partial index holds only run and finish rows: without it, the newest runs would be
+        # found by walking back through every change row since.
+        "SELECT run_id, time, data FROM ledger INDEXED BY ledger_runs WHERE request IS NULL AND kind = 'run' "
+        "ORDER BY seq DESC LIMIT ?",
         (-1 if limit is None else limit,),
     ).fetchall()
     out = []
     for row in started:
         data = _loads(row["data"])
         end = db.execute(
-            "SELECT time, data FROM ledger WHERE run_id = ? AND kind = 'finish' ORDER BY seq LIMIT 1",
+            "SELECT time, data FROM ledger WHERE run_id = ? AND request IS NULL AND kind = 'finish' "
+            "ORDER BY seq LIMIT 1",
             (row["run_id"],),
         ).fetchone()
         finish = _loads(end["data"]) if end else {}
@@ -422,13 +459,16 @@ def runs(db: sqlite3.Connection, limit: int | None = None) -> list[RunSummary]:
 def _changes(db: sqlite3.Connection, where: str, params: Sequence[Any]) -> list[FieldChange]:
     """Change rows matching ``where`` (in ledger order) with their settlements."""
     rows = db.execute(
-        f"SELECT * FROM ledger WHERE kind IN ('change', 'settle') AND {where} ORDER BY seq", params
+        f"SELECT * FROM ledger WHERE kind = 'change' AND {where} ORDER BY seq", params
     ).fetchall()
-    settled = {row["request"]: row for row in rows if row["kind"] == "settle"}
+    requests = sorted({row["request"] for row in rows})
+    settled: dict[int, sqlite3.Row] = {}
+    for start in range(0, len(requests), 500):
+        chunk = requests[start : start + 500]
+        query = f"SELECT * FROM ledger WHERE kind = 'settle' AND request IN ({','.join('?' * len(chunk))})"
+        settled.update((row["request"], row) for row in db.execute(query, chunk))
     out = []
     for row in rows:
-        if row["kind"] != "change":
-            continue
         settle = settled.get(row["request"])
         out.append(
             FieldChange(
@@ -457,7 +497,8 @@ def history(db: sqlite3.Connection, hostname: str) -> list[FieldChange]:
 
 def run_changes(db: sqlite3.Connection, run_id: str) -> list[FieldChange]:
     """The changes one run attempted, in ledger order."""
-    return _changes(db, "run_id = ?", (run_id,))
+    span = _span(db, run_id)
+    return [] if span is None else _changes(db, "seq BETWEEN ? AND ? AND run_id = ?", (*span, run_id))
 
 
 def applied_writes(
@@ -483,7 +524,11 @@ def last_success(state_dir: Path) -> datetime | None:
     except LedgerError:
         return None
     try:
-        for row in db.execute("SELECT time, data FROM ledger WHERE kind = 'finish' ORDER BY seq DESC"):
+        query = (
+            "SELECT time, data FROM ledger INDEXED BY ledger_runs WHERE request IS NULL AND kind = 'finish' "
+            "ORDER BY seq DESC"
+        )
+        for row in db.execute(query):
             if _loads(row["data"]).get("exit_code") == 0:
                 return _parse(row["time"])
         return None
@@ -509,16 +554,20 @@ def verify(db: sqlite3.Connection) -> Verification:
     """Recompute the chain from the first row; stop at the first row that does not match."""
     head, expected = GENESIS, 1
     count = 0
-    for row in db.execute(f"SELECT {', '.join(COLUMNS)}, hash FROM ledger ORDER BY seq"):
-        values = dict(zip(COLUMNS, row[: len(COLUMNS)], strict=True))
-        if values["seq"] != expected:
+    cursor = db.cursor()
+    cursor.row_factory = None  # plain tuples, in canonical key order: the row made into JSON as it comes
+    width = len(SORTED_COLUMNS)
+    at_seq = SORTED_COLUMNS.index("seq")
+    encode, sha256 = _ENCODER.encode, hashlib.sha256
+    for row in cursor.execute(f"SELECT {', '.join(SORTED_COLUMNS)}, hash FROM ledger ORDER BY seq"):
+        seq = row[at_seq]
+        if seq != expected:
+            return Verification(count, head, seq, f"row {expected} is missing (rows are numbered from 1)")
+        text = encode(dict(zip(SORTED_COLUMNS, row[:width], strict=True)))
+        computed = sha256((head + text).encode("utf-8")).hexdigest()
+        if computed != bytes(row[width]).hex():
             return Verification(
-                count, head, values["seq"], f"row {expected} is missing (rows are numbered from 1)"
-            )
-        computed = chain_hash(head, values)
-        if computed != row[len(COLUMNS)]:
-            return Verification(
-                count, head, values["seq"], "its hash does not match its content and the previous row's hash"
+                count, head, seq, "its hash does not match its content and the previous row's hash"
             )
         head, expected, count = computed, expected + 1, count + 1
     return Verification(count, head)
@@ -532,4 +581,4 @@ def export_rows(db: sqlite3.Connection, since: datetime | None = None) -> Iterat
         query += " WHERE time >= ?"
         params = (since.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),)
     for row in db.execute(query + " ORDER BY seq", params):
-        yield {**dict(zip(COLUMNS, row[: len(COLUMNS)], strict=True)), "hash": row[len(COLUMNS)]}
+        yield {**dict(zip(COLUMNS, row[: len(COLUMNS)], strict=True)), "hash": bytes(row[len(COLUMNS)]).hex()}

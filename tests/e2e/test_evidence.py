@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from sos_inventory import ledger
+from sos_inventory.errors import LedgerError
 from tests.e2e.conftest import EXPECTED_CHANGES, NOW, TOKEN, Fleet, write_fleet, write_seed, write_users
 from tests.serverutil import running_server, seed_db
 
@@ -121,15 +122,16 @@ def slow_fleet(tmp_path: Path) -> Iterator[Fleet]:
 
 def _in_flight(state: Path) -> tuple[int, int]:
     """(requests recorded, requests settled) in the ledger, (0, 0) before it exists."""
-    path = state / "ledger.db"
-    if not path.exists():
+    try:
+        db = ledger.open_reader(state)
+    except LedgerError:  # the first run is creating it
         return 0, 0
-    with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) as db:
-        requests = db.execute("SELECT COUNT(DISTINCT request) FROM ledger WHERE kind = 'change'").fetchone()[
-            0
-        ]
-        settled = db.execute("SELECT COUNT(*) FROM ledger WHERE kind = 'settle'").fetchone()[0]
-    return requests, settled
+    try:
+        requests = db.execute("SELECT COUNT(DISTINCT request) FROM ledger WHERE kind = 'change'").fetchone()
+        settled = db.execute("SELECT COUNT(*) FROM ledger WHERE kind = 'settle'").fetchone()
+    finally:
+        db.close()
+    return int(requests[0]), int(settled[0])
 
 
 def test_a_run_killed_mid_apply_leaves_pending_rows_shown_honestly(slow_fleet: Fleet) -> None:
