@@ -18,9 +18,11 @@ def sh_steps() -> list[str]:
 def test_every_sos_inventory_call_parses_with_the_real_parser() -> None:
     parser = build_parser()
     calls = [
-        step.split("sos-inventory ", 1)[1].split("||")[0] for step in sh_steps() if "sos-inventory " in step
+        re.split(r"\|\||>|;", step.split("sos-inventory ", 1)[1])[0]
+        for step in sh_steps()
+        if "sos-inventory " in step
     ]
-    assert {c.split()[0] for c in calls} == {"validate", "update", "diagnose"}
+    assert {c.split()[0] for c in calls} == {"validate", "update", "diagnose", "audit"}
     for call in calls:
         args = parser.parse_args(shlex.split(call.replace('"$', '"X_')))
         assert callable(args.func)
@@ -37,6 +39,16 @@ def test_schedule_one_build_at_a_time_timeout_junit_archive_and_diagnose() -> No
         "sos-inventory diagnose",
     ):
         assert needle in JENKINSFILE, needle
+
+
+def test_the_state_dir_outlives_the_workspace_and_the_ledger_is_verified_and_exported() -> None:
+    state = re.search(r"SOS_STATE_DIR = '([^']+)'", JENKINSFILE)
+    assert state is not None and "WORKSPACE" not in state.group(1)
+    steps = sh_steps()
+    assert any("update " in s and '--state-dir "$SOS_STATE_DIR"' in s for s in steps)
+    assert any("audit verify" in s for s in steps)
+    assert any("audit export" in s and "evidence/" in s for s in steps)
+    assert "archiveArtifacts artifacts: 'evidence/**'" in JENKINSFILE
 
 
 def test_credentials_are_bound_to_the_variables_the_tool_reads_and_never_interpolated() -> None:
