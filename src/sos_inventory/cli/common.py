@@ -91,11 +91,17 @@ def device_specs(args: argparse.Namespace) -> list[DevicesSpec] | None:
     return [DevicesSpec(path=path, account=args.account) for path in args.devices]
 
 
-def find_inputs(args: argparse.Namespace) -> tuple[Config, list[DevicesFile], datetime]:
-    """The config (with --inventory-url), the export files of the chosen C_Codes, and the run clock."""
+def config_of(args: argparse.Namespace) -> Config:
+    """The config, with --inventory-url."""
     config = load_config(args.config)
     if getattr(args, "inventory_url", None):
         config = with_inventory_url(config, args.inventory_url)
+    return config
+
+
+def find_inputs(args: argparse.Namespace) -> tuple[Config, list[DevicesFile], datetime]:
+    """The config (with --inventory-url), the export files of the chosen C_Codes, and the run clock."""
+    config = config_of(args)
     now = run_clock(args)
     return config, find_files(config, device_specs(args), c_codes_of(args, config)), now
 

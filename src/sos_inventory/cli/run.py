@@ -19,6 +19,7 @@ from sos_inventory.cli.common import (
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    config_of,
     config_problem,
     find_inputs,
     log,
@@ -30,9 +31,7 @@ from sos_inventory.config import (
     Config,
     Credentials,
     credentials_from_env,
-    load_config,
     parse_duration,
-    with_inventory_url,
 )
 from sos_inventory.errors import (
     ConfigError,
@@ -252,10 +251,7 @@ class _Job:
 
 def _job(args: argparse.Namespace, command: str, report: RunReport) -> _Job:
     if command == "undo" or getattr(args, "plan", None):
-        config = load_config(args.config)
-        if args.inventory_url:
-            config = with_inventory_url(config, args.inventory_url)
-        report.now = run_clock(args)
+        config, report.now = config_of(args), run_clock(args)
         credentials = credentials_from_env()
         if command == "undo":
             changes, why, writes = (
@@ -324,10 +320,16 @@ def _run(args: argparse.Namespace, command: str) -> int:
         )
         return EXIT_LOCKED  # no report: the running job owns the report folder
     except (LedgerError, PlanFileError) as exc:
-        report.failures.append(Problem(Category.INPUT_ERROR, f"{exc}; nothing was written"))
-        print(f"error: {exc}; nothing was written", file=sys.stderr)
+        # A ledger failing mid-run stops it before the next write: no write without evidence.
+        outcome = (
+            "the run stopped before its next write (no write without evidence)"
+            if isinstance(exc, LedgerError)
+            else "nothing was written"
+        )
+        report.failures.append(Problem(Category.INPUT_ERROR, f"{exc}; {outcome}"))
+        print(f"error: {exc}; {outcome}", file=sys.stderr)
         action = (
-            "make --state-dir writable (disk space, permissions), then rerun: no write without evidence"
+            "make --state-dir writable (disk space, permissions), then rerun"
             if isinstance(exc, LedgerError)
             else "make and review a new plan: sos-inventory plan --out PLAN.json"
         )

@@ -31,6 +31,8 @@ def render(report: RunReport) -> str:
         if outcome.outcome == "failed" and outcome.error is not None:
             _fail(case, Problem.from_error(outcome.error))
             failures += 1
+        elif outcome.outcome == "stale":
+            ET.SubElement(case, "skipped", message="not applied: the record changed since the plan was made")
     for problem in report.problems(updates=False):
         name = problem.hostname or problem.source or problem.category.value
         case = ET.SubElement(suite, "testcase", classname=f"{SUITE}.{problem.c_code or 'run'}", name=name)
