@@ -81,6 +81,9 @@ CREATE INDEX IF NOT EXISTS ledger_runs ON ledger(run_id) WHERE request IS NULL;
 """
 
 
+_INSERT = f"INSERT INTO ledger ({', '.join(COLUMNS)}, hash) VALUES ({', '.join('?' * (len(COLUMNS) + 1))})"
+
+
 def new_run_id(now: datetime | None = None) -> str:
     """A run id that sorts by time: ``20261127T120000Z-3f9a``."""
     moment = (now or datetime.now(UTC)).astimezone(UTC)
@@ -129,8 +132,7 @@ class Ledger:
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._db = connection
         self.path = path
-        last = connection.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
-        self._seq: int = int(last["seq"]) if last else 0
+        last = connection.execute("SELECT hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
         self._head: str = bytes(last["hash"]).hex() if last else GENESIS
 
     @classmethod
@@ -165,30 +167,38 @@ class Ledger:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _append(self, rows: Sequence[dict[str, Any]], *, durable: bool = False) -> list[int]:
-        """Append rows in one transaction; their sequence numbers."""
-        seq, head = self._seq, self._head
-        values = []
-        for row in rows:
-            seq += 1
-            row["seq"] = seq
-            head = chain_hash(head, row)
-            values.append((*(row.get(name) for name in COLUMNS), bytes.fromhex(head)))
+    def _append(
+        self, rows: Sequence[dict[str, Any]], *, durable: bool = False, request: bool = False
+    ) -> list[int]:
+        """Append rows in one transaction; their sequence numbers.
+
+        With ``request``, the rows are one request's: each names it by the first row's number.
+        """
         try:
-            if durable:
-                self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(f"INSERT INTO ledger VALUES ({','.join('?' * (len(COLUMNS) + 1))})", values)
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if self._db.in_transaction:
+            try:
+                # The chain continues from the row on disk, whoever wrote it (one writer holds the
+                # run lock, but the chain must not fork even if another wrote meanwhile).
+                last = self._db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+                seq, head = (int(last["seq"]), bytes(last["hash"]).hex()) if last else (0, GENESIS)
+                first = seq + 1
+                values = []
+                for row in rows:
+                    seq += 1
+                    row["seq"] = seq
+                    if request:
+                        row["request"] = first
+                    head = chain_hash(head, row)
+                    values.append((*(row.get(name) for name in COLUMNS), bytes.fromhex(head)))
+                self._db.executemany(_INSERT, values)
+                self._db.execute("COMMIT")
+            except BaseException:
                 self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
             raise LedgerError(f"the ledger {self.path} cannot be written: {exc}") from None
-        finally:
-            if durable:
-                self._db.execute("PRAGMA synchronous=NORMAL")
-        first = self._seq + 1
-        self._seq, self._head = seq, head
+        self._head = head
         return list(range(first, seq + 1))
 
     def start_run(self, run_id: str, data: Mapping[str, Any]) -> None:
@@ -220,10 +230,7 @@ class Ledger:
             }
             for name, value in sorted(change.after.items())
         ]
-        first = self._seq + 1
-        for row in rows:
-            row["request"] = first
-        return self._append(rows)[0]
+        return self._append(rows, request=True)[0]
 
     def settle(
         self, run_id: str, request: int, change: Change, outcome: str, error: str | None = None

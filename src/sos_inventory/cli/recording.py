@@ -75,6 +75,8 @@ def recorded_run(
             }
             try:
                 book.finish_run(run_id, data)
+                # In the console log too (kept apart from the ledger): it anchors every row before it.
+                log.info("ledger: run %s recorded, chain head %s", run_id, book.head)
             except LedgerError as exc:
                 # The writes are recorded change by change; only the closing row is missing.
                 print(f"error: {exc}; the next run will close this one as unfinished", file=sys.stderr)
