@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from sos_inventory.cli import main
+from sos_inventory.console import main
 
 sys.exit(main())

@@ -3,8 +3,8 @@
 A change that fails does not stop the others. The run stops early only when no
 later request can succeed or the run must end: credentials refused
 (:class:`~sos_inventory.errors.SosAuthError`), the inventory down (circuit
-breaker open), the deadline passed, or a signal. Changes not attempted then keep
-the outcome ``planned``. Changes that failed for a transient reason get a second
+breaker open), the deadline passed, or a signal. Changes not attempted then get
+the outcome ``not_attempted``. Changes that failed for a transient reason get a second
 chance at the end of the run, when it is still allowed to go on.
 """
 
@@ -24,7 +24,9 @@ from sos_inventory.sos.resilience import is_transient
 
 log = logging.getLogger(__name__)
 
-OutcomeKind = Literal["planned", "applied", "failed", "stale"]
+#: SPEC 7; ``planned`` only in a plan that was not (yet) applied; ``stale``: a reviewed plan's
+#: change whose record no longer held its before values (SPEC 9.3).
+OutcomeKind = Literal["planned", "applied", "failed", "not_attempted", "stale"]
 Updater = Callable[[Change], Awaitable[ServerRecord]]
 StopCheck = Callable[[], RunStopped | None]
 
@@ -170,5 +172,10 @@ async def apply_changes(
         # A change this pass does not reach (the run stopped) keeps its first failure.
         await applier.run(retry)
         result.recovered = sum(1 for i in retry if outcomes[i].outcome == "applied")
-    result.outcomes = outcomes
+    result.outcomes = not_attempted(outcomes)
     return result
+
+
+def not_attempted(outcomes: Iterable[Outcome]) -> list[Outcome]:
+    """The outcomes of a run that has ended: a change still only planned was never attempted."""
+    return [Outcome(o.change, "not_attempted") if o.outcome == "planned" else o for o in outcomes]

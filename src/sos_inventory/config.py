@@ -8,6 +8,7 @@ Secrets never live in the config: they come from the environment
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -220,6 +221,7 @@ class Config:
     timeout: float = 15.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     manual_edits: str = "overwrite"  # MANUAL_EDITS: the exports are the truth, or leave hand edits alone
+    sha256: str | None = None  # of the config file's bytes, for the reports (None: not from a file)
 
     @property
     def c_codes(self) -> list[str]:
@@ -246,22 +248,32 @@ def credentials_from_env(environ: Mapping[str, str] | None = None) -> Credential
     missing = [name for name, value in (("SOS_API_EMAIL", email), ("SOS_API_TOKEN", token)) if not value]
     if missing:
         raise ConfigError(
-            f"{' and '.join(missing)} not set: export the SOS API e-mail and access token "
-            "in the environment (never in the config file)"
+            f"{' and '.join(missing)} not set",
+            action="Export the SOS API user's e-mail as SOS_API_EMAIL and its access token as "
+            "SOS_API_TOKEN (in Jenkins: bind the sos-api credential with withCredentials); never put "
+            "them in the config file.",
         )
     return Credentials(email=email, token=token)
 
 
+#: The longest duration any setting takes (a build window, a deadline): ten years.
+MAX_DURATION = timedelta(days=3650)
+
+
 def parse_duration(text: object) -> timedelta:
-    """Parse ``48h``, ``2d``, ``90m``, ``30s`` (or a number of hours)."""
+    """Parse ``48h``, ``2d``, ``90m``, ``30s`` (or a number of hours), at most MAX_DURATION."""
     if isinstance(text, bool):
-        raise ValueError(f"not a duration: {text!r}")
+        raise ValueError(f"not a duration: {str(text)[:40]!r}")
     if isinstance(text, int | float):
-        return timedelta(hours=float(text))
-    match = _DURATION.match(str(text))
-    if not match:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 48h, 2d, 90m)")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+        seconds = float(text) * 3600
+    else:
+        match = _DURATION.match(str(text))
+        if not match:
+            raise ValueError(f"not a duration: {str(text)[:40]!r} (use e.g. 48h, 2d, 90m)")
+        seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    if not seconds <= MAX_DURATION.total_seconds():  # NaN and inf too
+        raise ValueError(f"{str(text)[:40]!r} is longer than the {MAX_DURATION.days}d this accepts")
+    return timedelta(seconds=seconds)
 
 
 class _Collector:
@@ -590,7 +602,8 @@ def load_config(path: Path | str) -> Config:
     """Read and validate a YAML config file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found (use --config PATH)") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -599,7 +612,8 @@ def load_config(path: Path | str) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return config_from_mapping(data, base=path.parent, origin=str(path), path=path)
+    config = config_from_mapping(data, base=path.parent, origin=str(path), path=path)
+    return replace(config, sha256=hashlib.sha256(raw).hexdigest())
 
 
 def with_inventory_url(config: Config, url: str) -> Config:

@@ -80,6 +80,15 @@ class DeviceSet:
         return len(self.devices) + len(self.excluded) + self.invalid_rows
 
 
+#: What a header-only export looks like; plan and update refuse it (exit 3).
+EMPTY_EXPORT = "has a header but no machine: the export looks truncated"
+
+
+def empty_files(device_set: DeviceSet) -> list[str]:
+    """The files read that have a header and no data row."""
+    return sorted(path for path, rows in device_set.rows_by_file.items() if rows == 0)
+
+
 def account_of(path: Path) -> str | None:
     """The account of ``.../Acct<N>/devices.csv``, or None."""
     match = _ACCT_DIR.match(path.parent.name)

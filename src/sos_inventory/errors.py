@@ -6,7 +6,8 @@ attributes, never the message text::
 
     SosInventoryError
     ├── ConfigError                 bad config, options or rule values    (exit 2)
-    ├── InputError                  a devices file cannot be read at all  (exit 3)
+    ├── InputError                  a devices file cannot be read at all,
+    │                               or the report folder written          (exit 3)
     ├── LockHeld                    another run holds the state lock      (exit 5)
     ├── LedgerError                 the ledger cannot be written or read  (exit 3)
     ├── PlanFileError               a saved plan is unusable or too old   (exit 3)
@@ -43,13 +44,16 @@ class SosInventoryError(Exception):
 
 
 class ConfigError(SosInventoryError):
-    """The configuration or the command line is unusable.
+    """The configuration, the command line or the environment is unusable.
 
-    ``problems`` lists every problem found, so one run shows them all.
+    ``problems`` lists every problem found, so one run shows them all; ``action`` says
+    what fixes them when the runbook's "fix the config" would not (a missing credential,
+    an option out of range).
     """
 
-    def __init__(self, problems: list[str] | str) -> None:
+    def __init__(self, problems: list[str] | str, *, action: str | None = None) -> None:
         self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.action = action
         super().__init__("; ".join(self.problems))
 
 
@@ -65,10 +69,19 @@ class FileProblem:
 
 
 class InputError(SosInventoryError):
-    """One or more devices files cannot be read; nothing may be written."""
+    """An input the run needs cannot be used (devices files that cannot be read, a report
+    folder that cannot be written); nothing may be written."""
 
-    def __init__(self, problems: list[FileProblem]) -> None:
+    def __init__(
+        self,
+        problems: list[FileProblem],
+        *,
+        headline: str = "devices file(s) cannot be read",
+        action: str | None = None,
+    ) -> None:
         self.problems = list(problems)
+        self.headline = headline
+        self.action = action
         super().__init__("; ".join(str(p) for p in self.problems))
 
 

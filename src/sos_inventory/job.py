@@ -11,6 +11,7 @@ import math
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, TypeVar, cast
@@ -19,7 +20,8 @@ from sos_inventory import safety
 from sos_inventory.apply import ApplyResult, Outcome, Recorder, apply_changes
 from sos_inventory.config import Config, Credentials, Safety
 from sos_inventory.devices import DeviceSet, DevicesFile, gc_paused, loading, log_read
-from sos_inventory.errors import DeadlineExceeded, Interrupted, RunStopped
+from sos_inventory.errors import DeadlineExceeded, Interrupted, RunStopped, SosInventoryError
+from sos_inventory.interrupts import Interrupts
 from sos_inventory.model import ServerRecord
 from sos_inventory.plan import Change, KnownNames, Plan, Problem, build_plan
 from sos_inventory.runbook import Category
@@ -57,6 +59,9 @@ class RunResult:
     applied: ApplyResult | None = None
     attempts: int = 0  # HTTP attempts, retries included
     retries: int = 0
+    # Why the run stopped before it could plan (or apply): InputError, ConfigError (a rule value
+    # the inventory does not know), SosError, RunStopped. Counts above stay right.
+    error: SosInventoryError | None = None
 
 
 async def _read_devices_stepwise(files: Sequence[DevicesFile], config: Config) -> DeviceSet:
@@ -183,7 +188,8 @@ class _Run:
             max_rps=options.max_rps,
         )
         self.signal_number: int | None = None
-        self._task: asyncio.Task[object] | None = None
+        self._task: asyncio.Task[object] | None = None  # the phase a signal may cancel
+        self._cancel_at_once = False
 
     def stop_reason(self) -> RunStopped | None:
         """Why the run must stop taking new work now, if it must."""
@@ -195,35 +201,30 @@ class _Run:
             return DeadlineExceeded(f"the run's deadline ({self.options.deadline:g}s) passed")
         return None
 
-    def _on_signal(self, number: int) -> None:
+    def on_signal(self, number: int) -> None:
+        """SIGINT/SIGTERM (run in the loop): reads stop at once; writes in flight finish, no new one
+        starts; a second signal stops everything."""
         first = self.signal_number is None
-        self.signal_number = number
+        if first:
+            self.signal_number = number
         log.warning(
             "%s received: finishing the requests in flight, starting no new one", signal.Signals(number).name
         )
-        if not first and self._task is not None:
-            self._task.cancel()  # a second signal: stop now
+        if self._task is not None and (self._cancel_at_once or not first):
+            self._task.cancel()
 
     async def interruptible(self, work: Callable[[], Awaitable[T]], *, cancel_at_once: bool) -> T:
         """Run ``work``; a signal cancels it at once (reads) or lets it wind down (writes)."""
-        loop = asyncio.get_running_loop()
+        if cancel_at_once and (stop := self.stop_reason()) is not None:
+            raise stop
         task: asyncio.Task[T] = asyncio.ensure_future(work())
-        self._task = task
-
-        def handler(number: int) -> None:
-            self._on_signal(number)
-            if cancel_at_once:
-                task.cancel()
-
-        for number in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(number, handler, number)
+        self._task, self._cancel_at_once = task, cancel_at_once
         try:
             return await task
         except asyncio.CancelledError:
             raise self.stop_reason() or Interrupted("cancelled", signal.SIGINT) from None
         finally:
-            for number in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(number)
+            self._task = None
 
     async def read(self, files: Sequence[DevicesFile]) -> tuple[DeviceSet, Snapshot]:
         """Read the exports and the inventories at the same time.
@@ -331,90 +332,113 @@ def run_reviewed(
     *,
     write: bool,
     stale_because: str = "the record changed since the plan was made",
+    interrupts: Interrupts | None = None,
 ) -> RunResult:
     """Apply exactly ``changes`` (a reviewed plan, an undo) where each record still holds their ``before``.
 
     The others get the outcome ``stale``. The safety guards see the changes to make
-    (no export is read, so its ratio is not checked). Raises SosError or RunStopped
-    when the records cannot be read.
+    (no export is read, so its ratio is not checked). Errors reading the records are
+    the result's ``error``, as for make_plan.
     """
-    result = RunResult()
 
-    async def run() -> None:
-        job = _Run(config, credentials, options)
-        try:
-            async with job.client:
-                stale, totals = await job.recheck(changes)
-                old = [c for i, c in enumerate(changes) if i in stale]
-                fresh = [c for i, c in enumerate(changes) if i not in stale]
-                problems = (_stale_problem(old, stale_because),) if old else ()
-                plan = Plan(tuple(changes), problems, 0, (), (), (), 0, 0, 0, 0, totals)
-                result.plan = plan
-                limits = replace(options.limits or config.safety, min_export_ratio=0.0)
-                result.verdict = safety.check(
-                    replace(plan, changes=tuple(fresh)),
-                    DeviceSet(),
-                    limits,
-                    force=options.force,
-                    overrides=options.overrides,
-                )
-                applied = ApplyResult()
-                if write and not result.verdict.refused:
-                    applied = await job.apply(replace(plan, changes=tuple(fresh)))
-                done = iter(applied.outcomes or [Outcome(c, "planned") for c in fresh])
-                applied.outcomes = [
-                    Outcome(c, "stale") if i in stale else next(done) for i, c in enumerate(changes)
-                ]
-                result.applied = applied
-        finally:
-            result.attempts, result.retries = job.resilience.attempts, job.resilience.retries
+    async def body(job: _Run, result: RunResult) -> None:
+        stale, totals = await job.recheck(changes)
+        old = [c for i, c in enumerate(changes) if i in stale]
+        fresh = tuple(c for i, c in enumerate(changes) if i not in stale)
+        problems = (_stale_problem(old, stale_because),) if old else ()
+        result.plan = Plan(tuple(changes), problems, 0, (), (), (), 0, 0, 0, 0, totals)
+        limits = replace(options.limits or config.safety, min_export_ratio=0.0)
+        result.verdict = safety.check(
+            replace(result.plan, changes=fresh),
+            DeviceSet(),
+            limits,
+            force=options.force,
+            overrides=options.overrides,
+        )
+        applied = ApplyResult()
+        if write and not result.verdict.refused:
+            applied = await job.apply(replace(result.plan, changes=fresh))
+        done = iter(applied.outcomes or [Outcome(c, "planned") for c in fresh])
+        applied.outcomes = [Outcome(c, "stale") if i in stale else next(done) for i, c in enumerate(changes)]
+        result.applied = applied
 
-    asyncio.run(run())
-    return result
+    return _execute(config, credentials, options, body, interrupts=interrupts)
 
 
 def _execute(
+    config: Config,
+    credentials: Credentials,
+    options: RunOptions,
+    body: Callable[[_Run, RunResult], Awaitable[None]],
+    *,
+    interrupts: Interrupts | None,
+) -> RunResult:
+    """Run ``body`` with a client, the signal handling and the counts; this package's errors
+    become the result's ``error``."""
+    result = RunResult()
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        job = _Run(config, credentials, options)
+
+        def on_signal(number: int) -> None:  # in the signal handler: hand over to the loop
+            loop.call_soon_threadsafe(job.on_signal, number)
+
+        with interrupts.delegate(on_signal) if interrupts is not None else nullcontext():
+            try:
+                async with job.client:
+                    await body(job, result)
+            finally:
+                result.attempts, result.retries = job.resilience.attempts, job.resilience.retries
+
+    try:
+        with gc_paused():
+            asyncio.run(run())
+    except SosInventoryError as exc:
+        result.error = exc
+    return result
+
+
+def _plan_and_apply(
+    files: Sequence[DevicesFile], *, write: bool
+) -> Callable[[_Run, RunResult], Awaitable[None]]:
+    async def body(job: _Run, result: RunResult) -> None:
+        result.plan, result.verdict = await job.plan(files)
+        if write and not result.verdict.refused:
+            result.applied = await job.apply(result.plan)
+
+    return body
+
+
+def make_plan(
     config: Config,
     files: Sequence[DevicesFile],
     credentials: Credentials,
     options: RunOptions,
     *,
-    write: bool,
-) -> RunResult:
-    result = RunResult()
-
-    async def run() -> None:
-        job = _Run(config, credentials, options)
-        try:
-            async with job.client:
-                result.plan, result.verdict = await job.plan(files)
-                if write and not result.verdict.refused:
-                    result.applied = await job.apply(result.plan)
-        finally:
-            result.attempts, result.retries = job.resilience.attempts, job.resilience.retries
-
-    with gc_paused():
-        asyncio.run(run())
-    return result
-
-
-def make_plan(
-    config: Config, files: Sequence[DevicesFile], credentials: Credentials, options: RunOptions
+    interrupts: Interrupts | None = None,
 ) -> RunResult:
     """Read the exports and the inventories, compute the plan and the safety verdict; writes nothing.
 
-    Raises InputError when an export cannot be read, SosError or RunStopped when the
-    inventories cannot be read.
+    Never raises this package's errors: an export that cannot be read (InputError), a rule
+    value the inventory does not know (ConfigError), an inventory that cannot be read
+    (SosError) or a stop (RunStopped) is the result's ``error``. With ``interrupts``, the
+    run handles SIGINT/SIGTERM (see :mod:`sos_inventory.interrupts`).
     """
-    return _execute(config, files, credentials, options, write=False)
+    return _execute(config, credentials, options, _plan_and_apply(files, write=False), interrupts=interrupts)
 
 
 def run_update(
-    config: Config, files: Sequence[DevicesFile], credentials: Credentials, options: RunOptions
+    config: Config,
+    files: Sequence[DevicesFile],
+    credentials: Credentials,
+    options: RunOptions,
+    *,
+    interrupts: Interrupts | None = None,
 ) -> RunResult:
     """Plan; unless the safety guards refuse, apply every change over the same connections.
 
-    Raises InputError, SosError or RunStopped as make_plan does; errors while
+    Errors before the writes are the result's ``error``, as for make_plan; errors while
     applying are recorded in ``applied`` instead.
     """
-    return _execute(config, files, credentials, options, write=True)
+    return _execute(config, credentials, options, _plan_and_apply(files, write=True), interrupts=interrupts)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -82,12 +81,6 @@ CREATE INDEX IF NOT EXISTS ledger_runs ON ledger(run_id) WHERE request IS NULL;
 
 
 _INSERT = f"INSERT INTO ledger ({', '.join(COLUMNS)}, hash) VALUES ({', '.join('?' * (len(COLUMNS) + 1))})"
-
-
-def new_run_id(now: datetime | None = None) -> str:
-    """A run id that sorts by time: ``20261127T120000Z-3f9a``."""
-    moment = (now or datetime.now(UTC)).astimezone(UTC)
-    return f"{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
 
 
 def _now() -> str:

@@ -6,8 +6,9 @@ them can be printed, checked and applied without surprises.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -45,6 +46,11 @@ ORIGIN_FIELDS: tuple[str, ...] = ("source", "line", "account", "c_code", "hostna
 
 #: Device fields a rule's ``when`` may test (SPEC 3).
 RULE_FIELDS: tuple[str, ...] = ("hostname", *(c.field for c in COLUMNS if c.rule), "account", "c_code")
+
+
+def new_run_id(started: datetime) -> str:
+    """A run's id: its start in UTC, sortable, and a random suffix (``20261127T120000Z-3f9a``)."""
+    return f"{started.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
 
 
 class Status(StrEnum):

@@ -9,7 +9,7 @@ from :mod:`sos_inventory.lifecycle`. ``explain`` says why, in words.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sos_inventory.config import Config, Rule
 from sos_inventory.lifecycle import build_ends, build_since, status_since
@@ -89,42 +89,87 @@ def _age(delta: timedelta) -> str:
     return sign + text
 
 
-def explain(device: Device, config: Config, now: datetime) -> list[str]:
-    """Lines saying why this machine gets its Application, Environment and Status."""
+def explanation(device: Device, config: Config, now: datetime) -> dict[str, Any]:
+    """Why this machine gets its Application, Environment and Status, as data (``explain --json``)."""
     desired = desired_metadata(device, config, now)
-    lines = [
-        f"{device.hostname} ({device.fqdn})",
-        f"  source:      {device.source}:{device.line} (account {device.account}, C_Code {device.c_code})",
-        f"  type:        {device.device_type}, {device.location or 'no location'}",
-    ]
+    out: dict[str, Any] = {
+        "hostname": device.hostname,
+        "fqdn": device.fqdn,
+        "source": f"{device.source}:{device.line}",
+        "account": device.account,
+        "c_code": device.c_code,
+        "device_type": device.device_type,
+        "location": device.location,
+    }
     for label, value, rule, rules in (
         ("application", desired.application, desired.application_rule, config.application_rules),
         ("environment", desired.environment, desired.environment_rule, config.environment_rules),
     ):
-        if rule is not None:
-            lines.append(f"  {label + ':':<12} {value}  (first match: {rule.describe()})")
-        else:
+        out[label] = {
+            "value": value,
+            "rule": rule.where if rule else None,
+            "condition": rule.describe() if rule else None,
+            "unowned": rule is None,
+            "rules": len(rules),
+        }
+    provision, cancelled, window = device.provision_date, device.cancellation_date, config.build_window
+    status = desired.status
+    if status is Status.AVAILABLE:
+        reason = "marked for cancellation; stays Available"
+    elif status is Status.BUILD:
+        reason = "younger than the build window"
+    elif status is Status.LIVE:
+        reason = "older than the build window; Available once marked for cancellation"
+    else:
+        reason = "undecided (no provision date): the inventory's value is kept"
+    until = build_ends(device, window) if status is Status.BUILD else None
+    out["status"] = {
+        "value": status.value if status else None,
+        "rule": "lifecycle",
+        "reason": reason,
+        "provision_date": _iso(provision),
+        "cancellation_date": _iso(cancelled),
+        "now": _iso(now),
+        "age_seconds": (now - provision).total_seconds() if provision else None,
+        "build_window_seconds": window.total_seconds(),
+        "build_until": _iso(until),
+    }
+    return out
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def explain(device: Device, config: Config, now: datetime) -> list[str]:
+    """Lines saying why this machine gets its Application, Environment and Status."""
+    why = explanation(device, config, now)
+    lines = [
+        f"{device.hostname} ({device.fqdn})",
+        f"  source:      {why['source']} (account {device.account}, C_Code {device.c_code})",
+        f"  type:        {device.device_type}, {device.location or 'no location'}",
+    ]
+    for label in ("application", "environment"):
+        owner = why[label]
+        if owner["unowned"]:
             lines.append(
-                f"  {label + ':':<12} unowned: none of the {len(rules)} rules matches; the inventory's value is kept"
+                f"  {label + ':':<12} unowned: none of the {owner['rules']} rules matches; the inventory's value is kept"
             )
+        else:
+            lines.append(f"  {label + ':':<12} {owner['value']}  (first match: {owner['condition']})")
     window = config.build_window
-    provision = device.provision_date
+    provision, cancelled = device.provision_date, device.cancellation_date
     lines.append(f"  provisioned: {_stamp(provision.astimezone(UTC)) if provision else 'unknown'}")
-    cancelled = device.cancellation_date
     lines.append(f"  cancelled:   {_stamp(cancelled) if cancelled else 'not marked'}")
     if provision is not None:
         lines.append(
             f"  age:         {_age(now - provision)} at {_stamp(now.astimezone(UTC))} (build window {_age(window)})"
         )
-    status = desired.status
-    if status is Status.AVAILABLE:
-        lines.append("  status:      Available (marked for cancellation; stays Available)")
-    elif status is Status.BUILD and (until := build_ends(device, window)) is not None:
+    status = why["status"]
+    if status["value"] == Status.BUILD and (until := build_ends(device, window)) is not None:
         lines.append(f"  status:      Build until {_stamp(until)}, then Live")
-    elif status is Status.LIVE:
-        lines.append(
-            "  status:      Live (older than the build window; Available once marked for cancellation)"
-        )
+    elif status["value"] is None:
+        lines.append(f"  status:      {status['reason']}")
     else:
-        lines.append("  status:      undecided (no provision date): the inventory's value is kept")
+        lines.append(f"  status:      {status['value']} ({status['reason']})")
     return lines

@@ -78,6 +78,8 @@ class Problem:
     hostname: str | None = None
     source: str | None = None  # file:line for input problems
     facts: Mapping[str, str] = field(default_factory=dict)  # for actions and tickets: host, status, time...
+    hostnames: tuple[str, ...] = ()  # every machine this one cause hit (beyond ``hostname``)
+    action_text: str | None = None  # the action, when the runbook's for the category is not precise
 
     def all_facts(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """Every fact known about this problem, for the runbook's templates."""
@@ -90,7 +92,13 @@ class Problem:
 
     @property
     def action(self) -> str:
-        return " ".join(default_knowledge().actions(self.category, self.all_facts()))
+        return " ".join(self.actions())
+
+    def actions(self, extra_facts: Mapping[str, str] | None = None) -> list[str]:
+        """What to do, one step an item."""
+        if self.action_text is not None:
+            return [self.action_text]
+        return default_knowledge().actions(self.category, self.all_facts(extra_facts))
 
     @classmethod
     def from_error(cls, error: SosError, *, time: str | None = None) -> Problem:
@@ -110,16 +118,19 @@ class Problem:
     def to_dict(self, extra_facts: Mapping[str, str] | None = None) -> dict[str, Any]:
         knowledge = default_knowledge()
         facts = self.all_facts(extra_facts)
+        actions = self.actions(extra_facts)
         out: dict[str, Any] = {
             "category": self.category.value,
             "c_code": self.c_code,
             "hostname": self.hostname,
             "message": self.message,
-            "action": " ".join(knowledge.actions(self.category, facts)),
-            "actions": knowledge.actions(self.category, facts),
+            "action": " ".join(actions),
+            "actions": actions,
             "transient": knowledge.categories[self.category].transient,
             "ticket": knowledge.ticket(self.category, facts),
         }
+        if self.hostnames:
+            out["hostnames"] = list(self.hostnames)
         if self.source:
             out["source"] = self.source
         if self.facts:
@@ -197,6 +208,30 @@ def input_problems(device_set: DeviceSet) -> list[Problem]:
     return problems
 
 
+DUPLICATE_IN_EXPORTS = "Duplicate hostname in the exports"
+
+
+def duplicate_rows(device_set: DeviceSet) -> list[Problem]:
+    """One problem per hostname that several rows of one C_Code's exports hold (one file or
+    several accounts): two machines named alike, or one machine exported twice."""
+    rows: dict[tuple[str, str], list[Device]] = defaultdict(list)
+    for device in device_set.devices:
+        rows[device.c_code, device.hostname].append(device)
+    return [
+        Problem(
+            Category.DUPLICATE_HOSTNAME,
+            f"{DUPLICATE_IN_EXPORTS}: {hostname} is in the C_Code {c_code} exports {len(found)} times "
+            f"({', '.join(f'{d.source}:{d.line}' for d in found)}); the run writes for it only if "
+            "Device ID or IPs tell its inventory records apart",
+            c_code=c_code,
+            hostname=hostname,
+            source=f"{found[0].source}:{found[0].line}",
+        )
+        for (c_code, hostname), found in sorted(rows.items())
+        if len(found) > 1
+    ]
+
+
 def pick_record(device: Device, records: Sequence[ServerRecord]) -> ServerRecord | None:
     """The record of this device among records sharing its hostname, or None if ambiguous."""
     candidates = list(records)
@@ -215,12 +250,16 @@ def pick_record(device: Device, records: Sequence[ServerRecord]) -> ServerRecord
 def _ambiguity(device: Device, records: Sequence[ServerRecord], shared: bool) -> Problem:
     unids = ", ".join(r.unid for r in records)
     if shared:
-        reason = f"several rows of the exports claim the same record (unid {unids})"
-    else:
-        keys = ", ".join(
-            f"{label} {getattr(device, attr) or '(empty)'}" for attr, _, label in _DISAMBIGUATORS
+        return Problem(
+            Category.DUPLICATE_HOSTNAME,
+            f"{DUPLICATE_IN_EXPORTS}: hostname {device.hostname} in C_Code {device.c_code}: several rows "
+            f"of the exports claim the same record (unid {unids}); nothing written for it",
+            c_code=device.c_code,
+            hostname=device.hostname,
+            source=f"{device.source}:{device.line}",
         )
-        reason = f"{len(records)} records share it (unids {unids}) and none is singled out by {keys}"
+    keys = ", ".join(f"{label} {getattr(device, attr) or '(empty)'}" for attr, _, label in _DISAMBIGUATORS)
+    reason = f"{len(records)} records share it (unids {unids}) and none is singled out by {keys}"
     return Problem(
         Category.DUPLICATE_HOSTNAME,
         f"{UNEXPECTED_SERVERS}: hostname {device.hostname} in C_Code {device.c_code}: {reason}; nothing written for it",

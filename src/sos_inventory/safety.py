@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sos_inventory.config import Safety
-from sos_inventory.devices import DeviceSet
+from sos_inventory.devices import EMPTY_EXPORT, DeviceSet, empty_files
 from sos_inventory.plan import Plan
 
 RATIO_MIN_RECORDS = 10
@@ -134,16 +134,14 @@ def check(
                     c_code,
                 )
             )
-    for path, rows in sorted(device_set.rows_by_file.items()):
-        if rows == 0:
-            refusals.append(
-                Refusal(
-                    "empty_export",
-                    f"{path} has a header but no machine: the export looks truncated. "
-                    "Nothing was written. Check the Netint export; if the account really has no machine, "
-                    "remove its folder or rerun with --force.",
-                )
-            )
+    refusals.extend(
+        Refusal(
+            "empty_export",
+            f"{path}: {EMPTY_EXPORT}. Nothing was written. Check the Netint export; if the account "
+            "really has no machine, remove its folder or rerun with --force.",
+        )
+        for path in empty_files(device_set)
+    )
     return Verdict(
         tuple(refusals), forced=force, overrides=tuple(overrides) + (("--force",) if force else ())
     )

@@ -52,6 +52,7 @@ def test_update_brings_every_record_to_the_state_the_spec_defines(fleet: Fleet) 
         "changes": 11,
         "applied": 11,
         "failed": 0,
+        "not_attempted": 0,
         "not_in_inventory": 1,
         "ambiguous": 1,
         "unowned": 1,
@@ -143,7 +144,7 @@ def test_reader_role_cannot_update_and_the_run_stops(fleet: Fleet) -> None:
     data = json.loads(result.stdout)
     assert data["counts"]["applied"] == 0
     assert data["counts"]["failed"] == 1  # the first refused write stops the run
-    assert {c["outcome"] for c in data["changes"]} == {"failed", "planned"}
+    assert {c["outcome"] for c in data["changes"]} == {"failed", "not_attempted"}
     assert "SOS inventory returned an error when updating" in result.stderr
     assert READER_TOKEN not in result.stdout + result.stderr
 

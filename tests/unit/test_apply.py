@@ -78,12 +78,12 @@ def test_an_answer_that_does_not_show_the_written_values_is_a_failure() -> None:
     assert "record shows" in str(result.outcomes[0].error)
 
 
-def test_auth_error_stops_the_run_and_leaves_the_rest_planned() -> None:
+def test_auth_error_stops_the_run_and_the_rest_is_not_attempted() -> None:
     calls: list[str] = []
     denied = SosAuthError("HTTP 403", status=403, operation="update", c_code="ALC")
     result = apply(changes(10), updater({"U02": [denied]}, calls), concurrency=1)
     assert isinstance(result.stopped_by, SosAuthError)
-    assert [o.outcome for o in result.outcomes] == ["applied", "applied", "failed"] + ["planned"] * 7
+    assert [o.outcome for o in result.outcomes] == ["applied", "applied", "failed"] + ["not_attempted"] * 7
 
 
 def test_run_stopped_errors_stop_without_marking_the_change_failed() -> None:
@@ -92,7 +92,7 @@ def test_run_stopped_errors_stop_without_marking_the_change_failed() -> None:
     result = apply(changes(10), updater({"U04": [opened]}, calls), concurrency=1)
     assert result.stopped_by is opened
     assert [o.outcome for o in result.outcomes][:4] == ["applied"] * 4
-    assert {o.outcome for o in result.outcomes[4:]} == {"planned"}
+    assert {o.outcome for o in result.outcomes[4:]} == {"not_attempted"}
 
 
 def test_stop_check_is_polled_before_each_change() -> None:
@@ -105,4 +105,4 @@ def test_stop_check_is_polled_before_each_change() -> None:
     result = apply(changes(10), updater({}, calls), concurrency=1, stop=stop)
     assert isinstance(result.stopped_by, Interrupted)
     assert result.count("applied") == 3
-    assert result.count("planned") == 7
+    assert result.count("not_attempted") == 7

@@ -12,11 +12,25 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sos_inventory import __version__
-from sos_inventory.cli.common import EXIT_CODES, add_state_dir, setup_logging
+from sos_inventory.cli.common import (
+    EXIT_CODES,
+    add_state_dir,
+    print_diagnosis,
+    quiet_stdout,
+    save_traceback,
+    setup_logging,
+)
 from sos_inventory.config import DEFAULT_CONFIG
+from sos_inventory.errors import Interrupted
+from sos_inventory.interrupts import Interrupts
+from sos_inventory.model import new_run_id
+from sos_inventory.plan import Problem
+from sos_inventory.report.run import EXIT_DEFECT
+from sos_inventory.runbook import Category
 
 __all__ = ["EXIT_CODES", "LAZY_COMMANDS", "build_parser", "main"]
 
@@ -181,7 +195,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         metavar="PLAN.json",
         help="save the plan for review; `update --plan PLAN.json` then applies exactly it",
     )
-    plan.set_defaults(func=_lazy("sos_inventory.cli.run:cmd_plan"))
+    plan.set_defaults(func=_lazy("sos_inventory.cli.run:cmd_plan"), reports_interrupts=True)
 
     update = commands.add_parser(
         "update",
@@ -206,7 +220,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         metavar="DURATION",
         help="refuse (exit 3) a --plan older than this (default 24h)",
     )
-    update.set_defaults(func=_lazy("sos_inventory.cli.run:cmd_update"))
+    update.set_defaults(func=_lazy("sos_inventory.cli.run:cmd_update"), reports_interrupts=True)
 
     undo = commands.add_parser(
         "undo",
@@ -222,7 +236,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     undo.add_argument("--apply", action="store_true", help="write the restoration (default: print it)")
     _common(undo, network=True)
     _wait_lock(undo)
-    undo.set_defaults(func=_lazy("sos_inventory.cli.run:cmd_undo"))
+    undo.set_defaults(func=_lazy("sos_inventory.cli.run:cmd_undo"), reports_interrupts=True)
 
     why = commands.add_parser(
         "explain",
@@ -245,16 +259,44 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``sos-inventory`` console script."""
+#: The exit code of a command whose reader went away (``| head``), as a shell reports SIGPIPE.
+EXIT_BROKEN_PIPE = 141
+
+
+def main(argv: Sequence[str] | None = None, *, interrupts: Interrupts | None = None) -> int:
+    """Entry point of the ``sos-inventory`` console script (see :mod:`sos_inventory.console`).
+
+    Every command ends with an exit code of SPEC 5, never a traceback: an unexpected
+    exception is an internal error (exit 70, the traceback saved to a file, one line
+    pointing at it); a signal is exit 130/143; a closed stdout ends the output quietly.
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     # The first word that is not an option names the command (the top level has no valued option).
     command = next((word for word in argv if not word.startswith("-")), "")
     parser = build_parser(command)
     args = parser.parse_args(argv)
+    args.interrupts = interrupts = interrupts or Interrupts()
     setup_logging(args)
-    code: int = args.func(args)
-    return code
+    try:
+        if getattr(args, "reports_interrupts", False):
+            code: int = args.func(args)  # plan and update turn a signal into their report
+        else:
+            with interrupts.armed():
+                code = args.func(args)
+        return code
+    except Interrupted as exc:
+        print(f"interrupted ({exc}): nothing more was done", file=sys.stderr)
+        return 128 + exc.signal_number
+    except BrokenPipeError:
+        quiet_stdout()
+        return EXIT_BROKEN_PIPE
+    except Exception as exc:  # a defect: a one-line pointer and the traceback in a file, never exit 1
+        path = save_traceback(exc, new_run_id(datetime.now(UTC)), None)
+        problem = Problem(
+            Category.CODE_DEFECT, f"internal error in {args.command}: {type(exc).__name__}: {exc}"
+        )
+        print_diagnosis(problem, traceback_path=str(path))
+        return EXIT_DEFECT
 
 
 if __name__ == "__main__":

@@ -1,10 +1,14 @@
-"""What every command shares: exit codes, logging, reading the config and the exports."""
+"""What every command shares: exit codes, logging, reading the config and the exports,
+the runbook's closing diagnosis, and a quiet end when stdout goes away."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import tempfile
+import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,13 +17,11 @@ from typing import TextIO
 from sos_inventory.config import Config, DevicesSpec, load_config, with_inventory_url
 from sos_inventory.devices import DeviceSet, DevicesFile, find_files, parse_timestamp, read_files
 from sos_inventory.errors import ConfigError, InputError
+from sos_inventory.interrupts import Interrupts
 from sos_inventory.plan import Problem
-from sos_inventory.runbook import Category
+from sos_inventory.runbook import Category, default_knowledge
 
 log = logging.getLogger("sos_inventory")
-
-
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
 
 
 DEFAULT_STATE_DIR = ".sos-inventory"
@@ -32,6 +34,7 @@ EXIT_CODES = """exit codes:
   3  refused: input invalid, or a safety limit would be crossed; nothing written
   4  the inventory is unreachable or refused the credentials; the run stopped
   5  another run of the job holds the lock
+  70 internal error (a defect): the traceback is saved beside the report
   130/143  interrupted by SIGINT/SIGTERM (in-flight requests finished, report written)
 """
 
@@ -62,15 +65,25 @@ def setup_logging(args: argparse.Namespace) -> None:
     logging.getLogger("aiohttp").setLevel(max(level, logging.WARNING))
 
 
+#: The years ``--now`` may name: any real run, and room for the build window before it.
+NOW_YEARS = range(1970, 9000)
+
+
 def run_clock(args: argparse.Namespace) -> datetime:
     if not args.now:
         return datetime.now(UTC)
     try:
-        return parse_timestamp(args.now)
-    except ValueError:
+        now = parse_timestamp(args.now)
+    except (ValueError, OverflowError):
+        now = None
+    if now is None or now.year not in NOW_YEARS:
         raise ConfigError(
-            f"--now {args.now!r} is not an ISO 8601 date-time (e.g. 2026-11-27T12:00:00Z)"
-        ) from None
+            f"--now {args.now[:40]!r}: not an ISO 8601 date-time between {NOW_YEARS.start} and "
+            f"{NOW_YEARS.stop - 1}",
+            action="Give the run clock as ISO 8601, e.g. --now 2026-11-27T12:00:00Z (relative words such "
+            "as 'yesterday' are not understood), or leave --now out for the current time.",
+        )
+    return now
 
 
 def c_codes_of(args: argparse.Namespace, config: Config) -> frozenset[str] | None:
@@ -113,7 +126,64 @@ def read_inputs(args: argparse.Namespace) -> tuple[Config, DeviceSet, datetime]:
 
 
 def config_problem(error: ConfigError | InputError) -> Problem:
-    return Problem(Category.INPUT_ERROR, str(error))
+    """The report's problem for a config, usage or input error (with its own action if it has one)."""
+    return Problem(Category.INPUT_ERROR, str(error), action_text=error.action)
+
+
+def interrupts_of(args: argparse.Namespace) -> Interrupts:
+    """The command's signal handling (set up by the console script; a fresh one in tests)."""
+    interrupts: Interrupts | None = getattr(args, "interrupts", None)
+    return interrupts if interrupts is not None else Interrupts()
+
+
+def print_diagnosis(
+    problem: Problem, *, traceback_path: str | None = None, out: TextIO | None = None
+) -> None:
+    """The runbook's diagnosis of a failure: what failed, the cause, whether to rerun, the action."""
+    out = out or sys.stderr
+    info = default_knowledge().categories[problem.category]
+    print(f"error: {problem.message}", file=out)
+    print(f"cause: {problem.category.value}", file=out)
+    print(f"why: {info.summary}", file=out)
+    rerun = "advised, the cause is usually transient" if info.transient else "will not help until it is fixed"
+    print(f"rerun: {rerun}", file=out)
+    print(f"action: {problem.action}", file=out)
+    if traceback_path:
+        print(f"traceback: {traceback_path}", file=out)
+    if info.ticket:
+        print("ticket: a draft is in report.json (problems[].ticket) with --report-dir", file=out)
+
+
+def save_traceback(error: BaseException, run_id: str, folder: Path | None) -> Path:
+    """Save an internal error's traceback beside the report (or in the temp folder); its path."""
+    text = "".join(traceback.format_exception(error))
+    for where in (folder, Path(tempfile.gettempdir())):
+        if where is None:
+            continue
+        path = where / f"traceback-{run_id}.txt"
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            return path
+        except OSError:
+            continue
+    return Path("(the traceback could not be saved)")
+
+
+def write_stdout(text: str) -> None:
+    """Write to stdout; a reader that went away (``| head``) ends the output quietly."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        quiet_stdout()
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush cannot fail either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def print_list(title: str, items: Sequence[str], out: TextIO = sys.stderr) -> None:

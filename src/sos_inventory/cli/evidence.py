@@ -11,9 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from sos_inventory import ledger
-from sos_inventory.cli.common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, add_state_dir
+from sos_inventory.cli.common import add_state_dir
 from sos_inventory.devices import parse_timestamp
 from sos_inventory.errors import LedgerError
+from sos_inventory.report.run import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
 
 _RAW = argparse.RawDescriptionHelpFormatter
 

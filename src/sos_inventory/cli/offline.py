@@ -7,19 +7,14 @@ import json
 import sys
 from datetime import datetime
 
-from sos_inventory.cli.common import (
-    EXIT_OK,
-    EXIT_PROBLEMS,
-    EXIT_REFUSED,
-    EXIT_USAGE,
-    print_list,
-    read_inputs,
-)
+from sos_inventory.cli.common import print_list, read_inputs
 from sos_inventory.config import Config
-from sos_inventory.devices import DeviceSet
+from sos_inventory.devices import EMPTY_EXPORT, DeviceSet, empty_files
 from sos_inventory.errors import ConfigError, InputError
-from sos_inventory.ownership import explain
-from sos_inventory.plan import input_problems
+from sos_inventory.ownership import explain, explanation
+from sos_inventory.plan import Problem, duplicate_rows, input_problems
+from sos_inventory.report.run import EXIT_OK, EXIT_PROBLEMS, EXIT_REFUSED, EXIT_USAGE
+from sos_inventory.runbook import Category
 
 
 def _inputs(args: argparse.Namespace) -> tuple[Config, DeviceSet, datetime] | int:
@@ -35,12 +30,19 @@ def _inputs(args: argparse.Namespace) -> tuple[Config, DeviceSet, datetime] | in
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """``validate``: config and inputs only."""
+    """``validate``: config and inputs only; the exit codes ``plan`` would give for what it can see."""
     inputs = _inputs(args)
     if isinstance(inputs, int):
         return inputs
     _, device_set, _ = inputs
-    problems = input_problems(device_set)
+    empty = empty_files(device_set)
+    problems = [
+        *(Problem(Category.INPUT_ERROR, f"{path}: {EMPTY_EXPORT}; plan and update refuse it", source=path)
+          for path in empty),
+        *input_problems(device_set),
+        *duplicate_rows(device_set),
+    ]  # fmt: skip
+    code = EXIT_REFUSED if empty else EXIT_PROBLEMS if problems else EXIT_OK
     summary = {
         "files": [str(f.path) for f in device_set.files],
         "devices": device_set.rows,
@@ -48,22 +50,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
         "excluded": len(device_set.excluded),
         "invalid": device_set.invalid_rows,
         "problems": [p.to_dict() for p in problems],
+        "exit_code": code,
     }
     if args.json:
-        json.dump(summary, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        for problem in problems:
-            print(f"  [{problem.category.value}] {problem.message}")
-        print(
-            f"{args.config}: OK; {summary['devices']} rows in {len(device_set.files)} file(s): "
-            f"{summary['machines']} machines, {summary['excluded']} excluded, {summary['invalid']} invalid"
-        )
-    return EXIT_PROBLEMS if problems else EXIT_OK
+        print(json.dumps(summary, indent=2))
+        return code
+    for problem in problems:
+        print(f"  [{problem.category.value}] {problem.message}")
+    counts = (
+        f"{summary['devices']} rows in {len(device_set.files)} file(s): {summary['machines']} machines, "
+        f"{summary['excluded']} excluded, {summary['invalid']} invalid"
+    )
+    verdict = "OK" if code == EXIT_OK else f"{len(problems)} problem(s)"
+    if code == EXIT_REFUSED:
+        verdict += ", plan and update would refuse to run"
+    print(f"{args.config}: {verdict}; {counts}")
+    return code
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    """``explain HOSTNAME``: why a machine gets its metadata."""
+    """``explain HOSTNAME``: why a machine gets its metadata (``--json``: the same as data)."""
     inputs = _inputs(args)
     if isinstance(inputs, int):
         return inputs
@@ -71,21 +77,39 @@ def cmd_explain(args: argparse.Namespace) -> int:
     wanted = args.hostname.strip().split(".", 1)[0].lower()
     found = [d for d in device_set.devices if d.hostname == wanted]
     excluded = [d for d in device_set.excluded if d.hostname == wanted]
+    invalid = [e for e in device_set.invalid if e.hostname == wanted]
+    code = EXIT_OK if found or excluded else EXIT_PROBLEMS
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "hostname": wanted,
+                    "found": bool(found or excluded),
+                    "machines": [explanation(device, config, now) for device in found],
+                    "excluded": [f"{d.source}:{d.line}" for d in excluded],
+                    "invalid_rows": [str(error) for error in invalid],
+                    "exit_code": code,
+                },
+                indent=2,
+            )
+        )
+        return code
     for device in found:
         print("\n".join(explain(device, config, now)))
     if len(found) > 1:
         print(
-            f"note: {len(found)} rows share this hostname; the inventory match uses Device ID, then IPs (SPEC 4.2)"
+            f"note: {len(found)} rows share this hostname; the inventory match uses Device ID, then IPs "
+            "(docs/sos-api.md)"
         )
     for device in excluded:
         print(
             f"{device.hostname}: excluded ({device.source}:{device.line}, type {device.device_type}); never written"
         )
-    if found or excluded:
-        return EXIT_OK
-    invalid = [e for e in device_set.invalid if e.hostname == wanted]
-    for error in invalid:
-        print(f"{wanted}: its row is invalid: {error}")
-    if not invalid:
-        print(f"{wanted}: not in the devices files read ({len(device_set.files)} file(s))", file=sys.stderr)
-    return EXIT_PROBLEMS
+    if not (found or excluded):
+        for error in invalid:
+            print(f"{wanted}: its row is invalid: {error}")
+        if not invalid:
+            print(
+                f"{wanted}: not in the devices files read ({len(device_set.files)} file(s))", file=sys.stderr
+            )
+    return code

@@ -4,7 +4,6 @@ the manual-edit review, saved plans (``plan --out``, ``update --plan``) and undo
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -12,9 +11,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sos_inventory import __version__, drift, ledger
+from sos_inventory import drift, ledger
 from sos_inventory.cli.common import log
-from sos_inventory.config import Config, Credentials, parse_duration
+from sos_inventory.config import Config, parse_duration
 from sos_inventory.errors import ConfigError, LedgerError, PlanFileError
 from sos_inventory.ledger import Ledger, LedgerRecorder
 from sos_inventory.plan import Change, Plan
@@ -23,27 +22,17 @@ from sos_inventory.report.run import iso
 from sos_inventory.reviewed import load_plan, plan_document, undo_changes
 
 
-def _sha256(path: Path | None) -> str | None:
-    if path is None:
-        return None
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
-
-
 @contextmanager
-def recorded_run(
-    state_dir: Path, report: RunReport, config: Config, credentials: Credentials, c_codes: list[str]
-) -> Iterator[LedgerRecorder]:
-    """Open the ledger and record the run's start; on the way out, its finish (fsynced).
+def recorded_run(state_dir: Path, report: RunReport) -> Iterator[LedgerRecorder]:
+    """Open the ledger and record the run's start (as ``report`` names it); on the way out,
+    its finish (fsynced).
 
     Raises LedgerError before any write when the ledger cannot be written. The run's
-    ``exit_code`` must be set in ``report`` by the end of the block.
+    ``exit_code`` must be set in ``report`` by the end of the block; a block left by an
+    exception is recorded as ended by it.
     """
     with Ledger.open(state_dir) as book:
-        run_id = report.run_id or ledger.new_run_id(report.started_at)
-        report.run_id = run_id
+        run_id = report.run_id
         for closed in book.close_unfinished(run_id):
             print(
                 f"warning: run {closed} ended without finishing (killed?); its unsettled changes are shown "
@@ -54,25 +43,31 @@ def recorded_run(
             run_id,
             {
                 "command": report.command,
-                "version": __version__,
-                "config": str(config.path) if config.path else None,
-                "config_sha256": _sha256(config.path),
-                "inventory_url": config.inventory_url,
-                "user": credentials.email,
-                "c_codes": c_codes,
+                "version": report.version,
+                "config": report.config_path,
+                "config_sha256": report.config_sha256,
+                "inventory_url": report.inventory_url,
+                "user": report.api_user,
+                "c_codes": report.c_codes,
                 "now": iso(report.now),
                 "build_url": report.build_url,
             },
         )
+        ended: BaseException | None = None
         try:
             yield LedgerRecorder(book, run_id)
+        except BaseException as exc:
+            ended = exc
+            raise
         finally:
-            data = {
-                "exit_code": report.exit_code,
+            data: dict[str, object] = {
+                "exit_code": None if ended else report.exit_code,
                 "counts": report.counts(),
                 "stopped": report.stopped,
                 "finished_at": iso(datetime.now(UTC)),
             }
+            if ended is not None:
+                data["ended"] = f"stopped by {type(ended).__name__}: {ended}"
             try:
                 book.finish_run(run_id, data)
                 # In the console log too (kept apart from the ledger): it anchors every row before it.
@@ -135,7 +130,7 @@ def reviewed_plan(args: argparse.Namespace, config: Config) -> list[Change]:
     return list(saved.changes)
 
 
-def save_plan(path: Path, report: RunReport, config: Config, c_codes: list[str], inputs: list[Path]) -> None:
+def save_plan(path: Path, report: RunReport, inputs: list[Path]) -> None:
     """Write ``plan --out``: the changes with their before values, the inputs' SHA-256, the time."""
     if report.plan is None:
         return
@@ -143,8 +138,8 @@ def save_plan(path: Path, report: RunReport, config: Config, c_codes: list[str],
         report.plan.changes,
         created_at=report.started_at,
         now=report.now,
-        inventory_url=config.inventory_url,
-        c_codes=c_codes,
+        inventory_url=report.inventory_url or "",
+        c_codes=report.c_codes,
         inputs=inputs,
     )
     try:

@@ -1,38 +1,40 @@
-"""``plan`` and ``update``: run the job, report, diagnose the failure, alert."""
+"""``plan``, ``update`` and ``undo``: run the job, record it, report, diagnose the failure, alert.
+
+Every way a run can end goes through :func:`_run` and ends with a report (when
+``--report-dir`` is given) that says how it ended: done, done with problems,
+refused, stopped, interrupted by a signal, or an internal error (exit 70, the
+traceback saved beside the report). Only a held lock ends without one: the report
+folder belongs to the run that holds it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
 
+from sos_inventory import __version__
 from sos_inventory.cli.common import (
-    EXIT_LOCKED,
-    EXIT_OK,
-    EXIT_PROBLEMS,
-    EXIT_REFUSED,
-    EXIT_UNREACHABLE,
-    EXIT_USAGE,
     config_of,
     config_problem,
     find_inputs,
+    interrupts_of,
     log,
+    print_diagnosis,
     print_list,
     run_clock,
+    save_traceback,
+    write_stdout,
 )
 from sos_inventory.cli.recording import drift_review, recorded_run, reviewed_plan, save_plan, undo_plan
-from sos_inventory.config import (
-    Config,
-    Credentials,
-    credentials_from_env,
-    parse_duration,
-)
+from sos_inventory.config import Config, Credentials, credentials_from_env, parse_duration
+from sos_inventory.devices import DevicesFile
 from sos_inventory.errors import (
     ConfigError,
     InputError,
@@ -44,8 +46,10 @@ from sos_inventory.errors import (
     SosError,
     SosInventoryError,
 )
+from sos_inventory.interrupts import Interrupts
 from sos_inventory.job import RunOptions, RunResult, c_codes_in_play, make_plan, run_reviewed, run_update
 from sos_inventory.lock import run_lock
+from sos_inventory.model import new_run_id
 from sos_inventory.notify import (
     ALERTS_NAME,
     alert_events,
@@ -56,27 +60,21 @@ from sos_inventory.notify import (
     save_alert_state,
 )
 from sos_inventory.plan import Problem
-from sos_inventory.report import RunReport, write_reports
+from sos_inventory.report import RunReport, check_report_dir, write_reports
 from sos_inventory.report import console as console_report
 from sos_inventory.report.json_report import as_dict
+from sos_inventory.report.run import (
+    EXIT_DEFECT,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+)
 from sos_inventory.report.text import summary_line
-from sos_inventory.runbook import UPDATE_FAILED, Category, default_knowledge
+from sos_inventory.runbook import UPDATE_FAILED, Category
 from sos_inventory.safety import limits_with_overrides
-
-
-def _diagnosis(problem: Problem, out: TextIO = sys.stderr) -> None:
-    """The runbook's diagnosis: what failed, the cause, whether to rerun, the action."""
-    info = default_knowledge().categories[problem.category]
-    print(f"error: {problem.message}", file=out)
-    print(f"cause: {problem.category.value}", file=out)
-    print(f"why: {info.summary}", file=out)
-    print(
-        f"rerun: {'advised, the cause is usually transient' if info.transient else 'will not help until it is fixed'}",
-        file=out,
-    )
-    print(f"action: {problem.action}", file=out)
-    if info.ticket:
-        print("ticket: a draft is in report.json (problems[].ticket) with --report-dir", file=out)
 
 
 def _failures(report: RunReport) -> list[Problem]:
@@ -117,12 +115,9 @@ def _finish(report: RunReport, args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"warning: could not write the reports in {args.report_dir}: {exc}", file=sys.stderr)
     if args.json:
-        json.dump(as_dict(report), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        write_stdout(json.dumps(as_dict(report), indent=2) + "\n")
     elif report.plan is not None and not (args.quiet and not report.outcomes and not report.problems()):
-        sys.stdout.write(
-            console_report.render(report, max_rows=None if args.verbose else console_report.DEFAULT_ROWS)
-        )
+        write_stdout(console_report.render(report, verbose=args.verbose > 0))
     return report.exit_code
 
 
@@ -131,8 +126,12 @@ def _stopped(report: RunReport, stopped: SosInventoryError) -> int:
     counts = report.counts()
     if report.plan is None:
         progress = "no plan was made, nothing was written"
+    elif report.command == "plan":
+        progress = "the plan was made, nothing is written by plan"
     else:
-        progress = f"{counts['applied']} applied, {counts['failed']} failed, {report.pending()} not attempted"
+        progress = (
+            f"{counts['applied']} applied, {counts['failed']} failed, {report.not_attempted()} not attempted"
+        )
     report.stopped = f"{stopped}: {progress}"
     if isinstance(stopped, Interrupted):
         # Not a failure of the job or of the inventory: an operator or Jenkins asked it to stop.
@@ -147,7 +146,11 @@ def _stop_problem(stopped: SosInventoryError, progress: str) -> Problem:
     if isinstance(stopped, SosError):
         base = Problem.from_error(stopped)
         return Problem(
-            base.category, f"{base.message}; the run stopped: {progress}", stopped.c_code, stopped.hostname
+            base.category,
+            f"{base.message}; the run stopped: {progress}",
+            stopped.c_code,
+            stopped.hostname,
+            facts=base.facts,
         )
     cause = stopped.cause if isinstance(stopped, RunStopped) else None
     if cause is not None:
@@ -155,19 +158,24 @@ def _stop_problem(stopped: SosInventoryError, progress: str) -> Problem:
         return Problem(
             base.category,
             f"{base.message}; the inventory looks down ({stopped}): the run stopped: {progress}",
+            facts=base.facts,
         )
     return Problem(Category.SOS_API_ERROR, f"{UPDATE_FAILED}: {stopped}: {progress}")
 
 
 def _options(args: argparse.Namespace, config: Config, now: datetime) -> RunOptions:
+    problems = []
     if args.concurrency < 1:
-        raise ConfigError("--concurrency must be at least 1")
+        problems.append(f"--concurrency {args.concurrency}: must be at least 1 (default 8)")
     if args.max_rps is not None and args.max_rps <= 0:
-        raise ConfigError("--max-rps must be positive")
+        problems.append(f"--max-rps {args.max_rps:g}: must be positive (leave it out for no cap)")
     try:
-        deadline = parse_duration(args.deadline)
+        deadline = parse_duration(args.deadline).total_seconds()
     except ValueError as exc:
-        raise ConfigError(f"--deadline: {exc}") from None
+        problems.append(f"--deadline {args.deadline!r}: {exc}")
+        deadline = 0.0
+    if problems:
+        raise ConfigError(problems, action="Correct the option(s) named above and rerun (see --help).")
     limits, overrides = limits_with_overrides(
         config.safety,
         max_changes=args.max_changes,
@@ -178,7 +186,7 @@ def _options(args: argparse.Namespace, config: Config, now: datetime) -> RunOpti
         now=now,
         concurrency=args.concurrency,
         retry=config.retry,
-        deadline=deadline.total_seconds(),
+        deadline=deadline,
         limits=limits,
         force=args.force,
         query_strategy=args.query_strategy,
@@ -193,48 +201,30 @@ def _record(report: RunReport, result: RunResult) -> None:
     if result.plan is not None:
         report.set_plan(result.plan)
     report.verdict = result.verdict
+    if result.applied is not None:
+        report.outcomes = result.applied.outcomes
+    if result.error is not None:
+        raise result.error  # _run says how the run ended
     if result.verdict is not None and result.verdict.refused:
         report.failures.extend(
             Problem(Category.SAFETY_GUARD, r.message, r.c_code) for r in result.verdict.refusals
         )
         report.exit_code = EXIT_REFUSED
-        return
-    if result.applied is not None:
-        report.outcomes = result.applied.outcomes
-        if result.applied.stopped_by is not None:
-            report.exit_code = _stopped(report, result.applied.stopped_by)
-            return
-    report.exit_code = EXIT_PROBLEMS if report.problems() else EXIT_OK
-
-
-def _failed(report: RunReport, exc: SosInventoryError) -> None:
-    """Record why the run could not go on: a bad config or export, or the inventory stopped it."""
-    if isinstance(exc, ConfigError):
-        report.failures.append(config_problem(exc))
-        print_list("error: configuration problem(s):", exc.problems)
-        print(f"action: {Problem(Category.INPUT_ERROR, '').action}", file=sys.stderr)
-        report.exit_code = EXIT_USAGE
-    elif isinstance(exc, InputError):
-        report.failures.append(config_problem(exc))
-        print_list(
-            "error: devices file(s) cannot be read; nothing was written:", [str(p) for p in exc.problems]
-        )
-        print(f"action: {Problem(Category.INPUT_ERROR, '').action}", file=sys.stderr)
-        report.exit_code = EXIT_REFUSED
-    elif isinstance(exc, SosError | RunStopped):
-        report.exit_code = _stopped(report, exc)
+    elif result.applied is not None and result.applied.stopped_by is not None:
+        report.exit_code = _stopped(report, result.applied.stopped_by)
     else:
-        raise exc
+        report.exit_code = EXIT_PROBLEMS if report.problems() else EXIT_OK
 
 
-def _guarded(report: RunReport, work: Callable[[], RunResult]) -> None:
-    try:
-        _record(report, work())
-    except (ConfigError, InputError, SosError, RunStopped) as exc:
-        _failed(report, exc)
+def _run(args: argparse.Namespace, command: str) -> int:
+    """Run the job. Signals raise Interrupted only inside its ``armed`` part: whatever comes
+    after, the report is written."""
+    interrupts = interrupts_of(args)
+    with interrupts.deferred():
+        return _run_job(args, command, interrupts)
 
 
-Work = Callable[[RunOptions], RunResult]
+Work = Callable[[RunOptions, Interrupts], RunResult]
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,16 +233,16 @@ class _Job:
 
     config: Config
     credentials: Credentials
-    c_codes: list[str]
     work: Work
     writes: bool
     inputs: list[Path]  # the files the plan was made from (for plan --out)
 
 
 def _job(args: argparse.Namespace, command: str, report: RunReport) -> _Job:
+    """Read what the command needs (config, exports or a reviewed plan) and name it in the report."""
+    changes = None
     if command == "undo" or getattr(args, "plan", None):
         config, report.now = config_of(args), run_clock(args)
-        credentials = credentials_from_env()
         if command == "undo":
             changes, why, writes = (
                 undo_plan(args.state_dir, args.run_id),
@@ -265,60 +255,57 @@ def _job(args: argparse.Namespace, command: str, report: RunReport) -> _Job:
                 "the record changed since the plan was made",
                 True,
             )
-
-        def reviewed(options: RunOptions) -> RunResult:
-            return run_reviewed(config, credentials, options, changes, write=writes, stale_because=why)
-
-        return _Job(config, credentials, sorted({c.c_code for c in changes}), reviewed, writes, [])
-    config, files, report.now = find_inputs(args)
+        report.c_codes = sorted({c.c_code for c in changes})
+        files: list[DevicesFile] = []
+    else:
+        config, files, report.now = find_inputs(args)
+        report.c_codes = c_codes_in_play(config, files)
+    report.config_path = str(config.path) if config.path else None
+    report.config_sha256 = config.sha256
+    report.inventory_url = config.inventory_url
     credentials = credentials_from_env()
+    report.api_user = credentials.email
+    if changes is not None:
+        reviewed = list(changes)
+
+        def apply_reviewed(options: RunOptions, interrupts: Interrupts) -> RunResult:
+            return run_reviewed(
+                config, credentials, options, reviewed, write=writes, stale_because=why, interrupts=interrupts
+            )
+
+        return _Job(config, credentials, apply_reviewed, writes, [])
     review = drift_review(args.state_dir, config)
-    if command == "plan":
 
-        def planned(options: RunOptions) -> RunResult:
-            return make_plan(config, files, credentials, replace(options, review=review))
+    def plan_or_update(options: RunOptions, interrupts: Interrupts) -> RunResult:
+        run = make_plan if command == "plan" else run_update
+        return run(config, files, credentials, replace(options, review=review), interrupts=interrupts)
 
-        inputs = [p for p in [config.path, *(f.path for f in files)] if p is not None]
-        return _Job(config, credentials, c_codes_in_play(config, files), planned, False, inputs)
-
-    def update(options: RunOptions) -> RunResult:
-        return run_update(config, files, credentials, replace(options, review=review))
-
-    return _Job(config, credentials, c_codes_in_play(config, files), update, True, [])
+    inputs = [p for p in [config.path, *(f.path for f in files)] if p is not None]
+    return _Job(config, credentials, plan_or_update, command != "plan", inputs)
 
 
-def _run(args: argparse.Namespace, command: str) -> int:
-    report = RunReport(
-        command=command,
-        started_at=datetime.now(UTC),
-        now=datetime.now(UTC),
-        build_url=os.environ.get("BUILD_URL"),
-    )
+def _concluded(report: RunReport, args: argparse.Namespace, work: Callable[[], None]) -> bool:
+    """Run ``work`` and set the report's exit code from how it ended; True when the lock was held."""
     try:
-        job = _job(args, command, report)
-        options = _options(args, job.config, report.now)
-        if not job.writes:
-            _guarded(report, lambda: job.work(options))
-        else:
-            with (
-                run_lock(args.state_dir, wait=args.wait_lock),
-                recorded_run(args.state_dir, report, job.config, job.credentials, job.c_codes) as recorder,
-            ):
-                _guarded(report, lambda: job.work(replace(options, record=recorder)))
-        if (
-            getattr(args, "out", None)
-            and report.plan is not None
-            and report.exit_code in (EXIT_OK, EXIT_PROBLEMS)
-        ):
-            save_plan(args.out, report, job.config, job.c_codes, job.inputs)
-    except (ConfigError, InputError) as exc:
-        _failed(report, exc)
+        work()
+    except ConfigError as exc:
+        problem = config_problem(exc)
+        report.failures.append(problem)
+        print_list("error: configuration problem(s):", exc.problems)
+        print(f"action: {problem.action}", file=sys.stderr)
+        report.exit_code = EXIT_USAGE
+    except InputError as exc:
+        problem = config_problem(exc)
+        report.failures.append(problem)
+        print_list("error: nothing was written: " + exc.headline, [str(p) for p in exc.problems])
+        print(f"action: {problem.action}", file=sys.stderr)
+        report.exit_code = EXIT_REFUSED
     except LockHeld as exc:
         print(f"error: {exc}", file=sys.stderr)
         print(
             "action: wait for that run to end (or use --wait-lock SECONDS); nothing was done", file=sys.stderr
         )
-        return EXIT_LOCKED  # no report: the running job owns the report folder
+        return True
     except (LedgerError, PlanFileError) as exc:
         # A ledger failing mid-run stops it before the next write: no write without evidence.
         outcome = (
@@ -335,9 +322,58 @@ def _run(args: argparse.Namespace, command: str) -> int:
         )
         print(f"action: {action}", file=sys.stderr)
         report.exit_code = EXIT_REFUSED
+    except (SosError, RunStopped) as exc:
+        report.exit_code = _stopped(report, exc)
+    except Exception as exc:  # a defect: say so plainly, keep the evidence, never exit 1
+        report.exit_code = EXIT_DEFECT
+        report.traceback_path = str(save_traceback(exc, report.run_id, args.report_dir))
+        report.failures.append(
+            Problem(Category.CODE_DEFECT, f"internal error: {type(exc).__name__}: {exc}", facts={})
+        )
+        logging.getLogger("sos_inventory").debug("internal error", exc_info=exc)
+    return False
+
+
+def _run_job(args: argparse.Namespace, command: str, interrupts: Interrupts) -> int:
+    started = datetime.now(UTC)
+    report = RunReport(
+        command=command,
+        started_at=started,
+        now=started,
+        run_id=new_run_id(started),
+        version=__version__,
+        build_url=os.environ.get("BUILD_URL"),
+    )
+
+    def run() -> None:
+        with interrupts.armed():  # a signal that came while the command loaded stops it here
+            if args.report_dir is not None:
+                check_report_dir(args.report_dir)
+            job = _job(args, command, report)
+            options = _options(args, job.config, report.now)
+            if not job.writes:
+                _record(report, job.work(options, interrupts))
+            else:
+                # The exit code is settled inside the lock and the ledger: the ledger's finish row
+                # says how the run ended before the next run may start.
+                with (
+                    run_lock(args.state_dir, wait=args.wait_lock),
+                    recorded_run(args.state_dir, report) as recorder,
+                ):
+                    work = replace(options, record=recorder)
+                    _concluded(report, args, lambda: _record(report, job.work(work, interrupts)))
+        if (
+            getattr(args, "out", None)
+            and report.plan is not None
+            and report.exit_code in (EXIT_OK, EXIT_PROBLEMS)
+        ):
+            save_plan(args.out, report, job.inputs)
+
+    if _concluded(report, args, run):
+        return EXIT_LOCKED  # no report: the running job owns the report folder
     code = _finish(report, args)
-    if code != EXIT_OK and code not in (EXIT_USAGE,) and report.problems():
-        _diagnosis(_primary(report))
+    if code not in (EXIT_OK, EXIT_USAGE) and report.problems():
+        print_diagnosis(_primary(report), traceback_path=report.traceback_path)
     _alert(report, args)
     return code
 

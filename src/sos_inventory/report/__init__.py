@@ -11,10 +11,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from sos_inventory.errors import FileProblem, InputError
 from sos_inventory.report import json_report, junit, markdown
 from sos_inventory.report.run import RunReport, iso
 
-__all__ = ["RunReport", "iso", "write_reports"]
+__all__ = ["RunReport", "check_report_dir", "iso", "write_reports"]
 
 RENDERERS: dict[str, Callable[[RunReport], str]] = {
     "report.json": json_report.render,
@@ -34,6 +35,25 @@ def _write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def check_report_dir(folder: Path) -> None:
+    """Make sure the reports can be written into ``folder`` before the run writes anything else.
+
+    Raises InputError (the run is refused, exit 3): a run whose changes were applied but
+    whose reports were lost would leave no evidence of what it did.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=".tmp")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(
+            [FileProblem(str(folder), f"cannot write there: {exc.strerror or exc}")],
+            headline="the report folder cannot be written",
+            action="Make the --report-dir folder writable (or choose another one), then rerun.",
+        ) from None
 
 
 def write_reports(report: RunReport, folder: Path) -> list[Path]:

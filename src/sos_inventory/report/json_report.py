@@ -20,14 +20,21 @@ def as_dict(report: RunReport) -> dict[str, Any]:
             entry["error"] = str(outcome.error)
         changes.append(entry)
     plan = report.plan
+    headline, why = report.ending()
     return {
         "version": VERSION,
-        "command": report.command,
         "run_id": report.run_id,
+        "tool_version": report.version,
+        "command": report.command,
         "started_at": iso(report.started_at),
         "finished_at": iso(report.finished_at) if report.finished_at else None,
         "now": iso(report.now),
         "exit_code": report.exit_code,
+        "ended": {"headline": headline, "why": why},
+        "config": {"path": report.config_path, "sha256": report.config_sha256},
+        "inventory_url": report.inventory_url,
+        "api_user": report.api_user,
+        "c_codes": report.c_codes,
         "counts": report.counts(),
         "changes": changes,
         "problems": [p.to_dict(report.facts()) for p in report.problems()],
@@ -35,10 +42,12 @@ def as_dict(report: RunReport) -> dict[str, Any]:
         "not_in_inventory": [n.to_dict() for n in plan.not_in_inventory] if plan else [],
         "orphans": [n.to_dict() for n in plan.orphans] if plan else [],
         "unowned": [n.to_dict() for n in plan.unowned] if plan else [],
+        "ambiguous": report.host_lists()["ambiguous"],
         "records": dict(plan.records) if plan else {},
         "safety": report.verdict.to_dict() if report.verdict else None,
         "stopped": report.stopped,
         "requests": {"attempts": report.attempts, "retries": report.retries},
+        "traceback": report.traceback_path,
     }
 
 

@@ -1,7 +1,9 @@
 """``junit.xml``: one test case per machine that needed a change or had a problem.
 
 Jenkins' JUnit publisher then shows failed updates and problems as failed
-tests, with the runbook action in the failure text.
+tests, with the runbook action in the failure text, and changes the run never
+attempted (it stopped first) as skipped. The hostname lists are the suite's
+``system-out``.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from sos_inventory.plan import Problem
-from sos_inventory.report.run import RunReport
+from sos_inventory.report.run import HOST_LISTS, RunReport
+from sos_inventory.report.text import ending_line
 
 SUITE = "sos-inventory"
 
@@ -21,7 +24,7 @@ def _fail(case: ET.Element, problem: Problem) -> None:
 
 def render(report: RunReport) -> str:
     suite = ET.Element("testsuite", name=f"{SUITE}-{report.command}")
-    cases = failures = 0
+    cases = failures = skipped = 0
     for outcome in report.outcomes:
         change = outcome.change
         case = ET.SubElement(suite, "testcase", classname=f"{SUITE}.{change.c_code}", name=change.hostname)
@@ -31,17 +34,30 @@ def render(report: RunReport) -> str:
         if outcome.outcome == "failed" and outcome.error is not None:
             _fail(case, Problem.from_error(outcome.error))
             failures += 1
+        elif outcome.outcome == "not_attempted":
+            ET.SubElement(
+                case, "skipped", message=f"not attempted: {report.stopped or 'the run stopped first'}"
+            )
+            skipped += 1
         elif outcome.outcome == "stale":
             ET.SubElement(case, "skipped", message="not applied: the record changed since the plan was made")
+            skipped += 1
     for problem in report.problems(updates=False):
         name = problem.hostname or problem.source or problem.category.value
         case = ET.SubElement(suite, "testcase", classname=f"{SUITE}.{problem.c_code or 'run'}", name=name)
         _fail(case, problem)
         cases += 1
         failures += 1
+    lists = report.host_lists()
+    out = [ending_line(report), f"run {report.run_id}"]
+    for key, title in HOST_LISTS:
+        if lists[key]:
+            out += [f"{title} ({len(lists[key])}):", *(f"  {host}" for host in lists[key])]
+    ET.SubElement(suite, "system-out").text = "\n".join(out)
     suite.set("tests", str(cases))
     suite.set("failures", str(failures))
     suite.set("errors", "0")
+    suite.set("skipped", str(skipped))
     if report.finished_at is not None:
         suite.set("time", f"{(report.finished_at - report.started_at).total_seconds():.3f}")
     ET.indent(suite)

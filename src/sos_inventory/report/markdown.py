@@ -1,9 +1,13 @@
-"""``summary.md``: the run for a human, e.g. the compliance focal or a Jenkins page."""
+"""``summary.md``: the run for a human, e.g. the compliance focal or a Jenkins page.
+
+Its first lines say how the run ended and why (done, stopped by the breaker,
+interrupted by SIGTERM, refused by a guard), before any count.
+"""
 
 from __future__ import annotations
 
-from sos_inventory.report.run import RunReport, iso
-from sos_inventory.report.text import change_text, summary_line
+from sos_inventory.report.run import HOST_LISTS, RunReport, iso
+from sos_inventory.report.text import capped, change_text, summary_line
 
 MAX_ROWS = 500
 
@@ -12,12 +16,29 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _about(report: RunReport) -> list[str]:
+    """Which run this is: id, version, config, inventory, user, C_Codes."""
+    config = f"`{report.config_path}`" if report.config_path else "(none)"
+    if report.config_sha256:
+        config += f" (SHA-256 `{report.config_sha256}`)"
+    return [
+        f"- Run `{report.run_id}`, sos-inventory {report.version}",
+        f"- Run clock `{iso(report.now)}`, started `{iso(report.started_at)}`"
+        + (f", finished `{iso(report.finished_at)}`" if report.finished_at else ""),
+        f"- Config {config}",
+        f"- Inventory `{report.inventory_url or '(not reached)'}` as `{report.api_user or '(no user)'}`, "
+        f"C_Codes {', '.join(report.c_codes) or '(none)'}",
+    ]
+
+
 def render(report: RunReport) -> str:
+    headline, why = report.ending()
     lines = [
-        f"# sos-inventory {report.command}: exit {report.exit_code}",
+        f"# sos-inventory {report.command}: {headline} (exit {report.exit_code})",
         "",
-        f"Run clock `{iso(report.now)}`, started `{iso(report.started_at)}`"
-        + (f", finished `{iso(report.finished_at)}`." if report.finished_at else "."),
+        f"**{why}**" if why else "",
+        "",
+        *(_about(report)),
         "",
         summary_line(report) + ".",
         "",
@@ -31,20 +52,31 @@ def render(report: RunReport) -> str:
             f"## Changes ({len(report.outcomes)})",
             "",
             "| C_Code | hostname | unid | change | outcome |",
+            "| --- | --- | --- | --- | --- |",
         ]
-        lines.append("| --- | --- | --- | --- | --- |")
-        for outcome in report.outcomes[:MAX_ROWS]:
+        shown, rest = capped(report.outcomes, MAX_ROWS)
+        for outcome in shown:
             c = outcome.change
             lines.append(
                 f"| {c.c_code} | {c.hostname} | {c.unid} | {_cell(change_text(outcome))} | {outcome.outcome} |"
             )
-        if len(report.outcomes) > MAX_ROWS:
-            lines.append(f"\n... and {len(report.outcomes) - MAX_ROWS} more in report.json.")
+        if rest:
+            lines.append(f"\n... and {rest} more in report.json.")
     problems = report.problems()
     if problems:
         lines += ["", f"## Problems ({len(problems)})", ""]
-        for p in problems[:MAX_ROWS]:
-            lines.append(f"- **{p.category.value}** {_cell(p.message)}  \n  Action: {p.action}")
-        if len(problems) > MAX_ROWS:
-            lines.append(f"\n... and {len(problems) - MAX_ROWS} more in report.json.")
+        shown_problems, rest = capped(problems, MAX_ROWS)
+        for p in shown_problems:
+            lines.append(f"- **{p.category.value}** {_cell(p.message)}  \n  Action: {_cell(p.action)}")
+            if p.hostnames:
+                lines.append(f"  Machines ({len(p.hostnames)}): {', '.join(p.hostnames)}")
+        if rest:
+            lines.append(f"\n... and {rest} more in report.json.")
+    lists = report.host_lists()
+    for key, title in HOST_LISTS:
+        if lists[key]:
+            hosts, rest = capped(lists[key], MAX_ROWS)
+            lines += ["", f"## {title} ({len(lists[key])})", "", *(f"- {_cell(h)}" for h in hosts)]
+            if rest:
+                lines.append(f"- ... and {rest} more in report.json.")
     return "\n".join(lines) + "\n"

@@ -1,13 +1,28 @@
-"""The value every report renders: what one command did and found."""
+"""The value every report renders: what one command did and found, and how it ended."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sos_inventory.apply import Outcome, planned
+from sos_inventory.errors import SosError, SosHttpError
 from sos_inventory.plan import Plan, Problem
+from sos_inventory.runbook import Category, category_of
 from sos_inventory.safety import Verdict
+
+#: Exit codes (SPEC 5), named where the reports need them.
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
+EXIT_DEFECT = 70
+
+#: The hostname lists of a report, in the order every format shows them.
+HOST_LISTS: tuple[tuple[str, str], ...] = (
+    ("not_in_inventory", "Not in inventory"),
+    ("ambiguous", "Ambiguous"),
+    ("unowned", "Unowned"),
+    ("orphans", "Orphan records"),
+)
 
 
 def iso(moment: datetime) -> str:
@@ -22,6 +37,13 @@ class RunReport:
     command: str
     started_at: datetime
     now: datetime
+    run_id: str = ""
+    version: str = ""
+    config_path: str | None = None
+    config_sha256: str | None = None
+    inventory_url: str | None = None  # never with credentials (the config refuses them)
+    api_user: str | None = None  # the API user's e-mail (never the token)
+    c_codes: list[str] = field(default_factory=list)
     finished_at: datetime | None = None
     exit_code: int = 0
     plan: Plan | None = None
@@ -32,29 +54,54 @@ class RunReport:
     attempts: int = 0  # HTTP requests sent, retries included
     build_url: str | None = None  # the Jenkins build, for ticket drafts and alerts
     retries: int = 0
-    run_id: str | None = None  # the ledger's id of this run (update and undo)
+    traceback_path: str | None = None  # where an internal error's traceback was saved
 
     def facts(self) -> dict[str, str]:
         """Facts of the run that every problem's ticket may quote."""
         return {"build_url": self.build_url} if self.build_url else {}
 
-    def pending(self) -> int:
+    def not_attempted(self) -> int:
         """Changes never attempted (the run stopped first, or did not apply)."""
-        return sum(1 for o in self.outcomes if o.outcome == "planned")
+        return sum(1 for o in self.outcomes if o.outcome in ("planned", "not_attempted"))
 
     def set_plan(self, plan: Plan) -> None:
         self.plan = plan
         self.outcomes = planned(plan.changes)
 
     def problems(self, *, updates: bool = True) -> list[Problem]:
-        """Every problem: the plan's, each failed update's (unless ``updates`` is False), the run's own."""
-        found = list(self.plan.problems) if self.plan else []
-        if updates:
-            found.extend(
-                Problem.from_error(o.error) for o in self.outcomes if o.outcome == "failed" and o.error
-            )
-        found.extend(self.failures)
-        return found
+        """Every problem, one per cause: the plan's, the failed updates' (unless ``updates`` is
+        False) grouped by error, and the run's own (which absorb the updates' of the same cause)."""
+        groups = _update_problems(self.outcomes) if updates else []
+        failures = []
+        for failure in self.failures:
+            same = [g for g in groups if (g.category, g.c_code) == (failure.category, failure.c_code)]
+            if same:
+                hosts = {h for problem in (failure, *same) for h in _hosts(problem)}
+                groups = [g for g in groups if g not in same]
+                failures.append(replace(failure, hostnames=tuple(sorted(hosts))))
+            else:
+                failures.append(failure)
+        return [*(self.plan.problems if self.plan else ()), *groups, *failures]
+
+    def host_lists(self) -> dict[str, list[str]]:
+        """The hostname lists (HOST_LISTS order): each ``C_CODE hostname``, sorted."""
+        plan = self.plan
+        if plan is None:
+            return {key: [] for key, _ in HOST_LISTS}
+        ambiguous = sorted(
+            {
+                f"{p.c_code} {host}"
+                for p in plan.problems
+                if p.category is Category.DUPLICATE_HOSTNAME
+                for host in _hosts(p)
+            }
+        )
+        return {
+            "not_in_inventory": [f"{n.c_code} {n.hostname}" for n in plan.not_in_inventory],
+            "ambiguous": ambiguous,
+            "unowned": [f"{n.c_code} {n.hostname}" for n in plan.unowned],
+            "orphans": [f"{n.c_code} {n.hostname} (unid {n.unid})" for n in plan.orphans],
+        }
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(
@@ -66,6 +113,7 @@ class RunReport:
                 "changes",
                 "applied",
                 "failed",
+                "not_attempted",
                 "not_in_inventory",
                 "ambiguous",
                 "unowned",
@@ -75,7 +123,67 @@ class RunReport:
         )
         if self.plan is not None:
             counts.update(self.plan.counts())
-        counts["applied"] = sum(1 for o in self.outcomes if o.outcome == "applied")
-        counts["failed"] = sum(1 for o in self.outcomes if o.outcome == "failed")
-        counts["stale"] = sum(1 for o in self.outcomes if o.outcome == "stale")
+        for outcome in ("applied", "failed", "not_attempted", "stale"):
+            counts[outcome] = sum(1 for o in self.outcomes if o.outcome == outcome)
         return counts
+
+    def ending(self) -> tuple[str, str]:
+        """How the run ended, in a few words, and why (the first lines of every human report)."""
+        code, c = self.exit_code, self.counts()
+        done = f"{c['applied']} applied, {c['failed']} failed, {c['not_attempted']} not attempted"
+        if code in (EXIT_OK, EXIT_PROBLEMS) and self.command == "plan":
+            more = f"; {len(self.problems())} problem(s) need a human" if code == EXIT_PROBLEMS else ""
+            return "Plan computed, nothing written", f"{c['changes']} change(s) to make{more}."
+        if code == EXIT_OK:
+            return (
+                "Done: the inventory is in step",
+                f"{c['applied']} change(s) applied; nothing needs a human.",
+            )
+        if code == EXIT_PROBLEMS:
+            return "Done, but some machines need a human", f"{len(self.problems())} problem(s) below; {done}."
+        if code == EXIT_USAGE:
+            return "Not started: usage or configuration error", self._first_failure("nothing was done")
+        if code == EXIT_REFUSED:
+            return "Refused before any write", self._first_failure("nothing was written")
+        if code == EXIT_UNREACHABLE:
+            return "Stopped early", self.stopped or self._first_failure(done)
+        if code == EXIT_DEFECT:
+            where = f"; traceback in {self.traceback_path}" if self.traceback_path else ""
+            return "Internal error (a defect in sos-inventory)", self._first_failure(done) + where
+        if code > 128:
+            return "Interrupted", self.stopped or "stopped by a signal"
+        return f"Ended with exit code {code}", self.stopped or ""
+
+    def _first_failure(self, otherwise: str) -> str:
+        return self.failures[0].message if self.failures else otherwise
+
+
+def _hosts(problem: Problem) -> list[str]:
+    return list(problem.hostnames) or ([problem.hostname] if problem.hostname else [])
+
+
+def _update_problems(outcomes: Iterable[Outcome]) -> list[Problem]:
+    """One problem per kind of failed update (category, C_Code, HTTP status, error code), naming
+    every machine it hit: eight 403s are one problem with eight machines."""
+    groups: dict[tuple[object, ...], list[SosError]] = {}
+    for outcome in outcomes:
+        error = outcome.error
+        if outcome.outcome == "failed" and error is not None:
+            status = (
+                (error.status, error.code) if isinstance(error, SosHttpError) else (type(error).__name__,)
+            )
+            groups.setdefault((category_of(error), error.c_code, *status), []).append(error)
+    problems = []
+    for errors in groups.values():
+        first = Problem.from_error(errors[0])
+        if len(errors) > 1:
+            hosts = sorted({e.hostname for e in errors if e.hostname})
+            first = replace(
+                first,
+                message=f"{first.message} (the same error for {len(errors)} updates: {', '.join(hosts[:5])}"
+                + (f" and {len(hosts) - 5} more)" if len(hosts) > 5 else ")"),
+                hostname=None,
+                hostnames=tuple(hosts),
+            )
+        problems.append(first)
+    return problems

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeVar
+
 from sos_inventory.apply import Outcome
 from sos_inventory.report.run import RunReport
+
+T = TypeVar("T")
+
+#: Hostnames shown per list on the console before "... and N more".
+CONSOLE_HOSTS = 20
 
 
 def change_text(outcome: Outcome) -> str:
@@ -14,12 +22,28 @@ def change_text(outcome: Outcome) -> str:
     )
 
 
+def capped(items: Sequence[T], limit: int | None) -> tuple[Sequence[T], int]:
+    """The first ``limit`` items (all with None) and how many were left out."""
+    if limit is None or len(items) <= limit:
+        return items, 0
+    return items[:limit], len(items) - limit
+
+
+def ending_line(report: RunReport) -> str:
+    """How the run ended and why, in one line: the first thing every human report says."""
+    headline, why = report.ending()
+    return f"{headline} (exit {report.exit_code}): {why}" if why else f"{headline} (exit {report.exit_code})"
+
+
 def summary_line(report: RunReport) -> str:
     """One sentence with the run's counts; the console's last line and the summary's first."""
     c = report.counts()
     parts = [f"{c['devices']} device rows"]
     if report.command == "update":
-        parts.append(f"{c['changes']} change(s): {c['applied']} applied, {c['failed']} failed")
+        applied = f"{c['changes']} change(s): {c['applied']} applied, {c['failed']} failed"
+        if c["not_attempted"]:
+            applied += f", {c['not_attempted']} not attempted"
+        parts.append(applied)
     else:
         parts.append(f"{c['changes']} change(s) planned")
     parts.append(f"{c['in_step']} in step")
