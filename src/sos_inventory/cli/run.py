@@ -33,7 +33,7 @@ from sos_inventory.cli.common import (
     write_stdout,
 )
 from sos_inventory.cli.recording import drift_review, recorded_run, reviewed_plan, save_plan, undo_plan
-from sos_inventory.config import Config, Credentials, credentials_from_env, parse_duration
+from sos_inventory.config import Config, credentials_from_env, parse_duration
 from sos_inventory.devices import DevicesFile
 from sos_inventory.errors import (
     ConfigError,
@@ -232,7 +232,6 @@ class _Job:
     """What a command runs: its inputs, the work, and whether it writes."""
 
     config: Config
-    credentials: Credentials
     work: Work
     writes: bool
     inputs: list[Path]  # the files the plan was made from (for plan --out)
@@ -273,7 +272,7 @@ def _job(args: argparse.Namespace, command: str, report: RunReport) -> _Job:
                 config, credentials, options, reviewed, write=writes, stale_because=why, interrupts=interrupts
             )
 
-        return _Job(config, credentials, apply_reviewed, writes, [])
+        return _Job(config, apply_reviewed, writes, [])
     review = drift_review(args.state_dir, config)
 
     def plan_or_update(options: RunOptions, interrupts: Interrupts) -> RunResult:
@@ -281,7 +280,7 @@ def _job(args: argparse.Namespace, command: str, report: RunReport) -> _Job:
         return run(config, files, credentials, replace(options, review=review), interrupts=interrupts)
 
     inputs = [p for p in [config.path, *(f.path for f in files)] if p is not None]
-    return _Job(config, credentials, plan_or_update, command != "plan", inputs)
+    return _Job(config, plan_or_update, command != "plan", inputs)
 
 
 def _concluded(report: RunReport, args: argparse.Namespace, work: Callable[[], None]) -> bool:
