@@ -551,24 +551,33 @@ class Verification:
 
 
 def verify(db: sqlite3.Connection) -> Verification:
-    """Recompute the chain from the first row; stop at the first row that does not match."""
-    head, expected = GENESIS, 1
-    count = 0
+    """Recompute the chain from the first row; stop at the first row that does not match.
+
+    SQLite's ``json_object`` writes each row's canonical JSON in C (about 3x faster than
+    here); a row whose hash does not match that text is checked again with
+    :func:`canonical` itself, so an encoding difference can never pass for an edit.
+    """
     cursor = db.cursor()
-    cursor.row_factory = None  # plain tuples, in canonical key order: the row made into JSON as it comes
-    width = len(SORTED_COLUMNS)
-    at_seq = SORTED_COLUMNS.index("seq")
-    encode, sha256 = _ENCODER.encode, hashlib.sha256
-    for row in cursor.execute(f"SELECT {', '.join(SORTED_COLUMNS)}, hash FROM ledger ORDER BY seq"):
-        seq = row[at_seq]
+    cursor.row_factory = None  # plain tuples: (seq, SQLite's JSON, hash, the columns...)
+    columns = ", ".join(SORTED_COLUMNS)
+    as_json = "json_object(" + ", ".join(f"'{name}', {name}" for name in SORTED_COLUMNS) + ")"
+    try:
+        rows = cursor.execute(f"SELECT seq, {as_json}, hash, {columns} FROM ledger ORDER BY seq")
+    except sqlite3.OperationalError:  # an SQLite without JSON functions
+        rows = cursor.execute(f"SELECT seq, NULL, hash, {columns} FROM ledger ORDER BY seq")
+    head, expected, count = GENESIS, 1, 0
+    sha256 = hashlib.sha256
+    for seq, text, stored, *values in rows:
         if seq != expected:
             return Verification(count, head, seq, f"row {expected} is missing (rows are numbered from 1)")
-        text = encode(dict(zip(SORTED_COLUMNS, row[:width], strict=True)))
-        computed = sha256((head + text).encode("utf-8")).hexdigest()
-        if computed != bytes(row[width]).hex():
-            return Verification(
-                count, head, seq, "its hash does not match its content and the previous row's hash"
-            )
+        want = bytes(stored).hex()
+        computed = sha256((head + text).encode("utf-8")).hexdigest() if text is not None else ""
+        if computed != want:
+            computed = chain_hash(head, dict(zip(SORTED_COLUMNS, values, strict=True)))
+            if computed != want:
+                return Verification(
+                    count, head, seq, "its hash does not match its content and the previous row's hash"
+                )
         head, expected, count = computed, expected + 1, count + 1
     return Verification(count, head)
 

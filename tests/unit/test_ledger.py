@@ -115,3 +115,15 @@ def test_a_state_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(LedgerError, match="cannot be written"):
         Ledger.open(blocker)
+
+
+def test_verify_checks_a_row_again_when_sqlite_writes_its_json_differently(tmp_path: Path) -> None:
+    _run(tmp_path, "20261127T120000Z-0001")
+    db = ledger.open_reader(tmp_path)
+    db.create_function("json_object", -1, lambda *_: "{}")  # every row's fast text is wrong
+    assert ledger.verify(db).intact
+    raw = sqlite3.connect(ledger.ledger_path(tmp_path))
+    raw.execute("UPDATE ledger SET rule = 'by hand' WHERE seq = 2")
+    raw.commit()
+    raw.close()
+    assert ledger.verify(db).bad_seq == 2
