@@ -54,7 +54,7 @@ def change_of(rng: random.Random, n: int) -> Change:
 def build(state: Path, runs: int, machines: int, share: float, seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
     per_run = round(machines * share)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     rows = 0
     changed: list[str] = []
     with Ledger.open(state) as book:
@@ -70,12 +70,13 @@ def build(state: Path, runs: int, machines: int, share: float, seed: int) -> dic
                 changed.append(change.hostname)
             book.finish_run(run_id, {"exit_code": 0, "counts": {"changes": per_run, "applied": per_run}})
             rows += 2
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {
         "changes": runs * per_run,
         "rows": rows,
         "write_seconds": round(seconds, 2),
         "write_us_per_change": round(seconds / (runs * per_run) * 1e6, 1),
+        "write_cpu_us_per_change": round(cpu / (runs * per_run) * 1e6, 1),
         "hosts": changed[-per_run:],
     }
 

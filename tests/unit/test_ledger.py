@@ -127,3 +127,15 @@ def test_verify_checks_a_row_again_when_sqlite_writes_its_json_differently(tmp_p
     raw.commit()
     raw.close()
     assert ledger.verify(db).bad_seq == 2
+
+
+def test_a_settlement_waits_for_the_next_write_or_the_close(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path) as book:
+        book.start_run("20261127T120000Z-0001", {"command": "update"})
+        recorder = LedgerRecorder(book, "20261127T120000Z-0001")
+        token = recorder.pending(CHANGE)
+        recorder.settled(token, CHANGE, "applied")
+        db = ledger.open_reader(tmp_path)
+        assert {c.outcome for c in ledger.history(db, CHANGE.hostname)} == {"pending"}  # not yet written
+    assert {c.outcome for c in ledger.history(db, CHANGE.hostname)} == {"applied"}  # written on close
+    assert ledger.verify(db).intact

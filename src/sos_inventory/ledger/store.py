@@ -23,11 +23,19 @@ from sos_inventory.plan import Change
 
 
 class Ledger:
-    """The writer: one per run, under the state directory's lock."""
+    """The writer: one per run, under the state directory's lock.
+
+    A pending change is committed before its request is sent; its settlement waits for
+    the next transaction (the next pending change, or the finish row), which halves the
+    transactions on the apply path. A run killed in between leaves that change pending:
+    the ledger then says what it knows, that the answer was never recorded.
+    """
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._db = connection
         self.path = path
+        self._settles: list[dict[str, Any]] = []  # settle rows for the next transaction
+        self._synchronous = "NORMAL"
         last = connection.execute("SELECT hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
         self._head: str = bytes(last["hash"]).hex() if last else GENESIS
 
@@ -51,7 +59,12 @@ class Ledger:
         return self._head
 
     def close(self) -> None:
-        self._db.close()
+        """Write the settlements still held back, then close."""
+        try:
+            if self._settles:
+                self._append([])
+        finally:
+            self._db.close()
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file (for a copy or an archive)."""
@@ -66,24 +79,29 @@ class Ledger:
     def _append(
         self, rows: Sequence[dict[str, Any]], *, durable: bool = False, request: bool = False
     ) -> list[int]:
-        """Append rows in one transaction; their sequence numbers.
+        """Append the held-back settlements and ``rows`` in one transaction; the sequence
+        numbers of ``rows``.
 
-        With ``request``, the rows are one request's: each names it by the first row's number.
+        With ``request``, ``rows`` are one request's: each names it by the first one's number.
         """
+        synchronous = "FULL" if durable else "NORMAL"
+        batch = [*self._settles, *rows]
         try:
-            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            if synchronous != self._synchronous:
+                self._db.execute(f"PRAGMA synchronous={synchronous}")
+                self._synchronous = synchronous
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 # The chain continues from the row on disk, whoever wrote it (one writer holds the
                 # run lock, but the chain must not fork even if another wrote meanwhile).
                 last = self._db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
                 seq, head = (int(last["seq"]), bytes(last["hash"]).hex()) if last else (0, GENESIS)
-                first = seq + 1
+                first = seq + len(self._settles) + 1
                 values = []
-                for row in rows:
+                for row in batch:
                     seq += 1
                     row["seq"] = seq
-                    if request:
+                    if request and row["kind"] == "change":
                         row["request"] = first
                     head = chain_hash(head, row)
                     values.append((*(row.get(name) for name in COLUMNS), bytes.fromhex(head)))
@@ -95,6 +113,7 @@ class Ledger:
         except sqlite3.Error as exc:
             raise LedgerError(f"the ledger {self.path} cannot be written: {exc}") from None
         self._head = head
+        self._settles.clear()
         return list(range(first, seq + 1))
 
     def start_run(self, run_id: str, data: Mapping[str, Any]) -> None:
@@ -133,7 +152,8 @@ class Ledger:
     def settle(
         self, run_id: str, request: int, change: Change, outcome: str, error: str | None = None
     ) -> None:
-        """The answer to a request: ``applied``, ``failed`` (with the error) or ``not_attempted``."""
+        """The answer to a request: ``applied``, ``failed`` (with the error) or ``not_attempted``;
+        written with the next transaction."""
         # The request number names the change rows it settles; repeating the record here would
         # only make the ledger bigger.
         row = {
@@ -144,7 +164,7 @@ class Ledger:
             "request": request,
             "data": to_json({"error": error}) if error else None,
         }
-        self._append([row])
+        self._settles.append(row)
 
     def close_unfinished(self, run_id: str) -> list[str]:
         """Close the runs that were killed before their finish row; their ids.
