@@ -102,3 +102,7 @@ def test_credentials_are_bound_to_the_variables_the_tool_reads_and_never_interpo
     )
     for step in [*sh_steps(), *mapped_calls()]:
         assert "${" not in step
+
+
+def test_summary_html_is_published() -> None:
+    assert re.search(r"publishHTML\(target: \[reportDir: 'reports', reportFiles: 'summary.html'", JENKINSFILE)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from sos_inventory.errors import RunStopped, SosAuthError, SosError, SosInventoryError, SosProtocolError
 from sos_inventory.model import ServerRecord
+from sos_inventory.observe.progress import Progress, no_progress
 from sos_inventory.plan import Change
 from sos_inventory.sos.resilience import is_transient
 
@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 OutcomeKind = Literal["planned", "applied", "failed", "not_attempted", "stale"]
 Updater = Callable[[Change], Awaitable[ServerRecord]]
 StopCheck = Callable[[], RunStopped | None]
+
+#: The phases told to the progress.
+APPLYING, SECOND_CHANCE = "applying", "applying again"
 
 
 class Recorder(Protocol):
@@ -103,17 +106,18 @@ class _Applier:
     stop: StopCheck
     result: ApplyResult
     outcomes: list[Outcome]
+    progress: Progress
     record: Recorder
 
-    async def run(self, indices: Sequence[int]) -> None:
+    async def run(self, indices: Sequence[int], phase: str) -> None:
         """Apply ``changes[i]`` for i in ``indices``, writing into ``outcomes[i]``."""
         pending = iter(indices)
         done = 0
-        started = last_report = time.monotonic()
         result = self.result
+        self.progress(phase, 0, len(indices))
 
         async def worker() -> None:
-            nonlocal done, last_report
+            nonlocal done
             for index in pending:
                 if result.stopped_by is None:
                     result.stopped_by = self.stop()
@@ -136,14 +140,18 @@ class _Applier:
                     result.stopped_by = result.stopped_by or exc
                     return
                 except SosError as exc:
-                    log.warning("%s %s (%s): %s", change.c_code, change.hostname, change.unid, exc)
+                    log.warning(
+                        "%s %s (%s): %s",
+                        change.c_code,
+                        change.hostname,
+                        change.unid,
+                        exc,
+                        extra={"c_code": change.c_code, "hostname": change.hostname, "unid": change.unid},
+                    )
                     self.outcomes[index] = Outcome(change, "failed", exc)
                     self.record.settled(token, change, "failed", str(exc))
                 done += 1
-                now = time.monotonic()
-                if now - last_report >= 5:
-                    last_report = now
-                    log.info("applied %d/%d changes (%.0f/s)", done, len(indices), done / (now - started))
+                self.progress(phase, done, len(indices))
 
         await asyncio.gather(*(worker() for _ in range(max(1, min(self.concurrency, len(indices))))))
 
@@ -155,6 +163,7 @@ async def apply_changes(
     concurrency: int = 8,
     stop: StopCheck = _no_stop,
     second_chance: bool = True,
+    progress: Progress = no_progress,
     record: Recorder | None = None,
 ) -> ApplyResult:
     """Apply every change with at most ``concurrency`` in flight; never raises SosError.
@@ -162,15 +171,17 @@ async def apply_changes(
     ``record`` is told of each request before it is sent and after its answer.
     """
     result = ApplyResult()
-    applier = _Applier(changes, update, concurrency, stop, result, planned(changes), record or _NoRecord())
-    await applier.run(range(len(changes)))
+    applier = _Applier(
+        changes, update, concurrency, stop, result, planned(changes), progress, record or _NoRecord()
+    )
+    await applier.run(range(len(changes)), APPLYING)
     outcomes = applier.outcomes
     retry = [i for i, o in enumerate(outcomes) if o.outcome == "failed" and o.error and is_transient(o.error)]
     if second_chance and retry and result.stopped_by is None:
         log.info("second chance for %d change(s) that failed transiently", len(retry))
         result.second_chance = len(retry)
         # A change this pass does not reach (the run stopped) keeps its first failure.
-        await applier.run(retry)
+        await applier.run(retry, SECOND_CHANCE)
         result.recovered = sum(1 for i in retry if outcomes[i].outcome == "applied")
     result.outcomes = not_attempted(outcomes)
     return result

@@ -23,6 +23,7 @@ from sos_inventory.devices import DeviceSet, DevicesFile, gc_paused, loading, lo
 from sos_inventory.errors import DeadlineExceeded, Interrupted, RunStopped, SosInventoryError
 from sos_inventory.interrupts import Interrupts
 from sos_inventory.model import ServerRecord
+from sos_inventory.observe.progress import Progress, no_progress
 from sos_inventory.plan import Change, KnownNames, Plan, Problem, build_plan
 from sos_inventory.runbook import Category
 from sos_inventory.sos.client import SosClient
@@ -31,6 +32,9 @@ from sos_inventory.sos.resilience import Resilience, RetryPolicy, gather_or_canc
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 QueryStrategy = Literal["auto", "bulk", "per-host"]
+
+#: The phases told to RunOptions.progress.
+READING_EXPORTS, READING_INVENTORY, PLANNING = "reading exports", "reading inventory", "planning"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,7 @@ class RunOptions:
     overrides: tuple[str, ...] = ()
     query_strategy: QueryStrategy = "auto"
     max_rps: float | None = None  # cap on requests per second to a shared API
+    progress: Progress = no_progress  # told how far reading, planning and applying got
     record: Recorder | None = None  # the evidence of each write (the ledger)
     review: Callable[[Plan], Plan] | None = None  # a last look at the plan before the guards (drift)
 
@@ -62,13 +67,21 @@ class RunResult:
     # Why the run stopped before it could plan (or apply): InputError, ConfigError (a rule value
     # the inventory does not know), SosError, RunStopped. Counts above stay right.
     error: SosInventoryError | None = None
+    attempts_by_kind: dict[str, int] = field(default_factory=dict)  # query, update
 
 
-async def _read_devices_stepwise(files: Sequence[DevicesFile], config: Config) -> DeviceSet:
-    """read_devices inside the event loop: requests in flight progress between steps."""
+async def _read_devices_stepwise(
+    files: Sequence[DevicesFile], config: Config, progress: Progress, rows: int | None
+) -> DeviceSet:
+    """read_devices inside the event loop: requests in flight progress between steps.
+
+    ``rows`` bounds the rows to read (None: unknown), for the progress only.
+    """
     device_set = DeviceSet()
     for _ in loading(files, config, device_set):
+        progress(READING_EXPORTS, device_set.rows, None if rows is None else max(rows, device_set.rows))
         await asyncio.sleep(0)
+    progress(READING_EXPORTS, device_set.rows, device_set.rows)
     log_read(device_set)
     return device_set
 
@@ -109,6 +122,32 @@ class Snapshot:
     partial: set[str] = field(default_factory=set)  # C_Codes read host by host (no orphan list)
 
 
+@dataclass(slots=True)
+class _Requests:
+    """Inventory reads expected and done, for the progress.
+
+    Each C_Code's first page is expected from the start, so the count of requests done
+    reaches the expected one only when every inventory has been read.
+    """
+
+    progress: Progress
+    expected: int = 0
+    done: int = 0
+
+    def expect(self, more: int) -> None:
+        self.expected += more
+        self.progress(READING_INVENTORY, self.done, self.expected)
+
+    def tick(self) -> None:
+        self.done += 1
+        self.progress(READING_INVENTORY, self.done, self.expected)
+
+    async def counted(self, work: Awaitable[T]) -> T:
+        result = await work
+        self.tick()
+        return result
+
+
 def choose_strategy(strategy: QueryStrategy, hosts: int, total: int, page_size: int) -> QueryStrategy:
     """``auto``: per-host queries when they take fewer requests than the remaining pages."""
     if strategy != "auto":
@@ -125,6 +164,7 @@ async def _read_inventory(
     devices: Awaitable[DeviceSet],
     strategy: QueryStrategy,
     snapshot: Snapshot,
+    requests: _Requests,
 ) -> None:
     """Read one C_Code's inventory, from the moment the run starts.
 
@@ -137,28 +177,43 @@ async def _read_inventory(
     first = await client.page(c_code, 1, size=1 if strategy == "per-host" else None)
     total = first[0]
     snapshot.totals[c_code] = total
+    requests.tick()
     if choose_strategy(strategy, rows, total, client.page_size) == "per-host":
         # The machines are at most ``rows``: per-host stays the cheaper way, whatever their number.
         names = sorted({device.hostname for device in (await devices).devices if device.c_code == c_code})
         log.info("%s: %d machine(s) in a %d-record inventory: per-host queries", c_code, len(names), total)
-        found = await gather_or_cancel(*(client.records_of(c_code, host) for host in names))
+        requests.expect(len(names))
+        found = await gather_or_cancel(*(requests.counted(client.records_of(c_code, host)) for host in names))
         snapshot.records[c_code] = [record for records in found for record in records]
         snapshot.partial.add(c_code)
         return
-    snapshot.records[c_code] = await client.fetch_inventory(c_code, first)
+    requests.expect(max(0, math.ceil(total / client.page_size) - 1))
+    snapshot.records[c_code] = await client.fetch_inventory(c_code, first, on_page=requests.tick)
 
 
 async def _snapshot(
-    client: SosClient, rows: Mapping[str, int], devices: Awaitable[DeviceSet], strategy: QueryStrategy
+    client: SosClient,
+    rows: Mapping[str, int],
+    devices: Awaitable[DeviceSet],
+    strategy: QueryStrategy,
+    progress: Progress,
 ) -> Snapshot:
     snapshot = Snapshot()
+    requests = _Requests(progress)
+    requests.expect(len(rows))  # the first pages
 
     async def one(c_code: str) -> None:
         applications, environments, _ = await gather_or_cancel(
             client.applications(c_code),
             client.environments(c_code),
             _read_inventory(
-                client, c_code, rows=rows[c_code], devices=devices, strategy=strategy, snapshot=snapshot
+                client,
+                c_code,
+                rows=rows[c_code],
+                devices=devices,
+                strategy=strategy,
+                snapshot=snapshot,
+                requests=requests,
             ),
         )
         snapshot.known[c_code] = KnownNames(
@@ -241,9 +296,11 @@ class _Run:
             for c_code in c_codes_in_play(self.config, files)
         }
         parsed: asyncio.Future[DeviceSet] = asyncio.get_running_loop().create_future()
-        reading = asyncio.ensure_future(_snapshot(self.client, rows, parsed, strategy))
+        progress = self.options.progress
+        reading = asyncio.ensure_future(_snapshot(self.client, rows, parsed, strategy, progress))
         try:
-            device_set = await _read_devices_stepwise(files, self.config)
+            bound = sum(rows.values()) if strategy == "auto" else None
+            device_set = await _read_devices_stepwise(files, self.config, progress, bound)
         except BaseException:
             reading.cancel()
             await asyncio.gather(reading, return_exceptions=True)
@@ -253,6 +310,8 @@ class _Run:
 
     async def plan(self, files: Sequence[DevicesFile]) -> tuple[Plan, safety.Verdict]:
         device_set, snapshot = await self.interruptible(lambda: self.read(files), cancel_at_once=True)
+        machines = len(device_set.devices)
+        self.options.progress(PLANNING, 0, machines)
         plan = build_plan(
             device_set,
             snapshot.records,
@@ -262,6 +321,7 @@ class _Run:
             totals=snapshot.totals,
             partial=frozenset(snapshot.partial),
         )
+        self.options.progress(PLANNING, machines, machines)
         if self.options.review is not None:
             plan = self.options.review(plan)
         log.info(
@@ -288,6 +348,7 @@ class _Run:
                 update,
                 concurrency=self.options.concurrency,
                 stop=self.stop_reason,
+                progress=self.options.progress,
                 record=self.options.record,
             ),
             cancel_at_once=False,
@@ -390,6 +451,7 @@ def _execute(
                     await body(job, result)
             finally:
                 result.attempts, result.retries = job.resilience.attempts, job.resilience.retries
+                result.attempts_by_kind = dict(job.resilience.attempts_by_kind)
 
     try:
         with gc_paused():

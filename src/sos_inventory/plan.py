@@ -169,6 +169,10 @@ class Plan:
     invalid: int
     ambiguous: int
     records: Mapping[str, int] = field(default_factory=dict)  # inventory size per C_Code
+    machines: Mapping[str, int] = field(default_factory=dict)  # the exports' machines per C_Code
+    # Status -> records read, per C_Code, before any change (the records of the run's
+    # hostnames only, for a C_Code read host by host).
+    statuses: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """The plan's counts, as SPEC 7 names them (applied/failed come from apply)."""
@@ -474,6 +478,10 @@ def build_plan(
         invalid=device_set.invalid_rows,
         ambiguous=planner.ambiguous,
         records={c_code: (totals or {}).get(c_code, len(records)) for c_code, records in inventories.items()},
+        machines={c_code: len(devices) for c_code, devices in devices_of.items()},
+        statuses={
+            c_code: dict(Counter(map(_RECORD_STATUS, records))) for c_code, records in inventories.items()
+        },
     )
 
 
@@ -503,3 +511,4 @@ def _groups(items: Sequence[T], hostnames: set[str], hostname_of: Callable[[T], 
 _DEVICE_HOSTNAME: Callable[[Device], str] = itemgetter(Device._fields.index("hostname"))
 _DEVICE_C_CODE: Callable[[Device], str] = itemgetter(Device._fields.index("c_code"))
 _RECORD_HOSTNAME: Callable[[ServerRecord], str] = itemgetter(ServerRecord._fields.index("hostname"))
+_RECORD_STATUS: Callable[[ServerRecord], str] = itemgetter(ServerRecord._fields.index("status"))

@@ -176,3 +176,20 @@ def test_a_run_killed_mid_apply_leaves_pending_rows_shown_honestly(slow_fleet: F
     assert "pending" in [h["outcome"] for h in history if h["run_id"] == killed.run_id]
     assert fleet.cli("audit", "verify").returncode == 0
     assert json.loads(fleet.cli("plan", "--json").stdout)["counts"]["changes"] == 0
+
+
+def _last_success(metrics: Path) -> float:
+    line = next(x for x in metrics.read_text().splitlines() if x.startswith("sos_inventory_last_success"))
+    return float(line.split()[-1])
+
+
+def test_the_last_success_metric_comes_from_the_ledger_even_with_no_earlier_metrics_file(
+    fleet: Fleet,
+) -> None:
+    assert fleet.cli("update", "--metrics-file", str(fleet.root / "first.prom")).returncode == 1
+    succeeded = _last_success(fleet.root / "first.prom")
+    fresh = fleet.root / "fresh.prom"  # e.g. a new agent: no metrics file of the earlier run
+    failed = fleet.cli("update", "--metrics-file", str(fresh), env=fleet.env(token="tok-wrong-SECRET"))
+    assert failed.returncode == 4, failed.stderr
+    assert _last_success(fresh) == succeeded
+    assert ledger.last_success(fleet.root / ".sos-inventory", (0, 1)) is not None

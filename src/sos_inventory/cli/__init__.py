@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sos_inventory import __version__
+from sos_inventory.cli import observe as observe_cli
 from sos_inventory.cli.common import (
     EXIT_CODES,
     add_state_dir,
     print_diagnosis,
     quiet_stdout,
     save_traceback,
-    setup_logging,
 )
 from sos_inventory.config import DEFAULT_CONFIG
 from sos_inventory.errors import Interrupted
@@ -147,6 +147,7 @@ def _common(parser: argparse.ArgumentParser, *, network: bool) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more detail (-vv for debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    observe_cli.add_options(parser, network=network)
 
 
 def _wait_lock(parser: argparse.ArgumentParser) -> None:
@@ -232,7 +233,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "  sos-inventory undo 20261127T120000Z-3f9a --apply --report-dir reports\n\n" + EXIT_CODES,
         formatter_class=raw,
     )
-    undo.add_argument("run_id", metavar="RUN_ID", help="the run to undo (see `sos-inventory runs`)")
+    # Not "run_id": that is this run's own id (args.run_id, for the log lines and the report).
+    undo.add_argument("undo_run", metavar="RUN_ID", help="the run to undo (see `sos-inventory runs`)")
     undo.add_argument("--apply", action="store_true", help="write the restoration (default: print it)")
     _common(undo, network=True)
     _wait_lock(undo)
@@ -274,9 +276,10 @@ def main(argv: Sequence[str] | None = None, *, interrupts: Interrupts | None = N
     # The first word that is not an option names the command (the top level has no valued option).
     command = next((word for word in argv if not word.startswith("-")), "")
     parser = build_parser(command)
+    run_id = observe_cli.start(argv)
     args = parser.parse_args(argv)
     args.interrupts = interrupts = interrupts or Interrupts()
-    setup_logging(args)
+    observe_cli.setup(args, run_id)
     try:
         if getattr(args, "reports_interrupts", False):
             code: int = args.func(args)  # plan and update turn a signal into their report
@@ -291,7 +294,7 @@ def main(argv: Sequence[str] | None = None, *, interrupts: Interrupts | None = N
         quiet_stdout()
         return EXIT_BROKEN_PIPE
     except Exception as exc:  # a defect: a one-line pointer and the traceback in a file, never exit 1
-        path = save_traceback(exc, new_run_id(datetime.now(UTC)), None)
+        path = save_traceback(exc, getattr(args, "run_id", None) or new_run_id(datetime.now(UTC)), None)
         problem = Problem(
             Category.CODE_DEFECT, f"internal error in {args.command}: {type(exc).__name__}: {exc}"
         )

@@ -50,21 +50,6 @@ def add_state_dir(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def setup_logging(args: argparse.Namespace) -> None:
-    # Progress lines help on long network work; the offline commands stay terse unless -v.
-    chatty = args.command in ("plan", "update", "undo") or getattr(args, "verbose", 0) > 0
-    level = logging.WARNING if getattr(args, "quiet", False) or not chatty else logging.INFO
-    if getattr(args, "verbose", 0) >= 2:
-        level = logging.DEBUG
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S",
-        stream=sys.stderr,
-    )
-    logging.getLogger("aiohttp").setLevel(max(level, logging.WARNING))
-
-
 #: The years ``--now`` may name: any real run, and room for the build window before it.
 NOW_YEARS = range(1970, 9000)
 
@@ -186,7 +171,8 @@ def quiet_stdout() -> None:
     os.close(devnull)
 
 
-def print_list(title: str, items: Sequence[str], out: TextIO = sys.stderr) -> None:
-    print(title, file=out)
+def print_list(title: str, items: Sequence[str]) -> None:
+    # sys.stderr is looked up at each call: --log-format json replaces it.
+    print(title, file=sys.stderr)
     for item in items:
-        print(f"  - {item}", file=out)
+        print(f"  - {item}", file=sys.stderr)

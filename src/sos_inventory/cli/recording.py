@@ -60,11 +60,12 @@ def recorded_run(state_dir: Path, report: RunReport) -> Iterator[LedgerRecorder]
             ended = exc
             raise
         finally:
+            report.finished_at = datetime.now(UTC)  # the reports and the metrics say the same instant
             data: dict[str, object] = {
                 "exit_code": None if ended else report.exit_code,
                 "counts": report.counts(),
                 "stopped": report.stopped,
-                "finished_at": iso(datetime.now(UTC)),
+                "finished_at": report.finished_at.isoformat(),
             }
             if ended is not None:
                 data["ended"] = f"stopped by {type(ended).__name__}: {ended}"

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sos_inventory import __version__
+from sos_inventory.cli import observe as observe_cli
 from sos_inventory.cli.common import (
     config_of,
     config_problem,
@@ -107,13 +108,15 @@ def _alert(report: RunReport, args: argparse.Namespace) -> None:
 
 
 def _finish(report: RunReport, args: argparse.Namespace) -> int:
-    report.finished_at = datetime.now(UTC)
+    if report.finished_at is None:  # a writing run ended when its ledger closed it
+        report.finished_at = datetime.now(UTC)
     if getattr(args, "report_dir", None):
         try:
             written = write_reports(report, args.report_dir)
             log.info("reports written: %s", ", ".join(str(p) for p in written))
         except OSError as exc:
             print(f"warning: could not write the reports in {args.report_dir}: {exc}", file=sys.stderr)
+    observe_cli.finish(report, args)
     if args.json:
         write_stdout(json.dumps(as_dict(report), indent=2) + "\n")
     elif report.plan is not None and not (args.quiet and not report.outcomes and not report.problems()):
@@ -192,12 +195,14 @@ def _options(args: argparse.Namespace, config: Config, now: datetime) -> RunOpti
         query_strategy=args.query_strategy,
         max_rps=args.max_rps,
         overrides=tuple(overrides),
+        progress=args.progress,
     )
 
 
 def _record(report: RunReport, result: RunResult) -> None:
     """Fill the report from a run's result and set its exit code."""
     report.attempts, report.retries = result.attempts, result.retries
+    report.attempts_by_kind = result.attempts_by_kind
     if result.plan is not None:
         report.set_plan(result.plan)
     report.verdict = result.verdict
@@ -244,8 +249,8 @@ def _job(args: argparse.Namespace, command: str, report: RunReport) -> _Job:
         config, report.now = config_of(args), run_clock(args)
         if command == "undo":
             changes, why, writes = (
-                undo_plan(args.state_dir, args.run_id),
-                f"changed since run {args.run_id}",
+                undo_plan(args.state_dir, args.undo_run),
+                f"changed since run {args.undo_run}",
                 args.apply,
             )
         else:
@@ -339,7 +344,7 @@ def _run_job(args: argparse.Namespace, command: str, interrupts: Interrupts) -> 
         command=command,
         started_at=started,
         now=started,
-        run_id=new_run_id(started),
+        run_id=getattr(args, "run_id", None) or new_run_id(started),  # the log lines' name of the run
         version=__version__,
         build_url=os.environ.get("BUILD_URL"),
     )

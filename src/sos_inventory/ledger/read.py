@@ -7,7 +7,7 @@ They never write, and tolerate a crash at any point: a change never settled read
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -241,8 +241,8 @@ def applied_writes(
     return out
 
 
-def last_success(state_dir: Path) -> datetime | None:
-    """When the last run that exited 0 finished (None: no ledger, or no such run)."""
+def last_success(state_dir: Path, codes: Collection[int] = (0,)) -> datetime | None:
+    """When the last run that exited with one of ``codes`` finished (None: no ledger, or no such run)."""
     try:
         db = open_reader(state_dir)
     except LedgerError:
@@ -253,8 +253,9 @@ def last_success(state_dir: Path) -> datetime | None:
             "ORDER BY seq DESC"
         )
         for row in db.execute(query):
-            if from_json(row["data"]).get("exit_code") == 0:
-                return parse_time(row["time"])
+            data = from_json(row["data"])
+            if data.get("exit_code") in codes:
+                return parse_time(str(data.get("finished_at") or row["time"]))
         return None
     finally:
         db.close()

@@ -1,7 +1,7 @@
 """Reports of a run: one value (:class:`RunReport`), one renderer per format.
 
-``report.json`` (SPEC 7), ``junit.xml`` for Jenkins' JUnit publisher and
-``summary.md`` are written atomically: a reader never sees half a report.
+``report.json`` (SPEC 7), ``junit.xml`` for Jenkins' JUnit publisher,
+``summary.md`` and ``summary.html`` are written atomically: a reader never sees half a report.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sos_inventory.errors import FileProblem, InputError
-from sos_inventory.report import json_report, junit, markdown
+from sos_inventory.report import html, json_report, junit, markdown
 from sos_inventory.report.run import RunReport, iso
 
 __all__ = ["RunReport", "check_report_dir", "iso", "write_reports"]
@@ -21,6 +21,7 @@ RENDERERS: dict[str, Callable[[RunReport], str]] = {
     "report.json": json_report.render,
     "junit.xml": junit.render,
     "summary.md": markdown.render,
+    "summary.html": html.render,
 }
 
 
@@ -57,7 +58,7 @@ def check_report_dir(folder: Path) -> None:
 
 
 def write_reports(report: RunReport, folder: Path) -> list[Path]:
-    """Write report.json, junit.xml and summary.md into ``folder``; return their paths."""
+    """Write report.json, junit.xml, summary.md and summary.html into ``folder``; return their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, render in RENDERERS.items():

@@ -55,6 +55,7 @@ class RunReport:
     build_url: str | None = None  # the Jenkins build, for ticket drafts and alerts
     retries: int = 0
     traceback_path: str | None = None  # where an internal error's traceback was saved
+    attempts_by_kind: dict[str, int] = field(default_factory=dict)  # query, update
 
     def facts(self) -> dict[str, str]:
         """Facts of the run that every problem's ticket may quote."""

@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from sys import intern
@@ -171,7 +171,7 @@ class SosClient:
 
     async def _request(self, call: _Call) -> Any:
         """One API call, retried by the run's resilience policy."""
-        return await self.resilience.call(lambda: self._attempt(call))
+        return await self.resilience.call(lambda: self._attempt(call), call.operation)
 
     async def _attempt(self, call: _Call) -> Any:
         if self._session is None:
@@ -235,13 +235,26 @@ class SosClient:
             ) from exc
 
     async def fetch_inventory(
-        self, c_code: str, first: tuple[int, list[ServerRecord]] | None = None
+        self,
+        c_code: str,
+        first: tuple[int, list[ServerRecord]] | None = None,
+        on_page: Callable[[], None] | None = None,
     ) -> list[ServerRecord]:
-        """Every server record of a C_Code: page 1 (unless given), then the other pages concurrently."""
+        """Every server record of a C_Code: page 1 (unless given), then the other pages concurrently.
+
+        ``on_page`` is called as each of the other pages arrives (for the progress).
+        """
         started = time.monotonic()
         total, records = first or await self.page(c_code, 1)
         pages = max(1, math.ceil(total / self.page_size))
-        rest = await gather_or_cancel(*(self.page(c_code, number) for number in range(2, pages + 1)))
+
+        async def page(number: int) -> tuple[int, list[ServerRecord]]:
+            result = await self.page(c_code, number)
+            if on_page is not None:
+                on_page()
+            return result
+
+        rest = await gather_or_cancel(*(page(number) for number in range(2, pages + 1)))
         by_unid = {record.unid: record for record in records}
         for _, more in rest:
             by_unid.update((record.unid, record) for record in more)
@@ -255,6 +268,7 @@ class SosClient:
             len(by_unid),
             pages,
             time.monotonic() - started,
+            extra={"c_code": c_code},
         )
         return list(by_unid.values())
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -146,6 +147,7 @@ class Resilience:
         self.rng = rng or random.Random()
         self.attempts = 0
         self.retries = 0
+        self.attempts_by_kind: Counter[str] = Counter()  # kind: the caller's name for the request
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (None: no deadline)."""
@@ -161,7 +163,7 @@ class Resilience:
             return min(error.retry_after, self.policy.max_retry_after)
         return self.policy.backoff(retry, self.rng)
 
-    async def call(self, attempt: Callable[[], Awaitable[T]]) -> T:
+    async def call(self, attempt: Callable[[], Awaitable[T]], kind: str = "request") -> T:
         """Run ``attempt`` until it succeeds, fails for good, or the run must stop."""
         refund = 0
         retry = 0
@@ -169,6 +171,7 @@ class Resilience:
             self.breaker.check()
             self.check_deadline()
             self.attempts += 1
+            self.attempts_by_kind[kind] += 1
             try:
                 result = await attempt()
             except SosError as error:
