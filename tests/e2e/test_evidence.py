@@ -134,22 +134,29 @@ def _in_flight(state: Path) -> tuple[int, int]:
     return int(requests[0]), int(settled[0])
 
 
+def wait_until_writing(
+    run: subprocess.Popen[str], state: Path, *, settled: int, timeout: float = 120
+) -> None:
+    """Return once the run has ``settled`` answered updates and others in flight (its ledger says so)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        requests, answered = _in_flight(state)
+        if answered >= settled and requests > answered:
+            return
+        assert run.poll() is None, "the run ended before it was seen writing"
+        assert time.monotonic() < deadline, "the run was not seen writing in time"
+        time.sleep(0.02)  # polling an observable state, not waiting a fixed time
+
+
 def test_a_run_killed_mid_apply_leaves_pending_rows_shown_honestly(slow_fleet: Fleet) -> None:
     fleet = slow_fleet
     state = fleet.root / ".sos-inventory"
     command = [sys.executable, "-m", "sos_inventory", "update", "-q", "--concurrency", "2"]
     command += ["--config", str(fleet.config), "--inventory-url", fleet.server.url, "--now", NOW]
     run = subprocess.Popen(command, env=fleet.env(), cwd=fleet.root, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
     # Kill it once some requests were answered and others are in flight (each takes 300 ms).
-    while True:
-        requests, settled = _in_flight(state)
-        if settled >= 2 and requests > settled:
-            run.send_signal(signal.SIGKILL)
-            break
-        assert run.poll() is None, "the run ended before it could be killed mid-apply"
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_until_writing(run, state, settled=2)
+    run.send_signal(signal.SIGKILL)
     run.communicate(timeout=30)
     requests, settled = _in_flight(state)
     assert requests > settled >= 2
