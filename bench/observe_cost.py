@@ -83,7 +83,7 @@ def big_report(changes: int) -> RunReport:
         rows=changes * 10,
         excluded=0,
         invalid=0,
-        ambiguous=0,
+        ambiguous=(),
         machines={f"C{i}": changes * 10 // 4 for i in range(4)},
         statuses={f"C{i}": {"Build": changes // 4, "Live": changes * 9 // 4} for i in range(4)},
     )

@@ -39,6 +39,7 @@ REQUIRED: tuple[str, ...] = tuple(column.header for column in COLUMNS if column.
 #: Cancellation Date values that mean "not marked" (SPEC 2), compared case-insensitively.
 NULL_WORDS = frozenset({"", "n/a", "na", "none", "null", "-"})
 _DATE_EXAMPLES = "e.g. 2026-11-25T14:03:11-06:00, 2026-11-25 14:03:11, 2026-11-25"
+_OUT_OF_RANGE = "a date out of range (before year 1 or after 9999 once in UTC)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,12 +294,14 @@ class _RowReader:
         if cancel and cancel.lower() not in NULL_WORDS:
             try:
                 cancelled = _utc(cancel)
-            except (ValueError, OverflowError):
+            except OverflowError:
+                problem = ("Cancellation Date", cancel, _OUT_OF_RANGE)
+            except ValueError:
                 # A typo must never take a live machine out of compliance scanning.
                 problem = (
                     "Cancellation Date",
                     cancel,
-                    f"neither a date ({_DATE_EXAMPLES}) nor empty/N/A/none/null/-",
+                    f"neither a date ({_DATE_EXAMPLES}) nor empty, N/A, NA, none, null or -",
                 )
         if provision_text:
             try:

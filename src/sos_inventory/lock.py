@@ -44,7 +44,8 @@ def run_lock(state_dir: Path, *, wait: float = 0.0) -> Iterator[Path]:
         handle = (state_dir / LOCK_NAME).open("a+", encoding="utf-8")
     except OSError as exc:
         raise ConfigError(
-            f"--state-dir {state_dir}: cannot create the lock file: {exc.strerror or exc}"
+            f"--state-dir {state_dir}: cannot create the lock file: {exc.strerror or exc}",
+            action="Point --state-dir at a folder the job can write (it keeps the run lock there).",
         ) from None
     path = state_dir / LOCK_NAME
     deadline = time.monotonic() + wait

@@ -167,7 +167,7 @@ class Plan:
     rows: int
     excluded: int
     invalid: int
-    ambiguous: int
+    ambiguous: tuple[Notice, ...]  # one per row of the exports that could not be matched safely
     records: Mapping[str, int] = field(default_factory=dict)  # inventory size per C_Code
     machines: Mapping[str, int] = field(default_factory=dict)  # the exports' machines per C_Code
     # Status -> records read, per C_Code, before any change (the records of the run's
@@ -183,7 +183,7 @@ class Plan:
             "in_step": self.in_step,
             "changes": len(self.changes),
             "not_in_inventory": len(self.not_in_inventory),
-            "ambiguous": self.ambiguous,
+            "ambiguous": len(self.ambiguous),
             "unowned": len(self.unowned),
             "orphans": len(self.orphans),
         }
@@ -251,17 +251,23 @@ def pick_record(device: Device, records: Sequence[ServerRecord]) -> ServerRecord
     return candidates[0] if len(candidates) == 1 else None
 
 
-def _ambiguity(device: Device, records: Sequence[ServerRecord], shared: bool) -> Problem:
+def _shared(devices: Sequence[Device], records: Sequence[ServerRecord]) -> Problem:
+    """Several rows of the exports claim the same record: one problem naming every row."""
+    first = devices[0]
+    rows = ", ".join(f"{d.source}:{d.line}" for d in devices)
+    return Problem(
+        Category.DUPLICATE_HOSTNAME,
+        f"{DUPLICATE_IN_EXPORTS}: hostname {first.hostname} in C_Code {first.c_code}: {len(devices)} rows "
+        f"of the exports ({rows}) claim the same record (unids {', '.join(r.unid for r in records)}); "
+        "nothing written for it",
+        c_code=first.c_code,
+        hostname=first.hostname,
+        source=f"{first.source}:{first.line}",
+    )
+
+
+def _ambiguity(device: Device, records: Sequence[ServerRecord]) -> Problem:
     unids = ", ".join(r.unid for r in records)
-    if shared:
-        return Problem(
-            Category.DUPLICATE_HOSTNAME,
-            f"{DUPLICATE_IN_EXPORTS}: hostname {device.hostname} in C_Code {device.c_code}: several rows "
-            f"of the exports claim the same record (unid {unids}); nothing written for it",
-            c_code=device.c_code,
-            hostname=device.hostname,
-            source=f"{device.source}:{device.line}",
-        )
     keys = ", ".join(f"{label} {getattr(device, attr) or '(empty)'}" for attr, _, label in _DISAMBIGUATORS)
     reason = f"{len(records)} records share it (unids {unids}) and none is singled out by {keys}"
     return Problem(
@@ -288,7 +294,7 @@ class _Planner:
         self.environments_used: set[Rule | None] = set()
         self.unknown_values: set[tuple[str, str, str, str]] = set()
         self.in_step = 0
-        self.ambiguous = 0
+        self.ambiguous: list[Notice] = []
 
     def desired(self, device: Device) -> Desired:
         desired = self.owners.desired(device)
@@ -344,13 +350,21 @@ class _Planner:
         for _, record in picks:
             if record is not None:
                 claimed[record.unid] += 1
+        sharing: list[Device] = []  # rows that claim one record between them: one problem for all
         for device, record in picks:
             if record is None or claimed[record.unid] > 1:
-                self.ambiguous += 1
+                self.ambiguous.append(
+                    Notice(device.c_code, device.hostname, f"{device.source}:{device.line}")
+                )
                 self.desired(device)
-                self.problems.append(_ambiguity(device, records, shared=record is not None))
+                if record is None:
+                    self.problems.append(_ambiguity(device, records))
+                else:
+                    sharing.append(device)
             else:
                 self.compare(device, record)
+        if sharing:
+            self.problems.append(_shared(sharing, records))
         if any(record is None for _, record in picks):
             return {r.unid for r in records}  # the whole group is reported as ambiguous
         return set(claimed)
@@ -476,7 +490,7 @@ def build_plan(
         rows=device_set.rows,
         excluded=len(device_set.excluded),
         invalid=device_set.invalid_rows,
-        ambiguous=planner.ambiguous,
+        ambiguous=tuple(sorted(planner.ambiguous, key=lambda n: (n.c_code, n.hostname, n.detail))),
         records={c_code: (totals or {}).get(c_code, len(records)) for c_code, records in inventories.items()},
         machines={c_code: len(devices) for c_code, devices in devices_of.items()},
         statuses={

@@ -89,7 +89,7 @@ def limits_with_overrides(
 
 def _how_to_override(flag: str, value: str) -> str:
     return (
-        f"Nothing was written. Review the plan (sos-inventory plan); if the change is real, rerun with "
+        f"Nothing was written. Review the changes (sos-inventory plan -v lists them); if they are real, rerun with "
         f"{flag} {value} or --force."
     )
 

@@ -78,7 +78,7 @@ def test_ambiguous_duplicate_is_untouched_and_reported(tmp_path: Path) -> None:
     records = [record(d.hostname, "A", status="Build"), record(d.hostname, "B", status="Build")]
     plan = plan_for(tmp_path, [d], records)
     assert plan.changes == ()
-    assert plan.ambiguous == 1
+    assert len(plan.ambiguous) == 1
     (problem,) = plan.problems
     assert problem.category is Category.DUPLICATE_HOSTNAME
     assert problem.message.startswith("SOS inventory returned an unexpected number of servers when querying")
@@ -99,12 +99,14 @@ def test_disambiguated_duplicate_updates_only_its_record_and_lists_the_other_as_
     assert [o.unid for o in plan.orphans] == ["A"]
 
 
-def test_two_rows_claiming_one_record_are_both_ambiguous(tmp_path: Path) -> None:
+def test_two_rows_claiming_one_record_are_both_ambiguous_in_one_problem(tmp_path: Path) -> None:
     first, second = device(line=2, device_id="1"), device(line=3, device_id="2")
     plan = plan_for(tmp_path, [first, second], [record(first.hostname, "A", status="Build")])
     assert plan.changes == ()
-    assert plan.ambiguous == 2
-    assert {p.source for p in plan.problems} == {"Acct531277/devices.csv:2", "Acct531277/devices.csv:3"}
+    assert [n.detail for n in plan.ambiguous] == ["Acct531277/devices.csv:2", "Acct531277/devices.csv:3"]
+    [problem] = plan.problems
+    assert "2 rows of the exports (Acct531277/devices.csv:2, Acct531277/devices.csv:3)" in problem.message
+    assert "unexpected number of servers" not in problem.message
 
 
 def test_not_in_inventory_orphans_and_unowned_are_listed(tmp_path: Path) -> None:
@@ -196,8 +198,10 @@ def test_applying_a_plan_then_planning_again_gives_no_change(
     # Every machine is accounted for exactly once.
     c = first.counts()
     assert c["in_step"] + c["changes"] + c["not_in_inventory"] + c["ambiguous"] == len(devices)
-    # One problem per ambiguous machine, and never two changes for one record.
-    assert sum(p.category is Category.DUPLICATE_HOSTNAME for p in first.problems) == c["ambiguous"]
+    # One problem per ambiguous hostname (naming its rows), and never two changes for one record.
+    duplicates = [p for p in first.problems if p.category is Category.DUPLICATE_HOSTNAME]
+    assert {(p.c_code, p.hostname) for p in duplicates} == {(n.c_code, n.hostname) for n in first.ambiguous}
+    assert len(duplicates) <= c["ambiguous"]
     assert len({ch.unid for ch in first.changes}) == len(first.changes)
 
 

@@ -24,7 +24,7 @@ def plan(changes: int, records: dict[str, int], c_code: str = "ALC") -> Plan:
         rows=0,
         excluded=0,
         invalid=0,
-        ambiguous=0,
+        ambiguous=(),
         records=records,
     )
 

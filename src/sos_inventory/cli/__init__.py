@@ -176,7 +176,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "validate",
         help="check the config and devices files; writes nothing, queries nothing",
         description="Check the config and every devices file; list every problem. No network.",
-        epilog="example:\n  sos-inventory validate --config sos-inventory.yaml\n\n" + EXIT_CODES,
+        epilog="example:\n  sos-inventory validate --config sos-inventory.yaml\n\n" + VALIDATE_EXIT_CODES,
         formatter_class=raw,
     )
     _common(validate, network=False)
@@ -260,6 +260,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             commands.add_parser(name, help=help_text, add_help=False)
     return parser
 
+
+VALIDATE_EXIT_CODES = """exit codes (what plan would say, seen offline):
+  0  clean
+  1  row-level problems: invalid rows, a hostname twice in a C_Code's exports, an unmapped account
+  2  configuration error
+  3  an export plan would refuse (unreadable, header only)
+"""
 
 #: The exit code of a command whose reader went away (``| head``), as a shell reports SIGPIPE.
 EXIT_BROKEN_PIPE = 141

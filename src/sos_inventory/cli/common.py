@@ -129,7 +129,8 @@ def print_diagnosis(
     info = default_knowledge().categories[problem.category]
     print(f"error: {problem.message}", file=out)
     print(f"cause: {problem.category.value}", file=out)
-    print(f"why: {info.summary}", file=out)
+    if problem.action_text is None:  # else the message itself says what is wrong, not the category's text
+        print(f"why: {info.summary}", file=out)
     rerun = "advised, the cause is usually transient" if info.transient else "will not help until it is fixed"
     print(f"rerun: {rerun}", file=out)
     print(f"action: {problem.action}", file=out)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sos_inventory import __version__
+from sos_inventory.apply import not_attempted
 from sos_inventory.cli import observe as observe_cli
 from sos_inventory.cli.common import (
     config_of,
@@ -38,6 +39,7 @@ from sos_inventory.config import Config, credentials_from_env, parse_duration
 from sos_inventory.devices import DevicesFile
 from sos_inventory.errors import (
     ConfigError,
+    DeadlineExceeded,
     InputError,
     Interrupted,
     LedgerError,
@@ -107,15 +109,17 @@ def _alert(report: RunReport, args: argparse.Namespace) -> None:
     save_alert_state(path, next_state(state, failing, sent, now))
 
 
-def _finish(report: RunReport, args: argparse.Namespace) -> int:
+def _finish(report: RunReport, args: argparse.Namespace, report_dir: Path | None, *, writes: bool) -> int:
     if report.finished_at is None:  # a writing run ended when its ledger closed it
         report.finished_at = datetime.now(UTC)
-    if getattr(args, "report_dir", None):
+    if writes:  # a run that writes and ended with a change still planned never tried it
+        report.outcomes = not_attempted(report.outcomes)
+    if report_dir is not None:
         try:
-            written = write_reports(report, args.report_dir)
+            written = write_reports(report, report_dir)
             log.info("reports written: %s", ", ".join(str(p) for p in written))
         except OSError as exc:
-            print(f"warning: could not write the reports in {args.report_dir}: {exc}", file=sys.stderr)
+            print(f"warning: could not write the reports in {report_dir}: {exc}", file=sys.stderr)
     observe_cli.finish(report, args)
     if args.json:
         write_stdout(json.dumps(as_dict(report), indent=2) + "\n")
@@ -154,6 +158,14 @@ def _stop_problem(stopped: SosInventoryError, progress: str) -> Problem:
             stopped.c_code,
             stopped.hostname,
             facts=base.facts,
+        )
+    if isinstance(stopped, DeadlineExceeded):
+        return Problem(
+            Category.SOS_API_ERROR,
+            f"{UPDATE_FAILED}: {stopped}: {progress}",
+            action_text="Rerun the job: it does what this run did not reach. If the deadline keeps "
+            "passing, raise --deadline (and the Jenkinsfile's timeout) or --concurrency, or ask in "
+            "#sos-api whether the API has become slow.",
         )
     cause = stopped.cause if isinstance(stopped, RunStopped) else None
     if cause is not None:
@@ -211,9 +223,13 @@ def _record(report: RunReport, result: RunResult) -> None:
     if result.error is not None:
         raise result.error  # _run says how the run ended
     if result.verdict is not None and result.verdict.refused:
-        report.failures.extend(
-            Problem(Category.SAFETY_GUARD, r.message, r.c_code) for r in result.verdict.refusals
+        refusals = result.verdict.refusals
+        report.failures.extend(Problem(Category.SAFETY_GUARD, r.message, r.c_code) for r in refusals)
+        report.stopped = (
+            f"refused by {len(refusals)} safety limit(s) ({', '.join(r.limit for r in refusals)})"
         )
+        if report.command != "plan":
+            report.stopped += "; nothing was written"
         report.exit_code = EXIT_REFUSED
     elif result.applied is not None and result.applied.stopped_by is not None:
         report.exit_code = _stopped(report, result.applied.stopped_by)
@@ -288,8 +304,11 @@ def _job(args: argparse.Namespace, command: str, report: RunReport) -> _Job:
     return _Job(config, plan_or_update, command != "plan", inputs)
 
 
-def _concluded(report: RunReport, args: argparse.Namespace, work: Callable[[], None]) -> bool:
-    """Run ``work`` and set the report's exit code from how it ended; True when the lock was held."""
+def _concluded(report: RunReport, work: Callable[[], None], report_dir: Callable[[], Path | None]) -> bool:
+    """Run ``work`` and set the report's exit code from how it ended; True when the lock was held.
+
+    ``report_dir``: where an internal error's traceback goes (None: the report folder is unusable).
+    """
     try:
         work()
     except ConfigError as exc:
@@ -298,11 +317,9 @@ def _concluded(report: RunReport, args: argparse.Namespace, work: Callable[[], N
         print_list("error: configuration problem(s):", exc.problems)
         print(f"action: {problem.action}", file=sys.stderr)
         report.exit_code = EXIT_USAGE
-    except InputError as exc:
-        problem = config_problem(exc)
-        report.failures.append(problem)
+    except InputError as exc:  # the closing diagnosis gives the cause and the action
+        report.failures.append(config_problem(exc))
         print_list("error: nothing was written: " + exc.headline, [str(p) for p in exc.problems])
-        print(f"action: {problem.action}", file=sys.stderr)
         report.exit_code = EXIT_REFUSED
     except LockHeld as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -330,7 +347,7 @@ def _concluded(report: RunReport, args: argparse.Namespace, work: Callable[[], N
         report.exit_code = _stopped(report, exc)
     except Exception as exc:  # a defect: say so plainly, keep the evidence, never exit 1
         report.exit_code = EXIT_DEFECT
-        report.traceback_path = str(save_traceback(exc, report.run_id, args.report_dir))
+        report.traceback_path = str(save_traceback(exc, report.run_id, report_dir()))
         report.failures.append(
             Problem(Category.CODE_DEFECT, f"internal error: {type(exc).__name__}: {exc}", facts={})
         )
@@ -349,10 +366,18 @@ def _run_job(args: argparse.Namespace, command: str, interrupts: Interrupts) -> 
         build_url=os.environ.get("BUILD_URL"),
     )
 
+    report_dir: Path | None = args.report_dir
+    writes = command == "update" or (command == "undo" and args.apply)
+
     def run() -> None:
+        nonlocal report_dir
         with interrupts.armed():  # a signal that came while the command loaded stops it here
-            if args.report_dir is not None:
-                check_report_dir(args.report_dir)
+            if report_dir is not None:
+                try:
+                    check_report_dir(report_dir)
+                except InputError:
+                    report_dir = None  # nothing can be written there, not even this refusal
+                    raise
             job = _job(args, command, report)
             options = _options(args, job.config, report.now)
             if not job.writes:
@@ -365,7 +390,9 @@ def _run_job(args: argparse.Namespace, command: str, interrupts: Interrupts) -> 
                     recorded_run(args.state_dir, report) as recorder,
                 ):
                     work = replace(options, record=recorder)
-                    _concluded(report, args, lambda: _record(report, job.work(work, interrupts)))
+                    _concluded(
+                        report, lambda: _record(report, job.work(work, interrupts)), lambda: report_dir
+                    )
         if (
             getattr(args, "out", None)
             and report.plan is not None
@@ -373,9 +400,9 @@ def _run_job(args: argparse.Namespace, command: str, interrupts: Interrupts) -> 
         ):
             save_plan(args.out, report, job.inputs)
 
-    if _concluded(report, args, run):
+    if _concluded(report, run, lambda: report_dir):
         return EXIT_LOCKED  # no report: the running job owns the report folder
-    code = _finish(report, args)
+    code = _finish(report, args, report_dir, writes=writes)
     if code not in (EXIT_OK, EXIT_USAGE) and report.problems():
         print_diagnosis(_primary(report), traceback_path=report.traceback_path)
     _alert(report, args)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sos_inventory.apply import Outcome, planned
 from sos_inventory.errors import SosError, SosHttpError
 from sos_inventory.plan import Plan, Problem
-from sos_inventory.runbook import Category, category_of
+from sos_inventory.runbook import category_of
 from sos_inventory.safety import Verdict
 
 #: Exit codes (SPEC 5), named where the reports need them.
@@ -89,17 +89,9 @@ class RunReport:
         plan = self.plan
         if plan is None:
             return {key: [] for key, _ in HOST_LISTS}
-        ambiguous = sorted(
-            {
-                f"{p.c_code} {host}"
-                for p in plan.problems
-                if p.category is Category.DUPLICATE_HOSTNAME
-                for host in _hosts(p)
-            }
-        )
         return {
             "not_in_inventory": [f"{n.c_code} {n.hostname}" for n in plan.not_in_inventory],
-            "ambiguous": ambiguous,
+            "ambiguous": [f"{n.c_code} {n.hostname} ({n.detail})" for n in plan.ambiguous],
             "unowned": [f"{n.c_code} {n.hostname}" for n in plan.unowned],
             "orphans": [f"{n.c_code} {n.hostname} (unid {n.unid})" for n in plan.orphans],
         }
