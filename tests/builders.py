@@ -136,3 +136,15 @@ def make_device(hostname: str = "prod-dal10-carrier2-worker-1030", **fields: obj
         tags="",
     )
     return base._replace(**fields)
+
+
+#: A ``python -c`` program that runs the real CLI with a defect planted in the planner (exit 70).
+PLANTED_DEFECT = (
+    "import sys\n"
+    "import sos_inventory.job as job\n"
+    "def broken(*args, **kwargs):\n"
+    "    raise ZeroDivisionError('planted by the test')\n"
+    "job.build_plan = broken\n"
+    "from sos_inventory.console import main\n"
+    "sys.exit(main())\n"
+)

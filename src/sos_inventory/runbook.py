@@ -40,9 +40,11 @@ class Category(StrEnum):
     SOS_API_ERROR = "sos_api_error"
     AUTH_FAILURE = "auth_failure"
     RATE_LIMITED = "rate_limited"
+    TLS_FAILURE = "tls_failure"
     DUPLICATE_HOSTNAME = "duplicate_hostname"
     INPUT_ERROR = "input_error"
     SAFETY_GUARD = "safety_guard"
+    INTERRUPTED = "interrupted"
     MANUAL_EDIT = "manual_edit"
     FIGHT = "fight"
     STALE_PLAN = "stale_plan"
@@ -56,7 +58,10 @@ UPDATE_ERROR = "SOS inventory returned an error when updating"
 UNEXPECTED_SERVERS = "SOS inventory returned an unexpected number of servers when querying"
 
 #: What a ticket says where the failure did not tell (SPEC 8: C_Code ALC if unclear).
-FACT_DEFAULTS = {"c_code": "ALC", "time": "(see the console log)", "build_url": "(not known)"}
+FACT_DEFAULTS = {"c_code": "ALC", "time": "(no time in the log)"}
+
+#: ``[[ ... ]]`` in a template: kept only when every fact it names is known.
+_OPTIONAL = re.compile(r"\[\[((?:(?!\[\[|\]\]).)*)\]\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +114,25 @@ class _Facts(dict[str, str]):
 
 
 def _fill(template: str, facts: Mapping[str, str]) -> str:
-    return string.Formatter().vformat(template, (), _Facts(facts))
+    """The template with the facts filled in; optional parts whose facts are unknown left out.
+
+    A line that was only optional parts and lost them all is left out too, so a
+    ticket lists what the tool knows and nothing it does not.
+    """
+    formatter = string.Formatter()
+
+    def keep(match: re.Match[str]) -> str:
+        names = [name for _, name, _, _ in formatter.parse(match.group(1)) if name]
+        return match.group(1) if all(facts.get(name) for name in names) else ""
+
+    lines = []
+    for line in template.split("\n"):
+        reduced = line
+        while (shorter := _OPTIONAL.sub(keep, reduced)) != reduced:
+            reduced = shorter
+        if reduced.strip() or not line.strip():
+            lines.append(formatter.vformat(reduced, (), _Facts(facts)))
+    return "\n".join(lines)
 
 
 class _Problems:
@@ -267,4 +290,6 @@ def message_of(error: SosError) -> str:
     else:
         prefix = QUERY_FAILED if error.operation == "query" else UPDATE_FAILED
     where = f" (C_Code {error.c_code})" if error.c_code else ""
-    return f"{prefix}{where}: {error.message}"
+    # The request is what the SOS API team asks for first; its URL never holds a credential.
+    request = f" [{'GET' if error.operation == 'query' else 'POST'} {error.url}]" if error.url else ""
+    return f"{prefix}{where}: {error.message}{request}"

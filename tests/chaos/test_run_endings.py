@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.builders import PLANTED_DEFECT
 from tests.chaos.conftest import ChaosFleet
 from tests.chaos.test_chaos import desired_states
 from tests.e2e.conftest import READER_TOKEN, TOKEN
@@ -128,16 +129,7 @@ def test_an_internal_error_is_exit_70_with_the_traceback_beside_the_report(chaos
     """A defect (here planted in the planner by the test's own harness) is never exit 1."""
     fleet = chaos_fleet
     folder = fleet.root / "defect"
-    harness = (
-        "import sys\n"
-        "import sos_inventory.job as job\n"
-        "def broken(*args, **kwargs):\n"
-        "    raise ZeroDivisionError('planted by the test')\n"
-        "job.build_plan = broken\n"
-        "from sos_inventory.console import main\n"
-        "sys.exit(main())\n"
-    )
-    command = [sys.executable, "-c", harness, "update", "--config", str(fleet.config)]
+    command = [sys.executable, "-c", PLANTED_DEFECT, "update", "--config", str(fleet.config)]
     command += [
         "--inventory-url",
         fleet.server.url,
@@ -205,3 +197,18 @@ def test_one_cause_is_one_problem_naming_every_machine_it_hit(chaos_fleet: Chaos
     assert sorted(auth[0]["hostnames"]) == failed
     summary = (folder / "summary.md").read_text(encoding="utf-8")
     assert summary.count("[auth_failure]") + summary.count("**auth_failure**") == 1
+
+
+@pytest.mark.server_args("--latency-ms", "200")
+def test_an_interrupted_run_s_closing_diagnosis_is_the_interruption(chaos_fleet: ChaosFleet) -> None:
+    """The fleet's exports have problems of their own (unowned, not in inventory); the last word
+    on stderr must still be that the run was interrupted, and that a rerun finishes it."""
+    fleet = chaos_fleet
+    run = fleet.start("update", "--concurrency", "1")
+    wait_until(lambda: fleet.server.stats()["by_kind"]["update"] >= 1, what="the first update")
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 143, err
+    causes = [line for line in err.splitlines() if line.startswith("cause: ")]
+    assert causes[-1] == "cause: interrupted"
+    assert "rerun: advised" in err.split("cause: interrupted")[-1]

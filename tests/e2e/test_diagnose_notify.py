@@ -6,21 +6,21 @@ import base64
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import Fleet
+from tests.httputil import LocalServer, send_text
 
 LOGS = Path(__file__).resolve().parent.parent / "data" / "logs"
 CLI = [sys.executable, "-m", "sos_inventory"]
 
 
-class Receiver:
+class Receiver(LocalServer):
     """A local HTTP server that records POSTs (a webhook) and serves a console log."""
 
     def __init__(self, status: int = 200, console: str = "", auth: str | None = None) -> None:
@@ -46,26 +46,12 @@ class Receiver:
                     self.send_response(401)
                     self.end_headers()
                     return
-                data = receiver.console.encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_text(self, receiver.console)
 
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture
@@ -102,7 +88,13 @@ def test_diagnose_a_file_in_text_and_json() -> None:
 def test_diagnose_stdin_of_a_successful_build_exits_0() -> None:
     result = diagnose("-", "--json", stdin=(LOGS / "success_with_error_words.log").read_text())
     assert result.returncode == 0
-    assert json.loads(result.stdout) == {"primary": None, "result": "SUCCESS", "findings": []}
+    data = json.loads(result.stdout)
+    assert (data["primary"], data["result"], data["findings"], data["verdict"]) == (
+        None,
+        "SUCCESS",
+        [],
+        False,
+    )
 
 
 def test_diagnose_usage_errors_exit_2(tmp_path: Path) -> None:

@@ -142,7 +142,10 @@ def _stopped(report: RunReport, stopped: SosInventoryError) -> int:
     report.stopped = f"{stopped}: {progress}"
     if isinstance(stopped, Interrupted):
         # Not a failure of the job or of the inventory: an operator or Jenkins asked it to stop.
-        print(f"interrupted ({stopped}): {progress}; rerun the job to finish", file=sys.stderr)
+        text = f"interrupted ({stopped}): {progress}; rerun the job to finish"
+        print(text, file=sys.stderr)
+        # The run's own verdict, so the closing diagnosis (and diagnose) says so, not a plan problem.
+        report.failures.append(Problem(Category.INTERRUPTED, text))
         return 128 + stopped.signal_number
     report.failures.append(_stop_problem(stopped, progress))
     return EXIT_UNREACHABLE
@@ -315,6 +318,7 @@ def _concluded(report: RunReport, work: Callable[[], None], report_dir: Callable
         problem = config_problem(exc)
         report.failures.append(problem)
         print_list("error: configuration problem(s):", exc.problems)
+        print(f"cause: {problem.category.value}", file=sys.stderr)  # the verdict diagnose reads back
         print(f"action: {problem.action}", file=sys.stderr)
         report.exit_code = EXIT_USAGE
     except InputError as exc:  # the closing diagnosis gives the cause and the action
