@@ -220,6 +220,7 @@ class Config:
     # never answers is declared down in about a minute, well inside a Jenkins build's patience.
     timeout: float = 15.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    manual_edits: str = "overwrite"  # MANUAL_EDITS: the exports are the truth, or leave hand edits alone
     sha256: str | None = None  # of the config file's bytes, for the reports (None: not from a file)
 
     @property
@@ -523,7 +524,11 @@ _TOP_KEYS = {
     "ownership",
     "safety",
     "columns",
+    "drift",
 }
+
+#: What a run does with a field edited by hand in SOS since the job wrote it (SPEC 9.4).
+MANUAL_EDITS = ("overwrite", "respect")
 
 
 def config_from_mapping(data: object, *, base: Path, origin: str, path: Path | None = None) -> Config:
@@ -539,6 +544,12 @@ def config_from_mapping(data: object, *, base: Path, origin: str, path: Path | N
     lifecycle = _section(data, "lifecycle", errors)
     ownership = _section(data, "ownership", errors)
     safety = _section(data, "safety", errors)
+    drift = _section(data, "drift", errors)
+    manual_edits = drift.get("manual_edits", "overwrite")
+    if manual_edits not in MANUAL_EDITS:
+        errors.add("drift.manual_edits", f"must be one of {', '.join(MANUAL_EDITS)}, not {manual_edits!r}")
+    for key in sorted(set(drift) - {"manual_edits"}):
+        errors.add(f"drift.{key}", "unknown key (known: manual_edits)")
     try:
         build_window = parse_duration(lifecycle.get("build_window", "48h"))
         if build_window <= timedelta(0):
@@ -557,6 +568,7 @@ def config_from_mapping(data: object, *, base: Path, origin: str, path: Path | N
         environment_rules=RuleSet(_rules("ownership.environment", ownership.get("environment"), errors)),
         safety=Safety(**_numbers(safety, _SAFETY_KEYS, Safety(), "safety", errors)),
         columns=_columns(data.get("columns"), errors),
+        manual_edits=str(manual_edits),
         retry=_retry(inventory.get("retry"), errors),
         page_size=_number(
             inventory,

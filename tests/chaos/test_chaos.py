@@ -1,8 +1,7 @@
 """The real CLI against the reference server injecting faults: the job heals, stops or refuses.
 
-Every retry here runs with zero backoff (see ``FAST_RETRY``), and no test sleeps to let
-a run get somewhere: it waits for what it can see (the server's update count, a
-connection to a silent service) under a generous overall timeout.
+Every retry here runs with zero backoff (see ``FAST_RETRY``), so no test sleeps for
+real except where a server-side latency makes a run last long enough to interrupt.
 """
 
 from __future__ import annotations
@@ -17,7 +16,8 @@ import pytest
 
 from tests.chaos.conftest import ChaosFleet, write_chaos_config
 from tests.e2e.conftest import TOKEN
-from tests.waiting import GENEROUS, silent_listener, wait_for, wait_for_updates
+from tests.e2e.test_evidence import wait_until_writing
+from tests.waiting import GENEROUS, silent_listener, wait_for
 
 
 def desired_states(
@@ -166,7 +166,7 @@ def test_sigkill_leaves_no_half_written_record_and_the_next_run_converges(chaos_
     fleet = chaos_fleet
     before, changes, _ = desired_states(fleet)
     run = fleet.start("update", "-q", "--concurrency", "4", "--report-dir", str(fleet.root / "killed"))
-    wait_for_updates(fleet.server, 10, alive=lambda: run.poll() is None)
+    wait_until_writing(run, fleet.root / ".sos-inventory", settled=5)
     run.send_signal(signal.SIGKILL)
     run.communicate(timeout=30)
     after = fleet.state()
@@ -182,9 +182,8 @@ def test_sigkill_leaves_no_half_written_record_and_the_next_run_converges(chaos_
 def test_sigterm_stops_cleanly_and_writes_the_report(chaos_fleet: ChaosFleet) -> None:
     fleet = chaos_fleet
     before, changes, _ = desired_states(fleet)
-    # One at a time at 40 ms each: once the first updates are in, the rest take seconds.
-    run = fleet.start("update", "-q", "--concurrency", "1", "--report-dir", str(fleet.root / "term"))
-    wait_for_updates(fleet.server, 3, alive=lambda: run.poll() is None)
+    run = fleet.start("update", "-q", "--concurrency", "2", "--report-dir", str(fleet.root / "term"))
+    wait_until_writing(run, fleet.root / ".sos-inventory", settled=5)
     run.send_signal(signal.SIGTERM)
     _, err = run.communicate(timeout=30)
     assert run.returncode == 128 + signal.SIGTERM, err
@@ -198,16 +197,45 @@ def test_sigterm_stops_cleanly_and_writes_the_report(chaos_fleet: ChaosFleet) ->
 
 
 def test_a_service_that_accepts_but_never_answers_times_out_and_stops(chaos_fleet: ChaosFleet) -> None:
-    write_chaos_config(
-        chaos_fleet.root,
-        inventory={"url": "http://127.0.0.1:9", "timeout": 0.3, "retry": {"base_delay": 0, "max_delay": 0}},
-    )
-    with silent_listener() as silent:
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held: list[socket.socket] = []
+    closing = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not closing.is_set():
+            try:
+                held.append(listener.accept()[0])  # never answered
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        write_chaos_config(
+            chaos_fleet.root,
+            inventory={
+                "url": "http://127.0.0.1:9",
+                "timeout": 0.3,
+                "retry": {"base_delay": 0, "max_delay": 0},
+            },
+        )
         started = time.monotonic()
-        result = chaos_fleet.cli("plan", url=silent.url)
+        result = chaos_fleet.cli("plan", url=f"http://127.0.0.1:{listener.getsockname()[1]}")
         assert result.returncode == 4
         assert time.monotonic() - started < 30
         assert "Failed to query SOS inventory" in result.stderr
         assert "no answer within 0.3s" in result.stderr
         assert "cause: network_timeout" in result.stderr
-        assert len(silent.held) <= 4 * 6  # 3 reads per C_Code, each tried at most 4 times
+        assert len(held) <= 4 * 6  # 3 reads per C_Code, each tried at most 4 times
+    finally:
+        closing.set()
+        thread.join(timeout=5)
+        for connection in held:
+            connection.close()
+        listener.close()

@@ -162,7 +162,7 @@ class Fleet:
     def command(self, *args: str, url: str | None = None) -> list[str]:
         """The command line of ``sos-inventory ARGS`` with this fleet's config, server and clock."""
         command = [sys.executable, "-m", "sos_inventory", *args]
-        if args and args[0] in ("plan", "update"):
+        if args and args[0] in ("plan", "update", "undo"):
             command += ["--config", str(self.config), "--inventory-url", url or self.server.url, "--now", NOW]
         elif args and args[0] in ("validate", "explain"):
             command += ["--config", str(self.config), "--now", NOW]
