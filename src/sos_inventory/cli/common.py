@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from sos_inventory.config import Config, DevicesSpec, load_config, with_inventory_url
+from sos_inventory.config import Config, DevicesSpec, load_config, with_overrides
 from sos_inventory.devices import DeviceSet, DevicesFile, find_files, parse_timestamp, read_files
 from sos_inventory.errors import ConfigError, InputError
 from sos_inventory.interrupts import Interrupts
@@ -81,8 +81,9 @@ def device_specs(args: argparse.Namespace) -> list[DevicesSpec] | None:
 def find_inputs(args: argparse.Namespace) -> tuple[Config, list[DevicesFile], datetime]:
     """The config (with --inventory-url), the export files of the chosen C_Codes, and the run clock."""
     config = load_config(args.config)
-    if getattr(args, "inventory_url", None):
-        config = with_inventory_url(config, args.inventory_url)
+    config = with_overrides(
+        config, inventory_url=getattr(args, "inventory_url", None), ca_bundle=getattr(args, "ca_bundle", None)
+    )
     now = run_clock(args)
     return config, find_files(config, device_specs(args), c_codes_of(args, config)), now
 
