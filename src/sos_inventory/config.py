@@ -491,8 +491,9 @@ def _url(raw: object, errors: _Collector, *, where: str, allow_insecure_http: bo
     try:
         parts = urlsplit(url)
         hostname = parts.hostname
-    except ValueError:
-        hostname = None
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        errors.add(where, f"must be an http(s) URL, not {shown(url)}")
+        return DEFAULT_URL
     if parts.scheme not in ("http", "https") or not hostname or not url.isascii():
         errors.add(where, f"must be an http(s) URL, not {shown(url)}")
     elif parts.username or parts.password:
