@@ -40,8 +40,9 @@ def _expanded_size(root: yaml.Node, limit: int) -> int:
 
 def load_yaml(text: str, *, origin: str, max_nodes: int = MAX_NODES) -> Any:
     """The plain data of one YAML document; ConfigError (with the position only) if it is not one."""
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # it reads the first characters already: a NUL fails here
         node = loader.get_single_node()
         if node is None:
             return None
@@ -54,9 +55,10 @@ def load_yaml(text: str, *, origin: str, max_nodes: int = MAX_NODES) -> Any:
         # The parser's message quotes the offending line, which may hold anything: keep its position.
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "malformed"
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or "malformed"
         raise ConfigError(f"{origin}: not valid YAML{where}: {problem}") from None
     except RecursionError:
         raise ConfigError(f"{origin}: the YAML nests too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
