@@ -45,7 +45,8 @@ class HostileServer:
         return f"http://127.0.0.1:{self.port}"
 
     def behave(self, **handlers: Handler) -> None:
-        """Script the answers: keys ``query``, ``applications``, ``environments``, ``update``, ``hook``."""
+        """Script the answers: keys ``query``, ``applications``, ``environments``, ``update``, and
+        ``hook`` (any path under /hook: a webhook, a Jenkins build)."""
         self._handlers = dict(handlers)
         self.requests.clear()
 
@@ -59,9 +60,8 @@ class HostileServer:
             "/inventory.nsf/applications.xsp": "applications",
             "/inventory.nsf/environments.xsp": "environments",
             "/inventory.nsf/update.xsp": "update",
-            "/hook": "hook",
         }
-        kind = kinds.get(request.path)
+        kind = kinds.get(request.path) or ("hook" if request.path.startswith("/hook") else None)
         handler = self._handlers.get(kind or "")
         if handler is not None:
             return await handler(request)

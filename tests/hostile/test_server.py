@@ -13,7 +13,7 @@ from aiohttp import web
 
 from tests.hostile.cases import registry
 from tests.hostile.conftest import run_case
-from tests.hostile.harness import Context, Outcome, Run
+from tests.hostile.harness import CANARY, Context, Outcome, Run
 from tests.hostile.hostile_server import item, page
 
 CASES, case = registry()
@@ -246,6 +246,16 @@ def a_webhook_that_redirects(ctx: Context) -> Run:
 
     ctx.hostile.behave(query=answer({"error": {"code": "x", "message": "no"}}, status=400), hook=away)
     return Run(update(ctx, "--notify-url", ctx.hostile.url + "/hook"), 4, "webhook answered HTTP 307")
+
+
+@case
+def a_build_url_that_redirects(ctx: Context) -> Run:
+    async def away(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound(ctx.other.url + "/job/x/1/consoleText")
+
+    ctx.hostile.behave(hook=away)
+    env = ctx.env(JENKINS_USER="jenkins", JENKINS_TOKEN=CANARY)
+    return Run(["diagnose", ctx.hostile.url + "/hook"], 2, "HTTP 302 redirect to", env=env)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

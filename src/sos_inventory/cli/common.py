@@ -19,6 +19,7 @@ from sos_inventory.devices import DeviceSet, DevicesFile, find_files, parse_time
 from sos_inventory.errors import ConfigError, InputError
 from sos_inventory.interrupts import Interrupts
 from sos_inventory.plan import Problem
+from sos_inventory.redact import redact
 from sos_inventory.runbook import Category, default_knowledge
 
 log = logging.getLogger("sos_inventory")
@@ -126,7 +127,7 @@ def print_diagnosis(
 
 def save_traceback(error: BaseException, run_id: str, folder: Path | None) -> Path:
     """Save an internal error's traceback beside the report (or in the temp folder); its path."""
-    text = "".join(traceback.format_exception(error))
+    text = redact("".join(traceback.format_exception(error)))  # a local variable may hold a secret
     for where in (folder, Path(tempfile.gettempdir())):
         if where is None:
             continue

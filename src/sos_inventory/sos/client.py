@@ -174,9 +174,9 @@ class SosClient:
         self.max_body = max_body
 
     async def __aenter__(self) -> SosClient:
-        connector = aiohttp.TCPConnector(
-            limit=self._concurrency, limit_per_host=self._concurrency, ssl=tls_context(self._ca_bundle)
-        )
+        # Loading the system's CAs takes tens of milliseconds: only for an https:// inventory.
+        tls = tls_context(self._ca_bundle) if self.base_url.startswith("https:") else True
+        connector = aiohttp.TCPConnector(limit=self._concurrency, limit_per_host=self._concurrency, ssl=tls)
         self._session = aiohttp.ClientSession(
             connector=connector,
             auth=aiohttp.BasicAuth(self._credentials.email, self._credentials.token),
