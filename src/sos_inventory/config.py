@@ -279,9 +279,14 @@ class _Collector:
 
 def shown(value: object, limit: int = 60) -> str:
     """A value for an error message: its repr, escaped and capped (a value may be huge or hostile)."""
-    text = value if isinstance(value, str) else f"a {type(value).__name__}"
-    if isinstance(value, int | float | bool) or value is None or isinstance(value, str):
+    if isinstance(value, str):
+        text = repr(value[: limit * 2])
+    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        text = f"an integer of {value.bit_length()} bits"  # repr of a huge int raises ValueError
+    elif value is None or isinstance(value, int | float | bool):
         text = repr(value)
+    else:
+        text = f"a {type(value).__name__}"
     return untrusted(text, limit)
 
 

@@ -57,6 +57,8 @@ def load_yaml(text: str, *, origin: str, max_nodes: int = MAX_NODES) -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or "malformed"
         raise ConfigError(f"{origin}: not valid YAML{where}: {problem}") from None
+    except ValueError:  # PyYAML's int(): a number of more than 4300 digits
+        raise ConfigError(f"{origin}: the YAML holds a number too large to read") from None
     except RecursionError:
         raise ConfigError(f"{origin}: the YAML nests too deeply") from None
     finally:

@@ -186,6 +186,17 @@ def account_with_a_trailing_line_break(ctx: Context) -> Run:
 
 
 @case
+def an_integer_of_five_thousand_digits(ctx: Context) -> Run:
+    return Run(validate(raw(ctx, "inventory:\n  page_size: 1" + "0" * 5000 + "\n")), 2, "number too large")
+
+
+@case
+def an_integer_of_four_thousand_digits(ctx: Context) -> Run:
+    path = raw(ctx, "inventory:\n  page_size: 1" + "0" * 4000 + "\n")
+    return Run(validate(path), 2, "not an integer of 13288 bits")
+
+
+@case
 def boolean_page_size(ctx: Context) -> Run:
     return Run(validate(_inventory(ctx, page_size=True)), 2, "inventory.page_size: must be a int")
 
