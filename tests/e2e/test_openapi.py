@@ -13,8 +13,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.e2e.conftest import EMAIL, TOKEN, Fleet, write_fleet, write_seed, write_users
-from tests.serverutil import api_call, running_server, seed_db
+from tests.e2e.conftest import EMAIL, TOKEN, Fleet, running_fleet
+from tests.serverutil import api_call
 
 pytestmark = pytest.mark.e2e
 BASIC = "Basic " + base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode()
@@ -22,12 +22,8 @@ BASIC = "Basic " + base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode()
 
 @pytest.fixture(scope="module")
 def contract_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    root = tmp_path_factory.mktemp("contract")
-    config = write_fleet(root)
-    db = root / "inventory.db"
-    seed_db(db, write_seed(root / "seed.json"))
-    with running_server(db, write_users(root / "users.yaml")) as server:
-        yield Fleet(root, config, server, db)
+    with running_fleet(tmp_path_factory.mktemp("contract")) as fleet:
+        yield fleet
 
 
 def test_deeply_nested_json_is_a_400_not_a_500(contract_fleet: Fleet) -> None:

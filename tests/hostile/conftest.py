@@ -8,20 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Fleet, write_fleet, write_seed, write_users
+from tests.e2e.conftest import Fleet, running_fleet
 from tests.hostile.harness import CANARY, CANARY_BASIC, MAX_RSS_MB, Context, Run, check_reports, run_cli
 from tests.hostile.hostile_server import HostileServer
-from tests.serverutil import running_server, seed_db
 
 
 @pytest.fixture(scope="session")
 def corpus_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    root = tmp_path_factory.mktemp("hostile-fleet")
-    config = write_fleet(root)
-    db = root / "inventory.db"
-    seed_db(db, write_seed(root / "seed.json"))
-    with running_server(db, write_users(root / "users.yaml")) as server:
-        yield Fleet(root, config, server, db)
+    with running_fleet(tmp_path_factory.mktemp("hostile-fleet")) as fleet:
+        yield fleet
 
 
 @pytest.fixture(scope="session")

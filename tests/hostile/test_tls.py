@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.e2e.conftest import NOW, write_fleet, write_seed, write_users
+from tests.e2e.conftest import NOW, running_fleet
 from tests.hostile.harness import CANARY, Context, run_cli
-from tests.serverutil import running_server, seed_db
 
 
 @dataclass
@@ -30,12 +29,9 @@ def tls_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsFleet]:
     server_pem, ca_pem = root / "server.pem", root / "ca.pem"
     authority.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(server_pem))
     authority.cert_pem.write_to_path(str(ca_pem))
-    config = write_fleet(root)
-    db = root / "inventory.db"
-    seed_db(db, write_seed(root / "seed.json"))
-    with running_server(db, write_users(root / "users.yaml"), ["--tls-cert", str(server_pem)]) as server:
-        assert "listening on https://" in server.stdout_text()
-        yield TlsFleet(root, config, f"https://127.0.0.1:{server.port}", ca_pem)
+    with running_fleet(root, ["--tls-cert", str(server_pem)]) as fleet:
+        assert "listening on https://" in fleet.server.stdout_text()
+        yield TlsFleet(root, fleet.config, f"https://127.0.0.1:{fleet.server.port}", ca_pem)
 
 
 def _plan(fleet: TlsFleet, *extra: str) -> list[str]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sos_inventory.server.store import RECORD_KEYS, UPDATABLE_FIELDS
+
 __all__ = ["MAX_BODY", "document"]
 
 #: The largest request body the server reads (an update body is a few hundred bytes).
@@ -44,22 +46,7 @@ def document() -> dict[str, Any]:
     record = {
         "type": "object",
         "required": ["unid", "c_code", "hostname"],
-        "properties": dict.fromkeys(
-            (
-                "unid",
-                "c_code",
-                "hostname",
-                "fqdn",
-                "ip_public",
-                "ip_private",
-                "device_id",
-                "application",
-                "environment",
-                "status",
-                "last_modified",
-            ),
-            _TEXT,
-        ),
+        "properties": dict.fromkeys(RECORD_KEYS, _TEXT),
     }
     names = {
         "type": "object",
@@ -94,7 +81,7 @@ def document() -> dict[str, Any]:
                     "type": "object",
                     "minProperties": 1,
                     "additionalProperties": False,
-                    "properties": {"application": _TEXT, "environment": _TEXT, "status": _TEXT},
+                    "properties": dict.fromkeys(UPDATABLE_FIELDS, _TEXT),
                 },
                 "Error": {
                     "type": "object",
