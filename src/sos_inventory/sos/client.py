@@ -50,6 +50,9 @@ MAX_PAGE_SIZE = 1000
 #: The most records one C_Code's inventory is believed to hold: a ``total`` above it is a lie
 #: (the whole fleet is about a million machines), and paging on it would never end.
 MAX_RECORDS = 10_000_000
+#: Pages asked for at once after page 1: enough to keep every connection busy (the requests
+#: wait for one of the ``concurrency`` slots), few enough to bound what a lying ``total`` costs.
+PAGE_WINDOW = 256
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -335,18 +338,23 @@ class SosClient:
                 on_page()
             return result
 
-        rest = await gather_or_cancel(*(page(number) for number in range(2, pages + 1)))
         by_unid = {record.unid: record for record in records}
         read = len(records)
-        for number, (page_total, more) in enumerate(rest, start=2):
-            if page_total != total:
-                raise SosProtocolError(
-                    f"page {number} says the inventory holds {page_total} records, page 1 said {total}",
-                    operation="query",
-                    c_code=c_code,
-                )
-            by_unid.update((record.unid, record) for record in more)
-            read += len(more)
+        # The pages are asked for in windows, so that a ``total`` that lies costs one window of
+        # requests (a short page inside it ends the run), never millions of pending requests.
+        for start in range(2, pages + 1, PAGE_WINDOW):
+            numbers = range(start, min(pages, start + PAGE_WINDOW - 1) + 1)
+            window = await gather_or_cancel(*(page(number) for number in numbers))
+            for number, (page_total, more) in zip(numbers, window, strict=True):
+                if page_total != total or (number < pages and len(more) < self.page_size):
+                    raise SosProtocolError(
+                        f"page {number} holds {len(more)} records and says the inventory holds "
+                        f"{page_total}; page 1 said {total} in pages of {self.page_size}",
+                        operation="query",
+                        c_code=c_code,
+                    )
+                by_unid.update((record.unid, record) for record in more)
+                read += len(more)
         if read != len(by_unid):
             raise SosProtocolError(
                 f"the inventory's pages hold {read - len(by_unid)} record(s) twice (the same unid)",
