@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import ipaddress
 import re
+import ssl
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -582,6 +583,14 @@ def _ca_bundle(raw: object, base: Path, errors: _Collector) -> Path | None:
     path = base / raw
     if not path.is_file():
         errors.add("inventory.ca_bundle", f"no such file: {untrusted(str(path), 200)}")
+        return None
+    try:  # loaded once here, so that a wrong file is a config error whatever the URL's scheme
+        ssl.create_default_context().load_verify_locations(cafile=str(path))
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        errors.add(
+            "inventory.ca_bundle", f"{untrusted(str(path), 200)}: not a PEM file of certificates ({reason})"
+        )
         return None
     return path
 
