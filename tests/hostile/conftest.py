@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -38,6 +40,11 @@ def run_case(ctx: Context, make: Callable[[Context], Run]) -> None:
     """Run one case and check everything a case must hold."""
     case = make(ctx)
     outcome = run_cli(case.args, case.env or ctx.env(), ctx.root, timeout=case.seconds + 30)
+    figures = os.environ.get("SOS_HOSTILE_FIGURES")  # a JSON-lines file of each case's exit, time, RSS
+    if figures:
+        with open(figures, "a", encoding="utf-8") as out:
+            line = {"case": make.__name__, "exit": outcome.code, "seconds": round(outcome.seconds, 2)}
+            out.write(json.dumps({**line, "max_rss_mb": round(outcome.max_rss_mb, 1)}) + "\n")
     text = outcome.text
     assert "Traceback" not in text, text[-3000:]
     assert outcome.code == case.exit, (outcome.code, text[-3000:])
