@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from sos_inventory.errors import ConfigError
+from sos_inventory.redact import untrusted
 
 #: Scalars, sequences and mappings a document may hold once its aliases are expanded.
 MAX_NODES = 100_000
@@ -56,7 +57,7 @@ def load_yaml(text: str, *, origin: str, max_nodes: int = MAX_NODES) -> Any:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or "malformed"
-        raise ConfigError(f"{origin}: not valid YAML{where}: {problem}") from None
+        raise ConfigError(f"{origin}: not valid YAML{where}: {untrusted(problem, 120)}") from None
     except ValueError:  # PyYAML's int(): a number of more than 4300 digits
         raise ConfigError(f"{origin}: the YAML holds a number too large to read") from None
     except RecursionError:
