@@ -238,9 +238,10 @@ class SosClient:
             raise SosTimeoutError(
                 f"no answer within {self._timeout:g}s from {self.base_url}", **context
             ) from exc
-        except aiohttp.ClientError as exc:
+        except aiohttp.ClientError as exc:  # its text may quote what the server sent: tamed
             raise SosConnectError(
-                f"connection to {self.base_url} failed: {type(exc).__name__}: {exc}", **context
+                f"connection to {self.base_url} failed: {type(exc).__name__}: {untrusted(exc, 200)}",
+                **context,
             ) from exc
         if status >= 400:
             code, message = _error_body(payload)
