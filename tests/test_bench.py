@@ -77,3 +77,26 @@ def test_per_host_py_shows_auto_choosing_per_host_queries(tmp_path: Path) -> Non
     assert bulk["requests"]["query"] == 5
     assert bulk["requests"]["query_hostname"] == 0
     assert "auto:" in done.stderr and "bulk:" in done.stderr
+
+
+def test_ledger_py_builds_a_ledger_that_verifies_and_times_its_readers(tmp_path: Path) -> None:
+    command = [sys.executable, str(ROOT / "bench" / "ledger.py"), "--runs", "3", "--machines", "400"]
+    done = subprocess.run(
+        [*command, "--repeat", "1", "--keep", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["changes"] == 3 * 12 and result["rows"] > 2 * result["changes"]
+    assert result["size_bytes"] > 0 and result["history_changes_of_one_machine"] >= 1
+    verify = subprocess.run(
+        [sys.executable, "-m", "sos_inventory", "audit", "verify", "--state-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert verify.returncode == 0 and f"{result['rows']} rows" in verify.stdout

@@ -19,6 +19,12 @@ COMMANDS = [
     "update",
     "explain",
     "diagnose",
+    "runs",
+    "history",
+    "audit",
+    "audit verify",
+    "audit export",
+    "undo",
     "server",
     "server run",
     "server seed",
@@ -43,7 +49,7 @@ def test_every_command_has_working_help_and_is_in_the_readme(command: str) -> No
 def test_every_option_of_plan_and_update_is_in_the_readme() -> None:
     parser = build_parser()
     actions = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    for command in ("plan", "update", "validate", "explain"):
+    for command in ("plan", "update", "validate", "explain", "undo"):
         for action in actions[command]._actions:
             for option in action.option_strings:
                 if option.startswith("--") and option != "--help":

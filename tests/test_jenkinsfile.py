@@ -47,19 +47,24 @@ def test_exit_codes_map_to_success_unstable_and_failure() -> None:
 
 
 def test_every_validate_and_update_step_goes_through_the_mapping() -> None:
-    """A plain `sh` step would fail the build on exit 1 and skip the update after validate."""
+    """A plain `sh` step would fail the build on exit 1 and skip the update after validate.
+    The evidence steps are plain on purpose: a ledger that does not verify fails the build."""
     assert [call.split()[0] for call in mapped_calls()] == ["validate", "update"]
     direct = [step for step in sh_steps() if "sos-inventory " in step]
-    assert all(step.split("sos-inventory ", 1)[1].startswith("diagnose") for step in direct), direct
+    assert all(step.split("sos-inventory ", 1)[1].startswith(("diagnose", "audit")) for step in direct), (
+        direct
+    )
 
 
 def test_every_sos_inventory_call_parses_with_the_real_parser() -> None:
     parser = build_parser()
     direct = [
-        step.split("sos-inventory ", 1)[1].split("||")[0] for step in sh_steps() if "sos-inventory " in step
+        re.split(r"\|\||>|;", step.split("sos-inventory ", 1)[1])[0]
+        for step in sh_steps()
+        if "sos-inventory " in step
     ]
     calls = mapped_calls() + direct
-    assert {c.split()[0] for c in calls} == {"validate", "update", "diagnose"}
+    assert {c.split()[0] for c in calls} == {"validate", "update", "diagnose", "audit"}
     for call in calls:
         args = parser.parse_args(shlex.split(call.replace('"$', '"X_')))
         assert callable(args.func)
@@ -76,6 +81,16 @@ def test_schedule_one_build_at_a_time_timeout_junit_archive_and_diagnose() -> No
         "sos-inventory diagnose",
     ):
         assert needle in JENKINSFILE, needle
+
+
+def test_the_state_dir_outlives_the_workspace_and_the_ledger_is_verified_and_exported() -> None:
+    state = re.search(r"SOS_STATE_DIR = '([^']+)'", JENKINSFILE)
+    assert state is not None and "WORKSPACE" not in state.group(1)
+    steps = sh_steps()
+    assert any("update " in s and '--state-dir "$SOS_STATE_DIR"' in s for s in mapped_calls())
+    assert any("audit verify" in s for s in steps)
+    assert any("audit export" in s and "evidence/" in s for s in steps)
+    assert "archiveArtifacts artifacts: 'evidence/**'" in JENKINSFILE
 
 
 def test_credentials_are_bound_to_the_variables_the_tool_reads_and_never_interpolated() -> None:

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from sos_inventory.errors import (
     RunStopped,
@@ -31,13 +31,34 @@ from sos_inventory.sos.resilience import is_transient
 
 log = logging.getLogger(__name__)
 
-#: SPEC 7; ``planned`` only in a plan that was not (yet) applied.
-OutcomeKind = Literal["planned", "applied", "failed", "not_attempted"]
+#: SPEC 7; ``planned`` only in a plan that was not (yet) applied; ``stale``: a reviewed plan's
+#: change whose record no longer held its before values (SPEC 9.3).
+OutcomeKind = Literal["planned", "applied", "failed", "not_attempted", "stale"]
 Updater = Callable[[Change], Awaitable[ServerRecord]]
 StopCheck = Callable[[], RunStopped | None]
 
 #: The phases told to the progress.
 APPLYING, SECOND_CHANCE = "applying", "applying again"
+
+
+class Recorder(Protocol):
+    """Evidence of each request: told before it is sent and after its answer (the ledger)."""
+
+    def pending(self, change: Change) -> int:
+        """Record the change as about to be sent; a token for ``settled``. Raising stops the write."""
+        ...
+
+    def settled(self, token: int, change: Change, outcome: str, error: str | None = None) -> None:
+        """Record what became of the request: applied, failed or not_attempted."""
+        ...
+
+
+class _NoRecord:
+    def pending(self, change: Change) -> int:
+        return 0
+
+    def settled(self, token: int, change: Change, outcome: str, error: str | None = None) -> None:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +114,7 @@ class _Applier:
     result: ApplyResult
     outcomes: list[Outcome]
     progress: Progress
+    record: Recorder
 
     async def run(self, indices: Sequence[int], phase: str) -> None:
         """Apply ``changes[i]`` for i in ``indices``, writing into ``outcomes[i]``."""
@@ -109,14 +131,19 @@ class _Applier:
                 if result.stopped_by is not None:
                     return
                 change = self.changes[index]
+                # No write without evidence: a ledger that cannot record this request raises here.
+                token = self.record.pending(change)
                 try:
                     _check_written(change, await self.update(change))
                     self.outcomes[index] = Outcome(change, "applied")
+                    self.record.settled(token, change, "applied")
                 except (SosAuthError, SosTlsError) as exc:
                     self.outcomes[index] = Outcome(change, "failed", exc)
+                    self.record.settled(token, change, "failed", str(exc))
                     result.stopped_by = exc
                     return
                 except RunStopped as exc:
+                    self.record.settled(token, change, "not_attempted", str(exc))
                     result.stopped_by = result.stopped_by or exc
                     return
                 except SosError as exc:
@@ -129,6 +156,7 @@ class _Applier:
                         extra={"c_code": change.c_code, "hostname": change.hostname, "unid": change.unid},
                     )
                     self.outcomes[index] = Outcome(change, "failed", exc)
+                    self.record.settled(token, change, "failed", str(exc))
                 done += 1
                 self.progress(phase, done, len(indices))
 
@@ -143,10 +171,16 @@ async def apply_changes(
     stop: StopCheck = _no_stop,
     second_chance: bool = True,
     progress: Progress = no_progress,
+    record: Recorder | None = None,
 ) -> ApplyResult:
-    """Apply every change with at most ``concurrency`` in flight; never raises SosError."""
+    """Apply every change with at most ``concurrency`` in flight; never raises SosError.
+
+    ``record`` is told of each request before it is sent and after its answer.
+    """
     result = ApplyResult()
-    applier = _Applier(changes, update, concurrency, stop, result, planned(changes), progress)
+    applier = _Applier(
+        changes, update, concurrency, stop, result, planned(changes), progress, record or _NoRecord()
+    )
     await applier.run(range(len(changes)), APPLYING)
     outcomes = applier.outcomes
     retry = [i for i, o in enumerate(outcomes) if o.outcome == "failed" and o.error and is_transient(o.error)]

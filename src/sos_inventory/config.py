@@ -229,6 +229,7 @@ class Config:
     # never answers is declared down in about a minute, well inside a Jenkins build's patience.
     timeout: float = 15.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    manual_edits: str = "overwrite"  # MANUAL_EDITS: the exports are the truth, or leave hand edits alone
     sha256: str | None = None  # of the config file's bytes, for the reports (None: not from a file)
     allow_insecure_http: bool = False  # http:// to a host that is not loopback (SPEC 11)
     ca_bundle: Path | None = None  # CA certificates trusted besides the system's
@@ -552,7 +553,17 @@ def _columns(raw: object, errors: _Collector) -> dict[str, str]:
     return columns
 
 
-_TOP_KEYS = ("devices", "accounts", "inventory", "lifecycle", "exclude", "ownership", "safety", "columns")
+_TOP_KEYS = (
+    "devices",
+    "accounts",
+    "inventory",
+    "lifecycle",
+    "exclude",
+    "ownership",
+    "safety",
+    "columns",
+    "drift",
+)
 _INVENTORY_KEYS = (
     "url",
     "page_size",
@@ -595,6 +606,10 @@ def _ca_bundle(raw: object, base: Path, errors: _Collector) -> Path | None:
     return path
 
 
+#: What a run does with a field edited by hand in SOS since the job wrote it (SPEC 9.4).
+MANUAL_EDITS = ("overwrite", "respect")
+
+
 def config_from_mapping(data: object, *, base: Path, origin: str, path: Path | None = None) -> Config:
     """Validate a parsed config; raise ConfigError listing every problem."""
     errors = _Collector(origin)
@@ -610,6 +625,13 @@ def config_from_mapping(data: object, *, base: Path, origin: str, path: Path | N
     errors.unknown_keys(inventory, _INVENTORY_KEYS, "inventory")
     errors.unknown_keys(lifecycle, _LIFECYCLE_KEYS, "lifecycle")
     errors.unknown_keys(ownership, _OWNERSHIP_KEYS, "ownership")
+    drift = _section(data, "drift", errors)
+    manual_edits = drift.get("manual_edits", "overwrite")
+    if manual_edits not in MANUAL_EDITS:
+        errors.add(
+            "drift.manual_edits", f"must be one of {', '.join(MANUAL_EDITS)}, not {shown(manual_edits)}"
+        )
+    errors.unknown_keys(drift, ("manual_edits",), "drift")
     try:
         build_window = parse_duration(lifecycle.get("build_window", "48h"))
         if build_window <= timedelta(0):
@@ -631,6 +653,7 @@ def config_from_mapping(data: object, *, base: Path, origin: str, path: Path | N
         environment_rules=RuleSet(_rules("ownership.environment", ownership.get("environment"), errors)),
         safety=Safety(**_numbers(safety, _SAFETY_KEYS, Safety(), "safety", errors)),
         columns=_columns(data.get("columns"), errors),
+        manual_edits=str(manual_edits),
         retry=_retry(inventory.get("retry"), errors),
         page_size=_number(
             inventory,

@@ -9,6 +9,8 @@ attributes, never the message text::
     ├── InputError                  a devices file cannot be read at all,
     │                               or the report folder written          (exit 3)
     ├── LockHeld                    another run holds the state lock      (exit 5)
+    ├── LedgerError                 the ledger cannot be written or read  (exit 3)
+    ├── PlanFileError               a saved plan is unusable or too old   (exit 3)
     ├── RunStopped                  the run as a whole must stop          (exit 4, or 130/143)
     │   ├── CircuitOpen             N requests in a row failed: the inventory is down
     │   ├── DeadlineExceeded        the run's --deadline passed
@@ -92,6 +94,14 @@ class LockHeld(SosInventoryError):
         self.path = path
         self.holder = holder
         super().__init__(f"another run holds {path}: {holder}")
+
+
+class LedgerError(SosInventoryError):
+    """The ledger (the evidence of every write) cannot be written or read: no write without evidence."""
+
+
+class PlanFileError(SosInventoryError):
+    """A reviewed plan file cannot be read, is not a plan, or is older than allowed."""
 
 
 class RunStopped(SosInventoryError):

@@ -12,19 +12,20 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, TypeVar, cast
 
 from sos_inventory import safety
-from sos_inventory.apply import ApplyResult, apply_changes
+from sos_inventory.apply import ApplyResult, Outcome, Recorder, apply_changes
 from sos_inventory.config import Config, Credentials, Safety
 from sos_inventory.devices import DeviceSet, DevicesFile, gc_paused, loading, log_read
 from sos_inventory.errors import DeadlineExceeded, Interrupted, RunStopped, SosInventoryError
 from sos_inventory.interrupts import Interrupts
 from sos_inventory.model import ServerRecord
 from sos_inventory.observe.progress import Progress, no_progress
-from sos_inventory.plan import Change, KnownNames, Plan, build_plan
+from sos_inventory.plan import Change, KnownNames, Plan, Problem, build_plan
+from sos_inventory.runbook import Category
 from sos_inventory.sos.client import SosClient
 from sos_inventory.sos.resilience import Resilience, RetryPolicy, gather_or_cancel
 
@@ -50,6 +51,8 @@ class RunOptions:
     query_strategy: QueryStrategy = "auto"
     max_rps: float | None = None  # cap on requests per second to a shared API
     progress: Progress = no_progress  # told how far reading, planning and applying got
+    record: Recorder | None = None  # the evidence of each write (the ledger)
+    review: Callable[[Plan], Plan] | None = None  # a last look at the plan before the guards (drift)
 
 
 @dataclass(slots=True)
@@ -321,6 +324,8 @@ class _Run:
             partial=frozenset(snapshot.partial),
         )
         self.options.progress(PLANNING, machines, machines)
+        if self.options.review is not None:
+            plan = self.options.review(plan)
         log.info(
             "plan: %d change(s), %d in step, %d problem(s)",
             len(plan.changes),
@@ -346,20 +351,105 @@ class _Run:
                 concurrency=self.options.concurrency,
                 stop=self.stop_reason,
                 progress=self.options.progress,
+                record=self.options.record,
             ),
             cancel_at_once=False,
         )
 
+    async def recheck(self, changes: Sequence[Change]) -> tuple[set[int], dict[str, int]]:
+        """Re-read the records of ``changes`` host by host; the indices of the stale changes
+        (the record no longer holds their ``before``, or is gone), and each inventory's size."""
+        hosts = sorted({(c.c_code, c.hostname) for c in changes})
+        c_codes = sorted({c_code for c_code, _ in hosts})
+
+        async def read() -> tuple[list[list[ServerRecord]], list[tuple[int, list[ServerRecord]]]]:
+            found = await gather_or_cancel(*(self.client.records_of(c, h) for c, h in hosts))
+            sizes = await gather_or_cancel(*(self.client.page(c, 1, size=1) for c in c_codes))
+            return found, sizes
+
+        found, sizes = await self.interruptible(read, cancel_at_once=True)
+        by_unid = {(r.c_code, r.unid): r for records in found for r in records}
+        stale = set()
+        for index, change in enumerate(changes):
+            record = by_unid.get((change.c_code, change.unid))
+            if record is None or any(record.field(n) != v for n, v in change.before.items()):
+                stale.add(index)
+        return stale, {c_code: size[0] for c_code, size in zip(c_codes, sizes, strict=True)}
+
+
+def _stale_problem(changes: Sequence[Change], why: str) -> Problem:
+    listed = ", ".join(f"{c.c_code}/{c.hostname} ({c.unid})" for c in changes[:20])
+    more = f" and {len(changes) - 20} more" if len(changes) > 20 else ""
+    return Problem(
+        Category.STALE_PLAN,
+        f"{len(changes)} change(s) not applied: {why}: {listed}{more}",
+        facts={"count": str(len(changes))},
+    )
+
+
+def run_reviewed(
+    config: Config,
+    credentials: Credentials,
+    options: RunOptions,
+    changes: Sequence[Change],
+    *,
+    write: bool,
+    stale_because: str = "the record changed since the plan was made",
+    interrupts: Interrupts | None = None,
+) -> RunResult:
+    """Apply exactly ``changes`` (a reviewed plan, an undo) where each record still holds their ``before``.
+
+    The others get the outcome ``stale``. The safety guards see the changes to make
+    (no export is read, so its ratio is not checked). Errors reading the records are
+    the result's ``error``, as for make_plan.
+    """
+
+    async def body(job: _Run, result: RunResult) -> None:
+        stale, totals = await job.recheck(changes)
+        old = [c for i, c in enumerate(changes) if i in stale]
+        fresh = tuple(c for i, c in enumerate(changes) if i not in stale)
+        problems = (_stale_problem(old, stale_because),) if old else ()
+        result.plan = Plan(
+            changes=tuple(changes),
+            problems=problems,
+            in_step=0,
+            not_in_inventory=(),
+            orphans=(),
+            unowned=(),
+            rows=0,
+            excluded=0,
+            invalid=0,
+            ambiguous=(),
+            records=totals,
+        )
+        limits = replace(options.limits or config.safety, min_export_ratio=0.0)
+        result.verdict = safety.check(
+            replace(result.plan, changes=fresh),
+            DeviceSet(),
+            limits,
+            force=options.force,
+            overrides=options.overrides,
+        )
+        applied = ApplyResult()
+        if write and not result.verdict.refused:
+            applied = await job.apply(replace(result.plan, changes=fresh))
+        done = iter(applied.outcomes or [Outcome(c, "planned") for c in fresh])
+        applied.outcomes = [Outcome(c, "stale") if i in stale else next(done) for i, c in enumerate(changes)]
+        result.applied = applied
+
+    return _execute(config, credentials, options, body, interrupts=interrupts)
+
 
 def _execute(
     config: Config,
-    files: Sequence[DevicesFile],
     credentials: Credentials,
     options: RunOptions,
+    body: Callable[[_Run, RunResult], Awaitable[None]],
     *,
-    write: bool,
     interrupts: Interrupts | None,
 ) -> RunResult:
+    """Run ``body`` with a client, the signal handling and the counts; this package's errors
+    become the result's ``error``."""
     result = RunResult()
 
     async def run() -> None:
@@ -372,9 +462,7 @@ def _execute(
         with interrupts.delegate(on_signal) if interrupts is not None else nullcontext():
             try:
                 async with job.client:
-                    result.plan, result.verdict = await job.plan(files)
-                    if write and not result.verdict.refused:
-                        result.applied = await job.apply(result.plan)
+                    await body(job, result)
             finally:
                 result.attempts, result.retries = job.resilience.attempts, job.resilience.retries
                 result.attempts_by_kind = dict(job.resilience.attempts_by_kind)
@@ -385,6 +473,17 @@ def _execute(
     except SosInventoryError as exc:
         result.error = exc
     return result
+
+
+def _plan_and_apply(
+    files: Sequence[DevicesFile], *, write: bool
+) -> Callable[[_Run, RunResult], Awaitable[None]]:
+    async def body(job: _Run, result: RunResult) -> None:
+        result.plan, result.verdict = await job.plan(files)
+        if write and not result.verdict.refused:
+            result.applied = await job.apply(result.plan)
+
+    return body
 
 
 def make_plan(
@@ -402,7 +501,7 @@ def make_plan(
     (SosError) or a stop (RunStopped) is the result's ``error``. With ``interrupts``, the
     run handles SIGINT/SIGTERM (see :mod:`sos_inventory.interrupts`).
     """
-    return _execute(config, files, credentials, options, write=False, interrupts=interrupts)
+    return _execute(config, credentials, options, _plan_and_apply(files, write=False), interrupts=interrupts)
 
 
 def run_update(
@@ -418,4 +517,4 @@ def run_update(
     Errors before the writes are the result's ``error``, as for make_plan; errors while
     applying are recorded in ``applied`` instead.
     """
-    return _execute(config, files, credentials, options, write=True, interrupts=interrupts)
+    return _execute(config, credentials, options, _plan_and_apply(files, write=True), interrupts=interrupts)

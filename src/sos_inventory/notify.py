@@ -1,4 +1,8 @@
-"""Alerts: one message per failed run to a Slack-compatible incoming webhook.
+"""Alerts to a Slack-compatible incoming webhook, without noise.
+
+A failure (category and C_Code) is posted when it first appears, reminded at
+most once a day while it lasts, and one "resolved" message is posted when a
+run no longer has it; the open failures are kept in ``<state-dir>/alerts.json``.
 
 The text starts with the runbook's alert ("Error during updating the SOS
 Inventory metadata used to track security compliance"), links the Jenkins
@@ -11,9 +15,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
 
 from sos_inventory.outbound import open_url
 from sos_inventory.plan import Problem
@@ -83,3 +93,114 @@ def _deliver(request: urllib.request.Request, timeout: float, outcome: list[bool
         outcome.append(False)
         return
     outcome.append(200 <= status < 300)
+
+
+# --- alerts without noise (SPEC 9.5) ----------------------------------------------------------
+
+ALERTS_NAME = "alerts.json"
+#: An open failure is posted again at most this often.
+REMIND_EVERY = timedelta(days=1)
+
+EventKind = Literal["alert", "reminder", "resolved"]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """One message to post: a failure that appeared, one still there a day later, or one gone."""
+
+    kind: EventKind
+    key: str  # "category" or "category/C_Code"
+    problem: Problem | None  # None for "resolved"
+    since: str  # when the failure was first seen
+
+
+def failure_key(problem: Problem) -> str:
+    """What makes two failures the same one: the category and the C_Code."""
+    return f"{problem.category.value}/{problem.c_code}" if problem.c_code else problem.category.value
+
+
+def alert_events(
+    state: Mapping[str, Mapping[str, str]], failing: Sequence[Problem], now: datetime
+) -> list[AlertEvent]:
+    """What to post for this run, given what is open (``state``) and this run's failures."""
+    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    events: list[AlertEvent] = []
+    current: dict[str, Problem] = {}
+    for problem in failing:
+        current.setdefault(failure_key(problem), problem)
+    for key, problem in current.items():
+        known = state.get(key)
+        if known is None or not known.get("last_sent"):
+            events.append(AlertEvent("alert", key, problem, (known or {}).get("since", stamp)))
+        elif now - _parse(known["last_sent"]) >= REMIND_EVERY:
+            events.append(AlertEvent("reminder", key, problem, known.get("since", stamp)))
+    events.extend(
+        AlertEvent("resolved", key, None, known.get("since", ""))
+        for key, known in state.items()
+        if key not in current
+    )
+    return events
+
+
+def next_state(
+    state: Mapping[str, Mapping[str, str]],
+    failing: Sequence[Problem],
+    sent: Sequence[AlertEvent],
+    now: datetime,
+) -> dict[str, dict[str, str]]:
+    """The open failures after this run, with when each was last posted (``sent``: the events posted)."""
+    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    posted = {event.key for event in sent if event.kind != "resolved"}
+    out: dict[str, dict[str, str]] = {}
+    for problem in failing:
+        key = failure_key(problem)
+        known = dict(state.get(key, {}))
+        known.setdefault("since", stamp)
+        if key in posted:
+            known["last_sent"] = stamp
+        out[key] = known
+    # A "resolved" that could not be posted stays open, so the next run tries again.
+    resolved = {event.key for event in sent if event.kind == "resolved"}
+    out.update({key: dict(known) for key, known in state.items() if key not in out and key not in resolved})
+    return out
+
+
+def event_text(event: AlertEvent, *, build_url: str | None, exit_code: int, summary: str) -> str:
+    """The message of one event (Slack mrkdwn)."""
+    if event.kind == "resolved":
+        link = f" {build_url}" if build_url else ""
+        return f"Resolved: `{event.key}` (failing since {event.since}) is gone: the last run no longer has it.{link}"
+    assert event.problem is not None
+    text = alert_text(event.problem, build_url=build_url, exit_code=exit_code, summary=summary)
+    if event.kind == "reminder":
+        return f"Reminder: `{event.key}` still failing since {event.since}.\n{text}"
+    return text
+
+
+def load_alert_state(path: Path) -> dict[str, dict[str, str]]:
+    """The open failures (an unreadable file: none, so alerts are sent again rather than lost)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): {str(a): str(b) for a, b in v.items()} for k, v in data.items() if isinstance(v, dict)}
+
+
+def save_alert_state(path: Path, state: Mapping[str, Mapping[str, str]]) -> None:
+    """Replace the file atomically; a failure is logged and never changes the run's outcome."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        log.warning("could not save the alert state %s: %s", path, exc.strerror or exc)
+
+
+def _parse(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)

@@ -50,15 +50,22 @@ class Change:
     unid: str
     before: Mapping[str, str]
     after: Mapping[str, str]
+    rules: Mapping[str, str] = field(default_factory=dict)  # field -> what decided it (evidence)
+    manual_edit: bool = False  # the record was edited by hand since this job wrote it (SPEC 9.4)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "c_code": self.c_code,
             "hostname": self.hostname,
             "unid": self.unid,
             "before": dict(self.before),
             "after": dict(self.after),
         }
+        if self.rules:
+            out["rules"] = dict(self.rules)
+        if self.manual_edit:
+            out["manual_edit"] = True
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,17 +312,21 @@ class _Planner:
 
     def compare(self, device: Device, record: ServerRecord) -> None:
         """Plan one machine against its record: a Change with only the fields that differ, or in step."""
-        application, environment, status, _, _ = self.desired(device)
+        application, environment, status, app_rule, env_rule = self.desired(device)
         after: dict[str, str] = {}
+        rules: dict[str, str] = {}
         if application is not None and record.application != application:
             after["application"] = application
+            rules["application"] = app_rule.where if app_rule else "ownership.application"
         if environment is not None and record.environment != environment:
             after["environment"] = environment
+            rules["environment"] = env_rule.where if env_rule else "ownership.environment"
         if status is not None and record.status != status:
             after["status"] = status.value
+            rules["status"] = "lifecycle"
         if after:
             before = {name: record.field(name) for name in after}
-            self.changes.append(Change(device.c_code, device.hostname, record.unid, before, after))
+            self.changes.append(Change(device.c_code, device.hostname, record.unid, before, after, rules))
         else:
             self.in_step += 1
 

@@ -46,6 +46,9 @@ class Category(StrEnum):
     INPUT_ERROR = "input_error"
     SAFETY_GUARD = "safety_guard"
     INTERRUPTED = "interrupted"
+    MANUAL_EDIT = "manual_edit"
+    FIGHT = "fight"
+    STALE_PLAN = "stale_plan"
     CODE_DEFECT = "code_defect"
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from tests.chaos.conftest import ChaosFleet, write_chaos_config
 from tests.e2e.conftest import TOKEN
+from tests.e2e.test_evidence import wait_until_writing
 
 
 def desired_states(
@@ -157,7 +158,7 @@ def test_sigkill_leaves_no_half_written_record_and_the_next_run_converges(chaos_
     fleet = chaos_fleet
     before, changes, _ = desired_states(fleet)
     run = fleet.start("update", "-q", "--concurrency", "4", "--report-dir", str(fleet.root / "killed"))
-    time.sleep(1.5)
+    wait_until_writing(run, fleet.root / ".sos-inventory", settled=5)
     run.send_signal(signal.SIGKILL)
     run.communicate(timeout=30)
     after = fleet.state()
@@ -174,7 +175,7 @@ def test_sigterm_stops_cleanly_and_writes_the_report(chaos_fleet: ChaosFleet) ->
     fleet = chaos_fleet
     before, changes, _ = desired_states(fleet)
     run = fleet.start("update", "-q", "--concurrency", "2", "--report-dir", str(fleet.root / "term"))
-    time.sleep(1.5)
+    wait_until_writing(run, fleet.root / ".sos-inventory", settled=5)
     run.send_signal(signal.SIGTERM)
     _, err = run.communicate(timeout=30)
     assert run.returncode == 128 + signal.SIGTERM, err

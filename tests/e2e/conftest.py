@@ -138,7 +138,7 @@ class Fleet:
     ) -> subprocess.CompletedProcess[str]:
         """Run the real ``sos-inventory`` command against this fleet's server."""
         command = [sys.executable, "-m", "sos_inventory", *args]
-        if args and args[0] in ("plan", "update"):
+        if args and args[0] in ("plan", "update", "undo"):
             command += ["--config", str(self.config), "--inventory-url", url or self.server.url, "--now", NOW]
         elif args and args[0] in ("validate", "explain"):
             command += ["--config", str(self.config), "--now", NOW]
@@ -149,6 +149,7 @@ class Fleet:
             text=True,
             timeout=timeout,
             check=False,
+            cwd=self.root,  # the default --state-dir (lock and ledger) is then the test's own
         )
 
     def dump(self) -> dict[str, Any]:

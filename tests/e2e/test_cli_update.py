@@ -56,6 +56,7 @@ def test_update_brings_every_record_to_the_state_the_spec_defines(fleet: Fleet) 
         "not_in_inventory": 1,
         "ambiguous": 1,
         "unowned": 1,
+        "stale": 0,
         "orphans": 5,  # A07A, A08A, A09B (duplicates told apart), A99, and A98 in the other C_Code
     }
     assert {c["unid"] for c in report["changes"]} == EXPECTED_CHANGES

@@ -37,6 +37,10 @@ CASES = {
     "old_panic.log": ("code_defect", {"time": "2026-11-27T13:00:01.200Z"}),
     "old_401.log": ("auth_failure", {"status": "401", "c_code": "ALC"}),
     "old_429.log": ("rate_limited", {"status": "429", "c_code": "ALC"}),
+    # This job's findings that are not failures of a run (logs in its console format).
+    "new_manual_edit.log": ("manual_edit", {}),
+    "new_fight.log": ("fight", {}),
+    "new_stale_plan.log": ("stale_plan", {}),
     "unknown_failure.log": ("code_defect", {}),
     "success_with_error_words.log": (None, {}),
 }

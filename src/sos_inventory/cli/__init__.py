@@ -18,8 +18,8 @@ from pathlib import Path
 from sos_inventory import __version__
 from sos_inventory.cli import observe as observe_cli
 from sos_inventory.cli.common import (
-    DEFAULT_STATE_DIR,
     EXIT_CODES,
+    add_state_dir,
     print_diagnosis,
     quiet_stdout,
     save_traceback,
@@ -37,13 +37,20 @@ __all__ = ["EXIT_CODES", "LAZY_COMMANDS", "build_parser", "main"]
 
 #: Commands defined in a module of their own, imported only when that command runs, so that
 #: ``--help``, ``plan`` and ``update`` never load the reference server or the log reader.
-#: name -> (module with ``register(commands)``, the one-line help shown in the command list).
+#: name -> (module with ``register(commands)``, or ``module:function`` registering that command,
+#: the one-line help shown in the command list).
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "diagnose": (
         "sos_inventory.cli.diagnose",
         "say what failed in a Jenkins console log, why, and what to do",
     ),
     "server": ("sos_inventory.server.cli", "the reference SOS inventory server and its data"),
+    "runs": ("sos_inventory.cli.evidence:register_runs", "the latest runs recorded in the ledger"),
+    "history": ("sos_inventory.cli.evidence:register_history", "every change the job made to one machine"),
+    "audit": (
+        "sos_inventory.cli.evidence:register_audit",
+        "verify the ledger's hash chain, or export its rows",
+    ),
 }
 
 
@@ -143,10 +150,21 @@ def _common(parser: argparse.ArgumentParser, *, network: bool) -> None:
             metavar="R",
             help="lower safety.min_export_ratio (0..1) for this run",
         )
+        add_state_dir(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more detail (-vv for debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
     observe_cli.add_options(parser, network=network)
+
+
+def _wait_lock(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait-lock",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another run to finish instead of exiting 5 at once",
+    )
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -179,6 +197,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     _common(plan, network=True)
+    plan.add_argument(
+        "--out",
+        type=Path,
+        metavar="PLAN.json",
+        help="save the plan for review; `update --plan PLAN.json` then applies exactly it",
+    )
     plan.set_defaults(func=_lazy("sos_inventory.cli.run:cmd_plan"), reports_interrupts=True)
 
     update = commands.add_parser(
@@ -190,21 +214,38 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     _common(update, network=True)
+    _wait_lock(update)
     update.add_argument(
-        "--state-dir",
+        "--plan",
         type=Path,
-        default=Path(DEFAULT_STATE_DIR),
-        metavar="DIR",
-        help=f"where the run lock lives; one update at a time per folder (default: {DEFAULT_STATE_DIR})",
+        metavar="PLAN.json",
+        help="apply exactly this reviewed plan (from plan --out) where each record still holds its before "
+        "values; the others are stale (exit 1); the exports are not read",
     )
     update.add_argument(
-        "--wait-lock",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="wait this long for another run to finish instead of exiting 5 at once",
+        "--max-plan-age",
+        default="24h",
+        metavar="DURATION",
+        help="refuse (exit 3) a --plan older than this (default 24h)",
     )
     update.set_defaults(func=_lazy("sos_inventory.cli.run:cmd_update"), reports_interrupts=True)
+
+    undo = commands.add_parser(
+        "undo",
+        help="put back what one run wrote (print the plan; --apply writes it)",
+        description="Plan the restoration of the before values of a run's changes, for each record that "
+        "still holds what that run wrote; records changed since are listed as stale and left alone. "
+        "With --apply, write it through the same lock, guards, retries, reports and ledger as update.",
+        epilog="example:\n  sos-inventory runs\n  sos-inventory undo 20261127T120000Z-3f9a\n"
+        "  sos-inventory undo 20261127T120000Z-3f9a --apply --report-dir reports\n\n" + EXIT_CODES,
+        formatter_class=raw,
+    )
+    # Not "run_id": that is this run's own id (args.run_id, for the log lines and the report).
+    undo.add_argument("undo_run", metavar="RUN_ID", help="the run to undo (see `sos-inventory runs`)")
+    undo.add_argument("--apply", action="store_true", help="write the restoration (default: print it)")
+    _common(undo, network=True)
+    _wait_lock(undo)
+    undo.set_defaults(func=_lazy("sos_inventory.cli.run:cmd_undo"), reports_interrupts=True)
 
     why = commands.add_parser(
         "explain",
@@ -220,7 +261,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     for name, (module, help_text) in LAZY_COMMANDS.items():
         if command in (None, name):
-            importlib.import_module(module).register(commands)
+            module_name, _, function = module.partition(":")
+            getattr(importlib.import_module(module_name), function or "register")(commands)
         else:
             commands.add_parser(name, help=help_text, add_help=False)
     return parser

@@ -40,6 +40,17 @@ EXIT_CODES = """exit codes:
 """
 
 
+def add_state_dir(parser: argparse.ArgumentParser) -> None:
+    """``--state-dir``: the run lock and the ledger (the evidence of every write)."""
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(DEFAULT_STATE_DIR),
+        metavar="DIR",
+        help=f"the run lock and the ledger of every write; keep it across builds (default: {DEFAULT_STATE_DIR})",
+    )
+
+
 #: The years ``--now`` may name: any real run, and room for the build window before it.
 NOW_YEARS = range(1970, 9000)
 
@@ -79,12 +90,18 @@ def device_specs(args: argparse.Namespace) -> list[DevicesSpec] | None:
     return [DevicesSpec(path=path, account=args.account) for path in args.devices]
 
 
+def config_of(args: argparse.Namespace) -> Config:
+    """The config, with --inventory-url and --ca-bundle."""
+    return with_overrides(
+        load_config(args.config),
+        inventory_url=getattr(args, "inventory_url", None),
+        ca_bundle=getattr(args, "ca_bundle", None),
+    )
+
+
 def find_inputs(args: argparse.Namespace) -> tuple[Config, list[DevicesFile], datetime]:
     """The config (with --inventory-url), the export files of the chosen C_Codes, and the run clock."""
-    config = load_config(args.config)
-    config = with_overrides(
-        config, inventory_url=getattr(args, "inventory_url", None), ca_bundle=getattr(args, "ca_bundle", None)
-    )
+    config = config_of(args)
     now = run_clock(args)
     return config, find_files(config, device_specs(args), c_codes_of(args, config)), now
 

@@ -73,7 +73,7 @@ def setup(args: argparse.Namespace, run_id: str) -> None:
 
     verbose = getattr(args, "verbose", 0)
     quiet = getattr(args, "quiet", False)
-    job = args.command in ("plan", "update")
+    job = args.command in ("plan", "update", "undo")
     # Progress lines help on long network work; the offline commands stay terse unless -v.
     level = logging.WARNING if quiet or not (job or verbose) else logging.INFO
     if verbose >= 2:
@@ -107,7 +107,8 @@ def finish(report: RunReport, args: argparse.Namespace) -> None:
         return
     from sos_inventory.observe import metrics  # ~0.1 s of imports: only when asked for
 
-    registry = metrics.registry_of(report, metrics.last_success(report, metrics_file))
+    success = metrics.last_success(report, metrics_file, getattr(args, "state_dir", None))
+    registry = metrics.registry_of(report, success)
     if metrics_file is not None:
         metrics.write_file(registry, metrics_file)
     if gateway:

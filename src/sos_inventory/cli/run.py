@@ -1,4 +1,4 @@
-"""``plan`` and ``update``: run the job, report, diagnose the failure, alert.
+"""``plan``, ``update`` and ``undo``: run the job, record it, report, diagnose the failure, alert.
 
 Every way a run can end goes through :func:`_run` and ends with a report (when
 ``--report-dir`` is given) that says how it ended: done, done with problems,
@@ -14,6 +14,8 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,31 +23,45 @@ from sos_inventory import __version__
 from sos_inventory.apply import not_attempted
 from sos_inventory.cli import observe as observe_cli
 from sos_inventory.cli.common import (
+    config_of,
     config_problem,
     find_inputs,
     interrupts_of,
     log,
     print_diagnosis,
     print_list,
+    run_clock,
     save_traceback,
     write_stdout,
 )
+from sos_inventory.cli.recording import drift_review, recorded_run, reviewed_plan, save_plan, undo_plan
 from sos_inventory.config import Config, credentials_from_env, parse_duration
+from sos_inventory.devices import DevicesFile
 from sos_inventory.errors import (
     ConfigError,
     DeadlineExceeded,
     InputError,
     Interrupted,
+    LedgerError,
     LockHeld,
+    PlanFileError,
     RunStopped,
     SosError,
     SosInventoryError,
 )
 from sos_inventory.interrupts import Interrupts
-from sos_inventory.job import RunOptions, RunResult, c_codes_in_play, make_plan, run_update
+from sos_inventory.job import RunOptions, RunResult, c_codes_in_play, make_plan, run_reviewed, run_update
 from sos_inventory.lock import run_lock
 from sos_inventory.model import new_run_id
-from sos_inventory.notify import alert_text, post_alert
+from sos_inventory.notify import (
+    ALERTS_NAME,
+    alert_events,
+    event_text,
+    load_alert_state,
+    next_state,
+    post_alert,
+    save_alert_state,
+)
 from sos_inventory.plan import Problem
 from sos_inventory.report import RunReport, check_report_dir, write_reports
 from sos_inventory.report import console as console_report
@@ -64,23 +80,39 @@ from sos_inventory.runbook import UPDATE_FAILED, Category
 from sos_inventory.safety import limits_with_overrides
 
 
+def _failures(report: RunReport) -> list[Problem]:
+    """What the run failed at, for alerts: never success, ambiguity or bad rows alone."""
+    failed_updates = [
+        Problem.from_error(o.error) for o in report.outcomes if o.outcome == "failed" and o.error
+    ]
+    if report.exit_code == EXIT_OK or (report.exit_code == EXIT_PROBLEMS and not failed_updates):
+        return []
+    return [*report.failures, *failed_updates] or [_primary(report)]
+
+
 def _alert(report: RunReport, args: argparse.Namespace) -> None:
-    """One alert per failed run: never for success, ambiguity or bad rows alone, nor for an interruption."""
-    failed_updates = report.counts()["failed"] > 0
-    if not args.notify_url or report.exit_code in (EXIT_OK, EXIT_LOCKED) or report.exit_code > 100:
-        return
-    if report.exit_code == EXIT_PROBLEMS and not failed_updates:
-        return
-    text = alert_text(
-        _primary(report), build_url=report.build_url, exit_code=report.exit_code, summary=summary_line(report)
-    )
-    if post_alert(args.notify_url, text):
-        log.info("alert posted to the webhook")
+    """Alerts without noise: a failure when it first appears, a daily reminder, one "resolved"."""
+    if not args.notify_url or report.exit_code == EXIT_LOCKED or report.exit_code > 100:
+        return  # another run's, or interrupted: this run says nothing of the failures
+    failing = _failures(report)
+    path = args.state_dir / ALERTS_NAME
+    state = load_alert_state(path)
+    now = datetime.now(UTC)
+    sent = []
+    for event in alert_events(state, failing, now):
+        text = event_text(
+            event, build_url=report.build_url, exit_code=report.exit_code, summary=summary_line(report)
+        )
+        if post_alert(args.notify_url, text):
+            sent.append(event)
+            log.info("%s posted to the webhook: %s", event.kind, event.key)
+    save_alert_state(path, next_state(state, failing, sent, now))
 
 
-def _finish(report: RunReport, args: argparse.Namespace, report_dir: Path | None) -> int:
-    report.finished_at = datetime.now(UTC)
-    if report.command != "plan":  # an update that ended with a change still planned never tried it
+def _finish(report: RunReport, args: argparse.Namespace, report_dir: Path | None, *, writes: bool) -> int:
+    if report.finished_at is None:  # a writing run ended when its ledger closed it
+        report.finished_at = datetime.now(UTC)
+    if writes:  # a run that writes and ended with a change still planned never tried it
         report.outcomes = not_attempted(report.outcomes)
     if report_dir is not None:
         try:
@@ -216,39 +248,72 @@ def _run(args: argparse.Namespace, command: str) -> int:
         return _run_job(args, command, interrupts)
 
 
-def _run_job(args: argparse.Namespace, command: str, interrupts: Interrupts) -> int:
-    started = datetime.now(UTC)
-    report = RunReport(
-        command=command,
-        started_at=started,
-        now=started,
-        run_id=getattr(args, "run_id", None) or new_run_id(started),  # the log lines' name of the run
-        version=__version__,
-        build_url=os.environ.get("BUILD_URL"),
-    )
-    report_dir: Path | None = args.report_dir
+Work = Callable[[RunOptions, Interrupts], RunResult]
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What a command runs: its inputs, the work, and whether it writes."""
+
+    config: Config
+    work: Work
+    writes: bool
+    inputs: list[Path]  # the files the plan was made from (for plan --out)
+
+
+def _job(args: argparse.Namespace, command: str, report: RunReport) -> _Job:
+    """Read what the command needs (config, exports or a reviewed plan) and name it in the report."""
+    changes = None
+    if command == "undo" or getattr(args, "plan", None):
+        config, report.now = config_of(args), run_clock(args)
+        if command == "undo":
+            changes, why, writes = (
+                undo_plan(args.state_dir, args.undo_run),
+                f"changed since run {args.undo_run}",
+                args.apply,
+            )
+        else:
+            changes, why, writes = (
+                reviewed_plan(args, config),
+                "the record changed since the plan was made",
+                True,
+            )
+        report.c_codes = sorted({c.c_code for c in changes})
+        files: list[DevicesFile] = []
+    else:
+        config, files, report.now = find_inputs(args)
+        report.c_codes = c_codes_in_play(config, files)
+    report.config_path = str(config.path) if config.path else None
+    report.config_sha256 = config.sha256
+    report.inventory_url = config.inventory_url
+    credentials = credentials_from_env()
+    report.api_user = credentials.email
+    if changes is not None:
+        reviewed = list(changes)
+
+        def apply_reviewed(options: RunOptions, interrupts: Interrupts) -> RunResult:
+            return run_reviewed(
+                config, credentials, options, reviewed, write=writes, stale_because=why, interrupts=interrupts
+            )
+
+        return _Job(config, apply_reviewed, writes, [])
+    review = drift_review(args.state_dir, config)
+
+    def plan_or_update(options: RunOptions, interrupts: Interrupts) -> RunResult:
+        run = make_plan if command == "plan" else run_update
+        return run(config, files, credentials, replace(options, review=review), interrupts=interrupts)
+
+    inputs = [p for p in [config.path, *(f.path for f in files)] if p is not None]
+    return _Job(config, plan_or_update, command != "plan", inputs)
+
+
+def _concluded(report: RunReport, work: Callable[[], None], report_dir: Callable[[], Path | None]) -> bool:
+    """Run ``work`` and set the report's exit code from how it ended; True when the lock was held.
+
+    ``report_dir``: where an internal error's traceback goes (None: the report folder is unusable).
+    """
     try:
-        with interrupts.armed():  # a signal that came while the command loaded stops it here
-            if report_dir is not None:
-                try:
-                    check_report_dir(report_dir)
-                except InputError:
-                    report_dir = None  # nothing can be written there, not even this refusal
-                    raise
-            config, files, report.now = find_inputs(args)
-            report.config_path = str(config.path) if config.path else None
-            report.config_sha256 = config.sha256
-            report.inventory_url = config.inventory_url
-            report.c_codes = c_codes_in_play(config, files)
-            options = _options(args, config, report.now)
-            credentials = credentials_from_env()
-            report.api_user = credentials.email
-            if command == "plan":
-                result = make_plan(config, files, credentials, options, interrupts=interrupts)
-            else:
-                with run_lock(args.state_dir, wait=args.wait_lock):
-                    result = run_update(config, files, credentials, options, interrupts=interrupts)
-        _record(report, result)
+        work()
     except ConfigError as exc:
         problem = config_problem(exc)
         report.failures.append(problem)
@@ -265,17 +330,83 @@ def _run_job(args: argparse.Namespace, command: str, interrupts: Interrupts) -> 
         print(
             "action: wait for that run to end (or use --wait-lock SECONDS); nothing was done", file=sys.stderr
         )
-        return EXIT_LOCKED  # no report: the running job owns the report folder
+        return True
+    except (LedgerError, PlanFileError) as exc:
+        # A ledger failing mid-run stops it before the next write: no write without evidence.
+        outcome = (
+            "the run stopped before its next write (no write without evidence)"
+            if isinstance(exc, LedgerError)
+            else "nothing was written"
+        )
+        report.failures.append(Problem(Category.INPUT_ERROR, f"{exc}; {outcome}"))
+        print(f"error: {exc}; {outcome}", file=sys.stderr)
+        action = (
+            "make --state-dir writable (disk space, permissions), then rerun"
+            if isinstance(exc, LedgerError)
+            else "make and review a new plan: sos-inventory plan --out PLAN.json"
+        )
+        print(f"action: {action}", file=sys.stderr)
+        report.exit_code = EXIT_REFUSED
     except (SosError, RunStopped) as exc:
         report.exit_code = _stopped(report, exc)
     except Exception as exc:  # a defect: say so plainly, keep the evidence, never exit 1
         report.exit_code = EXIT_DEFECT
-        report.traceback_path = str(save_traceback(exc, report.run_id, report_dir))
+        report.traceback_path = str(save_traceback(exc, report.run_id, report_dir()))
         report.failures.append(
             Problem(Category.CODE_DEFECT, f"internal error: {type(exc).__name__}: {exc}", facts={})
         )
         logging.getLogger("sos_inventory").debug("internal error", exc_info=exc)
-    code = _finish(report, args, report_dir)
+    return False
+
+
+def _run_job(args: argparse.Namespace, command: str, interrupts: Interrupts) -> int:
+    started = datetime.now(UTC)
+    report = RunReport(
+        command=command,
+        started_at=started,
+        now=started,
+        run_id=getattr(args, "run_id", None) or new_run_id(started),  # the log lines' name of the run
+        version=__version__,
+        build_url=os.environ.get("BUILD_URL"),
+    )
+
+    report_dir: Path | None = args.report_dir
+    writes = command == "update" or (command == "undo" and args.apply)
+
+    def run() -> None:
+        nonlocal report_dir
+        with interrupts.armed():  # a signal that came while the command loaded stops it here
+            if report_dir is not None:
+                try:
+                    check_report_dir(report_dir)
+                except InputError:
+                    report_dir = None  # nothing can be written there, not even this refusal
+                    raise
+            job = _job(args, command, report)
+            options = _options(args, job.config, report.now)
+            if not job.writes:
+                _record(report, job.work(options, interrupts))
+            else:
+                # The exit code is settled inside the lock and the ledger: the ledger's finish row
+                # says how the run ended before the next run may start.
+                with (
+                    run_lock(args.state_dir, wait=args.wait_lock),
+                    recorded_run(args.state_dir, report) as recorder,
+                ):
+                    work = replace(options, record=recorder)
+                    _concluded(
+                        report, lambda: _record(report, job.work(work, interrupts)), lambda: report_dir
+                    )
+        if (
+            getattr(args, "out", None)
+            and report.plan is not None
+            and report.exit_code in (EXIT_OK, EXIT_PROBLEMS)
+        ):
+            save_plan(args.out, report, job.inputs)
+
+    if _concluded(report, run, lambda: report_dir):
+        return EXIT_LOCKED  # no report: the running job owns the report folder
+    code = _finish(report, args, report_dir, writes=writes)
     if code not in (EXIT_OK, EXIT_USAGE) and report.problems():
         print_diagnosis(_primary(report), traceback_path=report.traceback_path)
     _alert(report, args)
@@ -298,5 +429,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_update(args: argparse.Namespace) -> int:
-    """``update``: plan and apply."""
+    """``update``: plan and apply (or apply a reviewed plan)."""
     return _run(args, "update")
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    """``undo RUN_ID``: plan (and with --apply, write) the restoration of a run's before values."""
+    return _run(args, "undo")

@@ -50,13 +50,20 @@ def previous_last_success(metrics_file: Path | None) -> float | None:
     return None
 
 
-def last_success(report: RunReport, metrics_file: Path | None) -> float | None:
+def last_success(report: RunReport, metrics_file: Path | None, state_dir: Path | None = None) -> float | None:
     """When the job last succeeded: this run if it did, else the last one recorded.
 
-    The one place that knows where past runs are recorded (today: the previous metrics file).
+    The one place that knows where past runs are recorded: the ledger of ``state_dir``
+    (every update, whatever wrote the metrics), else the previous metrics file.
     """
     if report.exit_code in SUCCESS_CODES and report.finished_at is not None:
         return report.finished_at.timestamp()
+    if state_dir is not None:
+        from sos_inventory import ledger  # sqlite3: only when metrics are asked for
+
+        recorded = ledger.last_success(state_dir, SUCCESS_CODES)
+        if recorded is not None:
+            return recorded.timestamp()
     return previous_last_success(metrics_file)
 
 

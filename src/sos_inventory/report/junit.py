@@ -40,6 +40,9 @@ def render(report: RunReport) -> str:
                 case, "skipped", message=f"not attempted: {report.stopped or 'the run stopped first'}"
             )
             skipped += 1
+        elif outcome.outcome == "stale":
+            ET.SubElement(case, "skipped", message="not applied: the record changed since the plan was made")
+            skipped += 1
     for problem in report.problems(updates=False):
         name = problem.hostname or problem.source or problem.category.value
         case = ET.SubElement(suite, "testcase", classname=f"{SUITE}.{problem.c_code or 'run'}", name=name)

@@ -116,7 +116,7 @@ class RunReport:
         )
         if self.plan is not None:
             counts.update(self.plan.counts())
-        for outcome in ("applied", "failed", "not_attempted"):
+        for outcome in ("applied", "failed", "not_attempted", "stale"):
             counts[outcome] = sum(1 for o in self.outcomes if o.outcome == outcome)
         return counts
 

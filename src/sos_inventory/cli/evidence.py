@@ -1,0 +1,184 @@
+"""``runs``, ``history``, ``audit verify`` and ``audit export``: the ledger read offline (SPEC 9.1)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sos_inventory import ledger
+from sos_inventory.cli.common import add_state_dir
+from sos_inventory.devices import parse_timestamp
+from sos_inventory.errors import LedgerError
+from sos_inventory.report.run import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
+
+_RAW = argparse.RawDescriptionHelpFormatter
+
+
+def _with_ledger(command: Callable[[Any, argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Open the state dir's ledger read-only for ``command``; exit 2 when there is none."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            db = ledger.open_reader(args.state_dir)
+        except LedgerError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            return command(db, args)
+        finally:
+            db.close()
+
+    return run
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n" for row in rows
+    )
+
+
+def _runs(db: Any, args: argparse.Namespace) -> int:
+    found = ledger.runs(db, args.limit)
+    if args.json:
+        json.dump([run.to_dict() for run in found], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    if not found:
+        print("no run in the ledger yet")
+        return EXIT_OK
+    rows = [["RUN", "STARTED", "COMMAND", "EXIT", "DURATION", "CHANGES", "APPLIED", "FAILED", "STATE"]]
+    for run in found:
+        counts = run.counts
+        rows.append(
+            [
+                run.run_id,
+                run.started_at,
+                run.command,
+                "-" if run.exit_code is None else str(run.exit_code),
+                "-" if run.duration is None else f"{run.duration:.1f}s",
+                str(counts.get("changes", "-")),
+                str(counts.get("applied", "-")),
+                str(counts.get("failed", "-")),
+                run.state,
+            ]
+        )
+    sys.stdout.write(_table(rows))
+    return EXIT_OK
+
+
+def _outcome_text(change: ledger.FieldChange) -> str:
+    if change.outcome == "pending":
+        return "pending (never settled: the run ended before the answer; the next run re-read the record)"
+    return change.outcome + (f": {change.error}" if change.error else "")
+
+
+def _history(db: Any, args: argparse.Namespace) -> int:
+    changes = ledger.history(db, args.hostname)
+    if args.json:
+        json.dump([change.to_dict() for change in changes], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    if not changes:
+        print(f"no change of {args.hostname} in the ledger")
+        return EXIT_OK
+    for change in changes:
+        print(
+            f"{change.time}  run {change.run_id}  {change.c_code} {change.hostname} ({change.unid})  "
+            f"{change.field}: {change.before!r} -> {change.after!r}  [{change.rule or '-'}]  "
+            f"{_outcome_text(change)}"
+        )
+    return EXIT_OK
+
+
+def _verify(db: Any, args: argparse.Namespace) -> int:
+    result = ledger.verify(db)
+    if result.intact:
+        print(f"ledger intact: {result.rows} rows, chain head {result.head}")
+        return EXIT_OK
+    print(
+        f"ledger NOT intact: row {result.bad_seq} does not match: {result.reason} "
+        f"({result.rows} rows before it verified)",
+    )
+    return EXIT_PROBLEMS
+
+
+def _export(db: Any, args: argparse.Namespace) -> int:
+    since: datetime | None = None
+    if args.since:
+        try:
+            since = parse_timestamp(args.since)
+        except ValueError:
+            print(f"error: --since {args.since!r} is not a date (e.g. 2026-11-01)", file=sys.stderr)
+            return EXIT_USAGE
+    rows = ledger.export_rows(db, since)
+    out = sys.stdout
+    if args.format == "jsonl":
+        for row in rows:
+            out.write(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
+    else:
+        writer = csv.DictWriter(out, fieldnames=[*ledger.COLUMNS, "hash"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return EXIT_OK
+
+
+def register_runs(commands: Any) -> None:
+    """Add ``runs`` to the main parser's sub-commands."""
+    runs = commands.add_parser(
+        "runs",
+        help="the latest runs recorded in the ledger",
+        description="List the latest runs, newest first: id, time, command, exit code, counts, duration. "
+        "No network.",
+        epilog="example:\n  sos-inventory runs --limit 10 --state-dir .sos-inventory",
+        formatter_class=_RAW,
+    )
+    runs.add_argument("--limit", type=int, default=20, metavar="N", help="at most N runs (default 20)")
+    runs.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    add_state_dir(runs)
+    runs.set_defaults(func=_with_ledger(_runs))
+
+
+def register_history(commands: Any) -> None:
+    """Add ``history`` to the main parser's sub-commands."""
+
+    history = commands.add_parser(
+        "history",
+        help="every change the job made to one machine",
+        description="Every field change of one machine, newest first: run, before -> after, outcome, rule. "
+        "No network.",
+        epilog="example:\n  sos-inventory history prod-dal10-carrier2-worker-1030",
+        formatter_class=_RAW,
+    )
+    history.add_argument("hostname", help="short hostname or FQDN, any case")
+    history.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    add_state_dir(history)
+    history.set_defaults(func=_with_ledger(_history))
+
+
+def register_audit(commands: Any) -> None:
+    """Add ``audit verify`` and ``audit export`` to the main parser's sub-commands."""
+
+    audit = commands.add_parser(
+        "audit",
+        help="verify the ledger's hash chain, or export its rows",
+        description="Evidence for an auditor: check that no row of the ledger was edited, or export the rows.",
+        epilog="examples:\n  sos-inventory audit verify\n"
+        "  sos-inventory audit export --since 2026-11-01 --format csv > ledger.csv\n\n"
+        "exit codes (verify): 0 the chain is intact, 1 a row does not match (named), 2 no ledger",
+        formatter_class=_RAW,
+    )
+    actions = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    verify = actions.add_parser("verify", help="recompute the hash chain; exit 1 naming the first bad row")
+    add_state_dir(verify)
+    verify.set_defaults(func=_with_ledger(_verify))
+    export = actions.add_parser("export", help="every row with its hash, as JSON lines or CSV, on stdout")
+    export.add_argument("--since", metavar="DATE", help="only rows from this date or date-time (UTC)")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="default jsonl")
+    add_state_dir(export)
+    export.set_defaults(func=_with_ledger(_export))

@@ -1,0 +1,261 @@
+"""The ledger's readers: runs, a machine's history, a run's changes, the last success.
+
+They never write, and tolerate a crash at any point: a change never settled reads
+``pending``, a run with no finish row ``unfinished``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sos_inventory.errors import LedgerError
+from sos_inventory.ledger.schema import connect, from_json, ledger_path, parse_time
+
+# Run and finish rows are the rows without a request: the partial index ledger_runs holds them,
+# and a query uses it when its WHERE has the term "request IS NULL" as written.
+
+
+def unfinished_runs(db: sqlite3.Connection) -> list[str]:
+    """The runs with no finish row, oldest first (killed, or the one running now)."""
+    rows = db.execute(
+        "SELECT run_id FROM ledger AS r WHERE request IS NULL AND kind = 'run' AND NOT EXISTS "
+        "(SELECT 1 FROM ledger AS f WHERE f.run_id = r.run_id AND f.request IS NULL AND f.kind = 'finish') "
+        "ORDER BY seq"
+    )
+    return [row["run_id"] for row in rows]
+
+
+def run_span(db: sqlite3.Connection, run_id: str) -> tuple[int, int] | None:
+    """The sequence numbers a run's rows lie between, or None for an unknown run.
+
+    One writer at a time: between a run's start and finish rows there are only its own rows
+    (and the finish rows it writes for runs killed before it)."""
+    rows = db.execute(
+        "SELECT kind, seq FROM ledger WHERE run_id = ? AND request IS NULL ORDER BY seq", (run_id,)
+    ).fetchall()
+    starts = [row["seq"] for row in rows if row["kind"] == "run"]
+    if not starts:
+        return None
+    ends = [row["seq"] for row in rows if row["kind"] == "finish"]
+    return int(starts[0]), int(ends[0]) if ends else 2**62
+
+
+def unsettled(db: sqlite3.Connection, run_id: str) -> int:
+    """How many of a run's requests have no settle row (their answer never came)."""
+    span = run_span(db, run_id)
+    if span is None:
+        return 0
+    row = db.execute(
+        "SELECT COUNT(DISTINCT CASE WHEN kind = 'change' THEN request END) "
+        "- COUNT(CASE WHEN kind = 'settle' THEN 1 END) FROM ledger WHERE seq BETWEEN ? AND ? AND run_id = ?",
+        (*span, run_id),
+    ).fetchone()
+    return int(row[0] or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """One run as ``runs`` lists it."""
+
+    run_id: str
+    command: str
+    started_at: str
+    finished_at: str | None  # None: no finish row yet (running, or killed and not yet closed)
+    exit_code: int | None
+    counts: Mapping[str, int] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)  # the run and finish rows' data
+
+    @property
+    def state(self) -> str:
+        if self.finished_at is None:
+            return "unfinished"
+        return "killed" if self.details.get("ended") else "finished"
+
+    @property
+    def duration(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (parse_time(self.finished_at) - parse_time(self.started_at)).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "command": self.command,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "state": self.state,
+            "exit_code": self.exit_code,
+            "duration_seconds": self.duration,
+            "counts": dict(self.counts),
+            "details": dict(self.details),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One field change of one record, with what became of its request."""
+
+    seq: int
+    run_id: str
+    time: str
+    c_code: str
+    hostname: str
+    unid: str
+    field: str
+    before: str | None
+    after: str
+    outcome: str  # pending (never settled), applied, failed, not_attempted
+    rule: str | None
+    error: str | None = None
+    settled_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "run_id": self.run_id,
+            "time": self.time,
+            "c_code": self.c_code,
+            "hostname": self.hostname,
+            "unid": self.unid,
+            "field": self.field,
+            "before": self.before,
+            "after": self.after,
+            "outcome": self.outcome,
+            "rule": self.rule,
+            "error": self.error,
+            "settled_at": self.settled_at,
+        }
+
+
+def open_reader(state_dir: Path) -> sqlite3.Connection:
+    """A read-only connection to the ledger; LedgerError when there is none."""
+    path = ledger_path(state_dir)
+    if not path.is_file():
+        raise LedgerError(f"no ledger in {state_dir} (no update has run with this --state-dir)")
+    try:
+        db = connect(path, write=False)
+        made = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ledger'").fetchone()
+    except sqlite3.Error as exc:
+        raise LedgerError(f"the ledger {path} cannot be read: {exc}") from None
+    if made is None:  # created this instant by a first run, or not a ledger
+        db.close()
+        raise LedgerError(f"{path} holds no ledger yet")
+    return db
+
+
+def runs(db: sqlite3.Connection, limit: int | None = None) -> list[RunSummary]:
+    """The latest runs, newest first."""
+    started = db.execute(
+        # The partial index holds only run and finish rows: without it, the newest runs would be
+        # found by walking back through every change row since.
+        "SELECT run_id, time, data FROM ledger INDEXED BY ledger_runs WHERE request IS NULL AND kind = 'run' "
+        "ORDER BY seq DESC LIMIT ?",
+        (-1 if limit is None else limit,),
+    ).fetchall()
+    out = []
+    for row in started:
+        data = from_json(row["data"])
+        end = db.execute(
+            "SELECT time, data FROM ledger WHERE run_id = ? AND request IS NULL AND kind = 'finish' "
+            "ORDER BY seq LIMIT 1",
+            (row["run_id"],),
+        ).fetchone()
+        finish = from_json(end["data"]) if end else {}
+        out.append(
+            RunSummary(
+                run_id=row["run_id"],
+                command=str(data.get("command", "")),
+                started_at=row["time"],
+                finished_at=end["time"] if end else None,
+                exit_code=finish.get("exit_code"),
+                counts=finish.get("counts") or {},
+                details={**data, **finish},
+            )
+        )
+    return out
+
+
+def _changes(db: sqlite3.Connection, where: str, params: Sequence[Any]) -> list[FieldChange]:
+    """Change rows matching ``where`` (in ledger order) with their settlements."""
+    rows = db.execute(
+        f"SELECT * FROM ledger WHERE kind = 'change' AND {where} ORDER BY seq", params
+    ).fetchall()
+    requests = sorted({row["request"] for row in rows})
+    settled: dict[int, sqlite3.Row] = {}
+    for start in range(0, len(requests), 500):
+        chunk = requests[start : start + 500]
+        query = f"SELECT * FROM ledger WHERE kind = 'settle' AND request IN ({','.join('?' * len(chunk))})"
+        settled.update((row["request"], row) for row in db.execute(query, chunk))
+    out = []
+    for row in rows:
+        settle = settled.get(row["request"])
+        out.append(
+            FieldChange(
+                seq=row["seq"],
+                run_id=row["run_id"],
+                time=row["time"],
+                c_code=row["c_code"],
+                hostname=row["hostname"],
+                unid=row["unid"],
+                field=row["field"],
+                before=row["before"],
+                after=row["after"],
+                outcome=settle["outcome"] if settle else "pending",
+                rule=row["rule"],
+                error=from_json(settle["data"]).get("error") if settle else None,
+                settled_at=settle["time"] if settle else None,
+            )
+        )
+    return out
+
+
+def history(db: sqlite3.Connection, hostname: str) -> list[FieldChange]:
+    """Every change of one machine (short hostname, any case), newest first."""
+    return _changes(db, "hostname = ?", (hostname.split(".", maxsplit=1)[0].lower(),))[::-1]
+
+
+def run_changes(db: sqlite3.Connection, run_id: str) -> list[FieldChange]:
+    """The changes one run attempted, in ledger order."""
+    span = run_span(db, run_id)
+    return [] if span is None else _changes(db, "seq BETWEEN ? AND ? AND run_id = ?", (*span, run_id))
+
+
+def applied_writes(
+    db: sqlite3.Connection, hostnames: Sequence[str]
+) -> dict[tuple[str, str, str], list[FieldChange]]:
+    """The applied field changes of these machines, oldest first, by (c_code, unid, field)."""
+    out: dict[tuple[str, str, str], list[FieldChange]] = {}
+    for start in range(0, len(hostnames), 500):
+        chunk = list(hostnames[start : start + 500])
+        marks = ",".join("?" * len(chunk))
+        for change in _changes(db, f"hostname IN ({marks})", chunk):
+            if change.outcome == "applied":
+                out.setdefault((change.c_code, change.unid, change.field), []).append(change)
+    for writes in out.values():
+        writes.sort(key=lambda c: c.seq)
+    return out
+
+
+def last_success(state_dir: Path, codes: Collection[int] = (0,)) -> datetime | None:
+    """When the last run that exited with one of ``codes`` finished (None: no ledger, or no such run)."""
+    try:
+        db = open_reader(state_dir)
+    except LedgerError:
+        return None
+    try:
+        query = (
+            "SELECT time, data FROM ledger INDEXED BY ledger_runs WHERE request IS NULL AND kind = 'finish' "
+            "ORDER BY seq DESC"
+        )
+        for row in db.execute(query):
+            data = from_json(row["data"])
+            if data.get("exit_code") in codes:
+                return parse_time(str(data.get("finished_at") or row["time"]))
+        return None
+    finally:
+        db.close()

@@ -1,0 +1,118 @@
+"""The ledger's table, its canonical JSON and hash chain, and the helpers its parts share."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+LEDGER_NAME = "ledger.db"
+
+
+GENESIS = "0" * 64
+
+
+#: The chained columns, in the order of the table (``hash`` is computed from them).
+COLUMNS: tuple[str, ...] = (
+    "seq",
+    "kind",
+    "run_id",
+    "time",
+    "c_code",
+    "hostname",
+    "unid",
+    "field",
+    "before",
+    "after",
+    "outcome",
+    "rule",
+    "request",
+    "data",
+)
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS ledger (
+    seq      INTEGER PRIMARY KEY,
+    kind     TEXT NOT NULL,
+    run_id   TEXT NOT NULL,
+    time     TEXT NOT NULL,
+    c_code   TEXT,
+    hostname TEXT,
+    unid     TEXT,
+    field    TEXT,
+    before   TEXT,
+    after    TEXT,
+    outcome  TEXT,
+    rule     TEXT,
+    request  INTEGER,
+    data     TEXT,
+    hash     BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_hostname ON ledger(hostname) WHERE kind = 'change';
+CREATE INDEX IF NOT EXISTS ledger_settle ON ledger(request) WHERE kind = 'settle';
+CREATE INDEX IF NOT EXISTS ledger_runs ON ledger(run_id) WHERE request IS NULL;
+"""
+
+
+INSERT = f"INSERT INTO ledger ({', '.join(COLUMNS)}, hash) VALUES ({', '.join('?' * (len(COLUMNS) + 1))})"
+
+
+#: The chained columns in the canonical JSON's key order (sorted), and its encoder: one encoder
+#: made once, fed dicts already in key order (``verify`` runs it on every row of the ledger).
+SORTED_COLUMNS: tuple[str, ...] = tuple(sorted(COLUMNS))
+
+
+ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical(row: Mapping[str, Any]) -> str:
+    """The canonical JSON of a row's chained columns: sorted keys, no spaces, UTF-8 text."""
+    return ENCODER.encode({name: row.get(name) for name in SORTED_COLUMNS})
+
+
+def chain_hash(previous: str, row: Mapping[str, Any]) -> str:
+    """``sha256(previous row's hash + canonical JSON of the row)``, hex."""
+    return hashlib.sha256((previous + canonical(row)).encode("utf-8")).hexdigest()
+
+
+def ledger_path(state_dir: Path) -> Path:
+    return state_dir / LEDGER_NAME
+
+
+def connect(path: Path, *, write: bool) -> sqlite3.Connection:
+    if write:
+        connection = sqlite3.connect(path, isolation_level=None, timeout=30)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.executescript(f"BEGIN;{SCHEMA}COMMIT;")  # a reader sees all of it or none
+    else:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    connection.row_factory = sqlite3.Row
+    return connection
+
+
+def now_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def to_json(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def from_json(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

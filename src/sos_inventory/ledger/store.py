@@ -1,0 +1,200 @@
+"""The ledger's writer: one per writing run, under the state directory's lock."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sos_inventory.errors import LedgerError
+from sos_inventory.ledger.read import unfinished_runs, unsettled
+from sos_inventory.ledger.schema import (
+    COLUMNS,
+    GENESIS,
+    INSERT,
+    chain_hash,
+    connect,
+    ledger_path,
+    now_text,
+    to_json,
+)
+from sos_inventory.plan import Change
+
+
+class Ledger:
+    """The writer: one per run, under the state directory's lock.
+
+    A pending change is committed before its request is sent; its settlement waits for
+    the next transaction (the next pending change, or the finish row), which halves the
+    transactions on the apply path. A run killed in between leaves that change pending:
+    the ledger then says what it knows, that the answer was never recorded.
+    """
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+        self._settles: list[dict[str, Any]] = []  # settle rows for the next transaction
+        self._synchronous = "NORMAL"
+        last = connection.execute("SELECT hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+        self._head: str = bytes(last["hash"]).hex() if last else GENESIS
+
+    @classmethod
+    def open(cls, state_dir: Path) -> Ledger:
+        """Open (or create) the ledger; LedgerError when it cannot be written."""
+        path = ledger_path(state_dir)
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            connection = connect(path, write=True)
+            # Take the write lock once now, so a read-only file or full disk shows before any request.
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("COMMIT")
+            return cls(connection, path)
+        except (OSError, sqlite3.Error) as exc:
+            raise LedgerError(f"the ledger {path} cannot be written: {exc}") from None
+
+    @property
+    def head(self) -> str:
+        """The hash of the last row: quoting it elsewhere anchors the whole chain."""
+        return self._head
+
+    def close(self) -> None:
+        """Write the settlements still held back, then close."""
+        try:
+            if self._settles:
+                self._append([])
+        finally:
+            self._db.close()
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file (for a copy or an archive)."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _append(
+        self, rows: Sequence[dict[str, Any]], *, durable: bool = False, request: bool = False
+    ) -> list[int]:
+        """Append the held-back settlements and ``rows`` in one transaction; the sequence
+        numbers of ``rows``.
+
+        With ``request``, ``rows`` are one request's: each names it by the first one's number.
+        """
+        synchronous = "FULL" if durable else "NORMAL"
+        batch = [*self._settles, *rows]
+        try:
+            if synchronous != self._synchronous:
+                self._db.execute(f"PRAGMA synchronous={synchronous}")
+                self._synchronous = synchronous
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                # The chain continues from the row on disk, whoever wrote it (one writer holds the
+                # run lock, but the chain must not fork even if another wrote meanwhile).
+                last = self._db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+                seq, head = (int(last["seq"]), bytes(last["hash"]).hex()) if last else (0, GENESIS)
+                first = seq + len(self._settles) + 1
+                values = []
+                for row in batch:
+                    seq += 1
+                    row["seq"] = seq
+                    if request and row["kind"] == "change":
+                        row["request"] = first
+                    head = chain_hash(head, row)
+                    values.append((*(row.get(name) for name in COLUMNS), bytes.fromhex(head)))
+                self._db.executemany(INSERT, values)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise LedgerError(f"the ledger {self.path} cannot be written: {exc}") from None
+        self._head = head
+        self._settles.clear()
+        return list(range(first, seq + 1))
+
+    def start_run(self, run_id: str, data: Mapping[str, Any]) -> None:
+        """The run row, written before any request."""
+        self._append(
+            [{"kind": "run", "run_id": run_id, "time": now_text(), "data": to_json(data)}], durable=True
+        )
+
+    def finish_run(self, run_id: str, data: Mapping[str, Any]) -> None:
+        """The finish row (exit code, counts...), fsynced: the run may then report."""
+        self._append(
+            [{"kind": "finish", "run_id": run_id, "time": now_text(), "data": to_json(data)}], durable=True
+        )
+
+    def pending(self, run_id: str, change: Change) -> int:
+        """One pending row per field of the change; the request's number (its first row)."""
+        now = now_text()
+        rows: list[dict[str, Any]] = [
+            {
+                "kind": "change",
+                "run_id": run_id,
+                "time": now,
+                "c_code": change.c_code,
+                "hostname": change.hostname,
+                "unid": change.unid,
+                "field": name,
+                "before": change.before.get(name),
+                "after": value,
+                "outcome": "pending",
+                "rule": change.rules.get(name),
+            }
+            for name, value in sorted(change.after.items())
+        ]
+        return self._append(rows, request=True)[0]
+
+    def settle(
+        self, run_id: str, request: int, change: Change, outcome: str, error: str | None = None
+    ) -> None:
+        """The answer to a request: ``applied``, ``failed`` (with the error) or ``not_attempted``;
+        written with the next transaction."""
+        # The request number names the change rows it settles; repeating the record here would
+        # only make the ledger bigger.
+        row = {
+            "kind": "settle",
+            "run_id": run_id,
+            "time": now_text(),
+            "outcome": outcome,
+            "request": request,
+            "data": to_json({"error": error}) if error else None,
+        }
+        self._settles.append(row)
+
+    def close_unfinished(self, run_id: str) -> list[str]:
+        """Close the runs that were killed before their finish row; their ids.
+
+        The closing row says which run found them and how many of their changes
+        were never settled: whether those requests reached the inventory is unknown.
+        """
+        closed = []
+        for run in unfinished_runs(self._db):
+            left = unsettled(self._db, run)
+            data = {
+                "exit_code": None,
+                "ended": "killed before finishing",
+                "closed_by": run_id,
+                "unsettled": left,
+            }
+            self._append([{"kind": "finish", "run_id": run, "time": now_text(), "data": to_json(data)}])
+            closed.append(run)
+        return closed
+
+
+class LedgerRecorder:
+    """The recorder the apply loop calls around each request, bound to one run."""
+
+    def __init__(self, ledger: Ledger, run_id: str) -> None:
+        self.ledger = ledger
+        self.run_id = run_id
+
+    def pending(self, change: Change) -> int:
+        return self.ledger.pending(self.run_id, change)
+
+    def settled(self, token: int, change: Change, outcome: str, error: str | None = None) -> None:
+        self.ledger.settle(self.run_id, token, change, outcome, error)

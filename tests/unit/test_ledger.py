@@ -1,0 +1,141 @@
+"""The ledger: a real SQLite file, its hash chain, crash tolerance and readers."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from sos_inventory import ledger
+from sos_inventory.errors import LedgerError
+from sos_inventory.ledger import Ledger, LedgerRecorder
+from sos_inventory.plan import Change
+
+CHANGE = Change(
+    "ALC",
+    "prod-dal10-carrier2-worker-01",
+    "A01",
+    {"status": "Build", "application": "x"},
+    {"status": "Live", "application": "containers-kubernetes"},
+    {"status": "lifecycle", "application": "ownership.application[0]"},
+)
+
+
+def _run(state: Path, run_id: str, *, settle: str | None = "applied", exit_code: int | None = 0) -> None:
+    with Ledger.open(state) as book:
+        book.start_run(run_id, {"command": "update"})
+        recorder = LedgerRecorder(book, run_id)
+        token = recorder.pending(CHANGE)
+        if settle:
+            recorder.settled(token, CHANGE, settle, "boom" if settle == "failed" else None)
+        if exit_code is not None:
+            book.finish_run(run_id, {"exit_code": exit_code, "counts": {"changes": 1}})
+
+
+def test_a_run_is_listed_and_each_field_change_has_its_outcome_and_rule(tmp_path: Path) -> None:
+    _run(tmp_path, "20261127T120000Z-0001")
+    db = ledger.open_reader(tmp_path)
+    [run] = ledger.runs(db)
+    assert (run.run_id, run.command, run.exit_code, run.state) == (
+        "20261127T120000Z-0001",
+        "update",
+        0,
+        "finished",
+    )
+    changes = ledger.history(db, "PROD-DAL10-CARRIER2-WORKER-01.alchemy.ibm.com")
+    assert {(c.field, c.before, c.after, c.outcome, c.rule) for c in changes} == {
+        ("status", "Build", "Live", "applied", "lifecycle"),
+        ("application", "x", "containers-kubernetes", "applied", "ownership.application[0]"),
+    }
+    assert ledger.verify(db).intact
+
+
+def test_a_change_never_settled_reads_as_pending_and_the_next_run_closes_its_run(tmp_path: Path) -> None:
+    _run(tmp_path, "20261127T120000Z-0001", settle=None, exit_code=None)  # killed mid-request
+    db = ledger.open_reader(tmp_path)
+    assert [c.outcome for c in ledger.history(db, CHANGE.hostname)] == ["pending", "pending"]
+    assert ledger.runs(db)[0].state == "unfinished"
+    with Ledger.open(tmp_path) as book:
+        assert book.close_unfinished("20261127T130000Z-0002") == ["20261127T120000Z-0001"]
+        assert book.close_unfinished("20261127T130000Z-0002") == []  # closed once
+    [run] = ledger.runs(db)
+    assert run.state == "killed"
+    assert run.details["unsettled"] == 1 and run.details["closed_by"] == "20261127T130000Z-0002"
+    assert ledger.verify(db).intact
+
+
+def test_editing_or_deleting_a_row_by_hand_is_found(tmp_path: Path) -> None:
+    _run(tmp_path, "20261127T120000Z-0001")
+    _run(tmp_path, "20261128T120000Z-0002", settle="failed", exit_code=1)
+    path = ledger.ledger_path(tmp_path)
+    db = ledger.open_reader(tmp_path)
+    intact = ledger.verify(db)
+    assert intact.intact and intact.rows == 10
+    raw = sqlite3.connect(path)
+    raw.execute("UPDATE ledger SET after = 'Available' WHERE seq = 3")
+    raw.commit()
+    broken = ledger.verify(db)
+    assert (broken.intact, broken.bad_seq, broken.rows) == (False, 3, 2)
+    raw.execute("UPDATE ledger SET after = 'Live' WHERE seq = 3")  # put back: intact again
+    raw.execute("DELETE FROM ledger WHERE seq = 7")
+    raw.commit()
+    assert ledger.verify(db).bad_seq == 8
+    raw.close()
+
+
+def test_last_success_is_the_last_run_that_exited_0(tmp_path: Path) -> None:
+    assert ledger.last_success(tmp_path) is None
+    _run(tmp_path, "20261127T120000Z-0001")
+    first = ledger.last_success(tmp_path)
+    _run(tmp_path, "20261128T120000Z-0002", exit_code=4)
+    assert first is not None and ledger.last_success(tmp_path) == first
+
+
+def test_applied_writes_ignore_failed_and_pending_requests(tmp_path: Path) -> None:
+    _run(tmp_path, "20261127T120000Z-0001", settle="applied")
+    _run(tmp_path, "20261128T120000Z-0002", settle="failed")
+    _run(tmp_path, "20261129T120000Z-0003", settle=None, exit_code=None)
+    writes = ledger.applied_writes(ledger.open_reader(tmp_path), [CHANGE.hostname])
+    assert [w.run_id for w in writes[("ALC", "A01", "status")]] == ["20261127T120000Z-0001"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through read-only permissions")
+def test_a_ledger_that_cannot_be_written_is_refused_at_open(tmp_path: Path) -> None:
+    _run(tmp_path, "20261127T120000Z-0001")
+    ledger.ledger_path(tmp_path).chmod(stat.S_IRUSR)
+    with pytest.raises(LedgerError, match="cannot be written"):
+        Ledger.open(tmp_path)
+
+
+def test_a_state_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    blocker = tmp_path / "state"
+    blocker.write_text("not a folder")
+    with pytest.raises(LedgerError, match="cannot be written"):
+        Ledger.open(blocker)
+
+
+def test_verify_checks_a_row_again_when_sqlite_writes_its_json_differently(tmp_path: Path) -> None:
+    _run(tmp_path, "20261127T120000Z-0001")
+    db = ledger.open_reader(tmp_path)
+    db.create_function("json_object", -1, lambda *_: "{}")  # every row's fast text is wrong
+    assert ledger.verify(db).intact
+    raw = sqlite3.connect(ledger.ledger_path(tmp_path))
+    raw.execute("UPDATE ledger SET rule = 'by hand' WHERE seq = 2")
+    raw.commit()
+    raw.close()
+    assert ledger.verify(db).bad_seq == 2
+
+
+def test_a_settlement_waits_for_the_next_write_or_the_close(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path) as book:
+        book.start_run("20261127T120000Z-0001", {"command": "update"})
+        recorder = LedgerRecorder(book, "20261127T120000Z-0001")
+        token = recorder.pending(CHANGE)
+        recorder.settled(token, CHANGE, "applied")
+        db = ledger.open_reader(tmp_path)
+        assert {c.outcome for c in ledger.history(db, CHANGE.hostname)} == {"pending"}  # not yet written
+    assert {c.outcome for c in ledger.history(db, CHANGE.hostname)} == {"applied"}  # written on close
+    assert ledger.verify(db).intact
