@@ -16,7 +16,14 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from sos_inventory.errors import RunStopped, SosAuthError, SosError, SosInventoryError, SosProtocolError
+from sos_inventory.errors import (
+    RunStopped,
+    SosAuthError,
+    SosError,
+    SosInventoryError,
+    SosProtocolError,
+    SosTlsError,
+)
 from sos_inventory.model import ServerRecord
 from sos_inventory.observe.progress import Progress, no_progress
 from sos_inventory.plan import Change
@@ -68,7 +75,7 @@ class ApplyResult:
     """Outcomes in plan order, and what stopped the run early, if anything."""
 
     outcomes: list[Outcome] = field(default_factory=list)
-    stopped_by: SosInventoryError | None = None  # SosAuthError or RunStopped
+    stopped_by: SosInventoryError | None = None  # SosAuthError, SosTlsError or RunStopped
     second_chance: int = 0  # changes tried again at the end
     recovered: int = 0  # ... of which applied then
 
@@ -130,7 +137,7 @@ class _Applier:
                     _check_written(change, await self.update(change))
                     self.outcomes[index] = Outcome(change, "applied")
                     self.record.settled(token, change, "applied")
-                except SosAuthError as exc:
+                except (SosAuthError, SosTlsError) as exc:
                     self.outcomes[index] = Outcome(change, "failed", exc)
                     self.record.settled(token, change, "failed", str(exc))
                     result.stopped_by = exc

@@ -8,9 +8,11 @@ Secrets never live in the config: they come from the environment
 
 from __future__ import annotations
 
+import difflib
 import hashlib
-import os
+import ipaddress
 import re
+import ssl
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -18,14 +20,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
+from sos_inventory.credentials import Credentials, credentials_from_env
 from sos_inventory.errors import ConfigError
 from sos_inventory.model import COLUMNS, RULE_FIELDS, Device
+from sos_inventory.patterns import RulePattern, UnsafePattern, compile_rule_pattern
+from sos_inventory.redact import untrusted
 from sos_inventory.sos.resilience import RetryPolicy
+from sos_inventory.yamlload import load_yaml
 
 DEFAULT_CONFIG = "sos-inventory.yaml"
 DEFAULT_URL = "http://127.0.0.1:8742"
+DEFAULT_MAX_BODY_MB = 64
+
+__all__ = ["Config", "ConfigError", "Credentials", "credentials_from_env", "load_config"]  # and the rest
 
 _FIELD_INDEX = {name: Device._fields.index(name) for name in RULE_FIELDS}
 _FEW_VALUES = frozenset({"device_type", "location", "account", "c_code"})  # dozens of values a fleet
@@ -33,8 +40,8 @@ _UNKNOWN = object()
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_ACCOUNT = re.compile(r"^\d+$")
-_C_CODE = re.compile(r"^[A-Za-z0-9_-]+$")
+_ACCOUNT = re.compile(r"[0-9]+")  # fullmatch: "531277\n" is not an account
+_C_CODE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # compared by identity: one object per rule of the config
@@ -42,7 +49,7 @@ class Rule:
     """One compiled rule: all ``when`` patterns must match (re.search, case-insensitive)."""
 
     where: str  # e.g. "ownership.application[2]", for messages and explain
-    when: tuple[tuple[str, re.Pattern[str]], ...]
+    when: tuple[tuple[str, RulePattern], ...]
     value: str
 
     def matches(self, device: Device) -> bool:
@@ -102,6 +109,8 @@ class RuleSet:
         group = 0
         for rule in self.rules:
             pattern = rule.when[0][1]
+            if not isinstance(pattern, re.Pattern):  # a pattern on the linear-time engine
+                return
             if not _start_anchored(pattern.pattern) or _NUMBERED_BACKREF.search(pattern.pattern):
                 return
             scope = "?i:" if pattern.flags & re.IGNORECASE else "?:"
@@ -222,38 +231,14 @@ class Config:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     manual_edits: str = "overwrite"  # MANUAL_EDITS: the exports are the truth, or leave hand edits alone
     sha256: str | None = None  # of the config file's bytes, for the reports (None: not from a file)
+    allow_insecure_http: bool = False  # http:// to a host that is not loopback (SPEC 11)
+    ca_bundle: Path | None = None  # CA certificates trusted besides the system's
+    max_body: int = DEFAULT_MAX_BODY_MB << 20  # bytes of one answer of the inventory
 
     @property
     def c_codes(self) -> list[str]:
         """Every C_Code the config maps an account to, sorted."""
         return sorted(set(self.accounts.values()))
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """SOS API credentials; the token never shows in a repr or a message."""
-
-    email: str
-    token: str = field(repr=False)
-
-    def __str__(self) -> str:
-        return f"{self.email} (token hidden)"
-
-
-def credentials_from_env(environ: Mapping[str, str] | None = None) -> Credentials:
-    """Read ``SOS_API_EMAIL`` and ``SOS_API_TOKEN``; raise ConfigError naming what is missing."""
-    env = os.environ if environ is None else environ
-    email = env.get("SOS_API_EMAIL", "").strip()
-    token = env.get("SOS_API_TOKEN", "").strip()
-    missing = [name for name, value in (("SOS_API_EMAIL", email), ("SOS_API_TOKEN", token)) if not value]
-    if missing:
-        raise ConfigError(
-            f"{' and '.join(missing)} not set",
-            action="Export the SOS API user's e-mail as SOS_API_EMAIL and its access token as "
-            "SOS_API_TOKEN (in Jenkins: bind the sos-api credential with withCredentials); never put "
-            "them in the config file.",
-        )
-    return Credentials(email=email, token=token)
 
 
 #: The longest duration any setting takes (a build window, a deadline): ten years.
@@ -263,16 +248,16 @@ MAX_DURATION = timedelta(days=3650)
 def parse_duration(text: object) -> timedelta:
     """Parse ``48h``, ``2d``, ``90m``, ``30s`` (or a number of hours), at most MAX_DURATION."""
     if isinstance(text, bool):
-        raise ValueError(f"not a duration: {str(text)[:40]!r}")
+        raise ValueError(f"not a duration: {shown(text)}")
     if isinstance(text, int | float):
         seconds = float(text) * 3600
     else:
         match = _DURATION.match(str(text))
         if not match:
-            raise ValueError(f"not a duration: {str(text)[:40]!r} (use e.g. 48h, 2d, 90m)")
+            raise ValueError(f"not a duration: {shown(text)} (use e.g. 48h, 2d, 90m)")
         seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
     if not seconds <= MAX_DURATION.total_seconds():  # NaN and inf too
-        raise ValueError(f"{str(text)[:40]!r} is longer than the {MAX_DURATION.days}d this accepts")
+        raise ValueError(f"{shown(text)} is longer than the {MAX_DURATION.days}d this accepts")
     return timedelta(seconds=seconds)
 
 
@@ -284,36 +269,67 @@ class _Collector:
         self.problems: list[str] = []
 
     def add(self, where: str, message: str) -> None:
-        self.problems.append(f"{self.origin}: {where}: {message}")
+        self.problems.append(f"{self.origin}: {untrusted(where, 120)}: {message}")
+
+    def unknown_keys(self, section: Mapping[Any, Any], known: Sequence[str], where: str) -> None:
+        """A problem for each key of ``section`` that is not ``known``, with a suggestion."""
+        for key in sorted(map(str, section)):
+            if key not in known:
+                place = f"{where}.{key}" if where else key
+                self.add(place, f"unknown key{_suggestion(key, known)} (known: {', '.join(known)})")
 
 
-def _compile_when(where: str, when: object, errors: _Collector) -> tuple[tuple[str, re.Pattern[str]], ...]:
+def shown(value: object, limit: int = 60) -> str:
+    """A value for an error message: its repr, escaped and capped (a value may be huge or hostile)."""
+    if isinstance(value, str):
+        text = repr(value[: limit * 2])
+    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        text = f"an integer of {value.bit_length()} bits"  # repr of a huge int raises ValueError
+    elif value is None or isinstance(value, int | float | bool):
+        text = repr(value)
+    else:
+        text = f"a {type(value).__name__}"
+    return untrusted(text, limit)
+
+
+def _suggestion(key: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _compile_when(where: str, when: object, errors: _Collector) -> tuple[tuple[str, RulePattern], ...]:
     if not isinstance(when, Mapping) or not when:
         errors.add(
             where,
             f"must be a non-empty mapping of field -> regex (fields: {', '.join(RULE_FIELDS)})",
         )
         return ()
-    compiled: list[tuple[str, re.Pattern[str]]] = []
+    compiled: list[tuple[str, RulePattern]] = []
     for name, pattern in when.items():
         if name not in RULE_FIELDS:
-            errors.add(where, f"unknown field {name!r} (fields: {', '.join(RULE_FIELDS)})")
+            errors.add(
+                where,
+                f"unknown field {shown(name)}{_suggestion(str(name), RULE_FIELDS)} "
+                f"(fields: {', '.join(RULE_FIELDS)})",
+            )
             continue
         if not isinstance(pattern, str):
-            errors.add(f"{where}.{name}", f"must be a regular expression string, not {pattern!r}")
+            errors.add(f"{where}.{name}", f"must be a regular expression string, not {shown(pattern)}")
             continue
         try:
-            compiled.append((name, re.compile(pattern, _flags(name, pattern))))
+            compiled.append((name, compile_rule_pattern(pattern, ignore_case=_ignore_case(name, pattern))))
         except re.error as exc:
-            errors.add(f"{where}.{name}", f"invalid regular expression {pattern!r}: {exc}")
+            errors.add(f"{where}.{name}", f"invalid regular expression {shown(pattern)}: {exc}")
+        except UnsafePattern as exc:
+            errors.add(f"{where}.{name}", f"the regular expression {shown(pattern)} {exc}")
     return tuple(compiled)
 
 
-def _flags(name: str, pattern: str) -> int:
+def _ignore_case(name: str, pattern: str) -> bool:
     """Rules match case-insensitively. A hostname holds only a-z, 0-9, '-' and '_' (devices.py
     refuses any other), so a pattern without upper-case letters finds the same matches there
     without IGNORECASE, which keeps re's fast literal search (measured: a rule list 25 % faster)."""
-    return 0 if name == "hostname" and pattern == pattern.lower() else re.IGNORECASE
+    return not (name == "hostname" and pattern == pattern.lower())
 
 
 def _rules(where: str, raw: object, errors: _Collector) -> tuple[Rule, ...]:
@@ -328,9 +344,7 @@ def _rules(where: str, raw: object, errors: _Collector) -> tuple[Rule, ...]:
         if not isinstance(entry, Mapping):
             errors.add(at, "must be a mapping with 'when' and 'value'")
             continue
-        unknown = set(entry) - {"when", "value"}
-        if unknown:
-            errors.add(at, f"unknown keys {sorted(unknown)} (expected 'when' and 'value')")
+        errors.unknown_keys(entry, ("when", "value"), at)
         value = entry.get("value")
         if not isinstance(value, str) or not value.strip():
             errors.add(f"{at}.value", "must be a non-empty string")
@@ -366,9 +380,10 @@ def _devices(raw: object, base: Path, errors: _Collector) -> tuple[DevicesSpec, 
         if isinstance(entry, str) and entry.strip():
             specs.append(DevicesSpec(path=base / entry))
         elif isinstance(entry, Mapping) and isinstance(entry.get("path"), str):
+            errors.unknown_keys(entry, ("path", "account"), where)
             account = entry.get("account")
-            if account is not None and not _ACCOUNT.match(str(account)):
-                errors.add(f"{where}.account", f"must be a SoftLayer account number, not {account!r}")
+            if account is not None and not _ACCOUNT.fullmatch(str(account)):
+                errors.add(f"{where}.account", f"must be a SoftLayer account number, not {shown(account)}")
                 account = None
             specs.append(
                 DevicesSpec(path=base / entry["path"], account=None if account is None else str(account))
@@ -389,28 +404,52 @@ def _accounts(raw: object, errors: _Collector) -> dict[str, str]:
         return {}
     accounts: dict[str, str] = {}
     for account, c_code in raw.items():
-        if not _ACCOUNT.match(str(account)):
+        if not _ACCOUNT.fullmatch(str(account)):
             errors.add(f"accounts.{account}", 'account must be digits (quote it in YAML: "531277")')
-        elif not isinstance(c_code, str) or not _C_CODE.match(c_code):
-            errors.add(f"accounts.{account}", f"C_Code must be a word like ALC or ALC_FR2, not {c_code!r}")
+        elif not isinstance(c_code, str) or not _C_CODE.fullmatch(c_code):
+            errors.add(
+                f"accounts.{account}", f"C_Code must be a word like ALC or ALC_FR2, not {shown(c_code)}"
+            )
         else:
             accounts[str(account)] = c_code
     return accounts
 
 
-def _url(raw: object, errors: _Collector) -> str:
+def _url(raw: object, errors: _Collector, *, where: str, allow_insecure_http: bool) -> str:
     url = DEFAULT_URL if raw is None else raw
     if not isinstance(url, str):
-        errors.add("inventory.url", f"must be a URL string, not {url!r}")
+        errors.add(where, f"must be a URL string, not {shown(url)}")
         return DEFAULT_URL
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        errors.add("inventory.url", f"must be an http(s) URL, not {url!r}")
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        errors.add(where, f"must be an http(s) URL, not {shown(url)}")
+        return DEFAULT_URL
+    if parts.scheme not in ("http", "https") or not hostname or not url.isascii():
+        errors.add(where, f"must be an http(s) URL, not {shown(url)}")
     elif parts.username or parts.password:
         # Credentials in a URL end up in logs; they belong in the environment.
-        errors.add("inventory.url", "must not contain credentials (use SOS_API_EMAIL/SOS_API_TOKEN)")
+        errors.add(where, "must not contain credentials (use SOS_API_EMAIL/SOS_API_TOKEN)")
         return DEFAULT_URL
+    elif parts.scheme == "http" and not allow_insecure_http and not is_loopback(hostname):
+        # The Basic credentials would cross the network in clear.
+        errors.add(
+            where,
+            f"http:// to {shown(hostname)} would send the credentials in clear: use https:// "
+            "(or set inventory.allow_insecure_http: true on a network you trust)",
+        )
     return url.rstrip("/")
+
+
+def is_loopback(hostname: str) -> bool:
+    """Whether ``hostname`` names this machine without a resolver (localhost, 127.0.0.0/8, ::1)."""
+    if hostname.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
 
 
 def _number(
@@ -430,7 +469,7 @@ def _number(
         ok = isinstance(value, int)
     if not ok or value < low or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f">= {low}"
-        errors.add(f"{where}.{key}", f"must be a {kind.__name__} {bound}, not {value!r}")
+        errors.add(f"{where}.{key}", f"must be a {kind.__name__} {bound}, not {shown(value)}")
         return default
     return value
 
@@ -460,8 +499,7 @@ def _numbers(
     errors: _Collector,
 ) -> dict[str, Any]:
     """The numbers of a section, validated against their (type, low, high); defaults for the missing."""
-    for key in sorted(set(raw) - set(keys)):
-        errors.add(f"{where}.{key}", f"unknown key (known: {', '.join(keys)})")
+    errors.unknown_keys(raw, tuple(keys), where)
     return {
         key: kind(
             _number(
@@ -515,7 +553,7 @@ def _columns(raw: object, errors: _Collector) -> dict[str, str]:
     return columns
 
 
-_TOP_KEYS = {
+_TOP_KEYS = (
     "devices",
     "accounts",
     "inventory",
@@ -525,7 +563,48 @@ _TOP_KEYS = {
     "safety",
     "columns",
     "drift",
-}
+)
+_INVENTORY_KEYS = (
+    "url",
+    "page_size",
+    "timeout",
+    "retry",
+    "allow_insecure_http",
+    "ca_bundle",
+    "max_body_mb",
+)
+_LIFECYCLE_KEYS = ("build_window",)
+_OWNERSHIP_KEYS = ("application", "environment")
+
+
+def _flag(section: Mapping[str, Any], key: str, where: str, errors: _Collector) -> bool:
+    value = section.get(key, False)
+    if not isinstance(value, bool):
+        errors.add(f"{where}.{key}", f"must be true or false, not {shown(value)}")
+        return False
+    return value
+
+
+def _ca_bundle(raw: object, base: Path, errors: _Collector) -> Path | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw.strip():
+        errors.add("inventory.ca_bundle", f"must be the path of a PEM file, not {shown(raw)}")
+        return None
+    path = base / raw
+    if not path.is_file():
+        errors.add("inventory.ca_bundle", f"no such file: {untrusted(str(path), 200)}")
+        return None
+    try:  # loaded once here, so that a wrong file is a config error whatever the URL's scheme
+        ssl.create_default_context().load_verify_locations(cafile=str(path))
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        errors.add(
+            "inventory.ca_bundle", f"{untrusted(str(path), 200)}: not a PEM file of certificates ({reason})"
+        )
+        return None
+    return path
+
 
 #: What a run does with a field edited by hand in SOS since the job wrote it (SPEC 9.4).
 MANUAL_EDITS = ("overwrite", "respect")
@@ -538,18 +617,21 @@ def config_from_mapping(data: object, *, base: Path, origin: str, path: Path | N
         data = {}
     if not isinstance(data, Mapping):
         raise ConfigError(f"{origin}: the config must be a YAML mapping")
-    for key in sorted(set(data) - _TOP_KEYS):
-        errors.add(str(key), f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")
+    errors.unknown_keys(data, _TOP_KEYS, "")
     inventory = _section(data, "inventory", errors)
     lifecycle = _section(data, "lifecycle", errors)
     ownership = _section(data, "ownership", errors)
     safety = _section(data, "safety", errors)
+    errors.unknown_keys(inventory, _INVENTORY_KEYS, "inventory")
+    errors.unknown_keys(lifecycle, _LIFECYCLE_KEYS, "lifecycle")
+    errors.unknown_keys(ownership, _OWNERSHIP_KEYS, "ownership")
     drift = _section(data, "drift", errors)
     manual_edits = drift.get("manual_edits", "overwrite")
     if manual_edits not in MANUAL_EDITS:
-        errors.add("drift.manual_edits", f"must be one of {', '.join(MANUAL_EDITS)}, not {manual_edits!r}")
-    for key in sorted(set(drift) - {"manual_edits"}):
-        errors.add(f"drift.{key}", "unknown key (known: manual_edits)")
+        errors.add(
+            "drift.manual_edits", f"must be one of {', '.join(MANUAL_EDITS)}, not {shown(manual_edits)}"
+        )
+    errors.unknown_keys(drift, ("manual_edits",), "drift")
     try:
         build_window = parse_duration(lifecycle.get("build_window", "48h"))
         if build_window <= timedelta(0):
@@ -557,11 +639,14 @@ def config_from_mapping(data: object, *, base: Path, origin: str, path: Path | N
     except ValueError as exc:
         errors.add("lifecycle.build_window", str(exc))
         build_window = timedelta(hours=48)
+    allow_insecure_http = _flag(inventory, "allow_insecure_http", "inventory", errors)
     config = Config(
         path=path,
         devices=_devices(data.get("devices"), base, errors),
         accounts=_accounts(data.get("accounts"), errors),
-        inventory_url=_url(inventory.get("url"), errors),
+        inventory_url=_url(
+            inventory.get("url"), errors, where="inventory.url", allow_insecure_http=allow_insecure_http
+        ),
         build_window=build_window,
         exclude=RuleSet(_exclusions(data.get("exclude"), errors)),
         application_rules=RuleSet(_rules("ownership.application", ownership.get("application"), errors)),
@@ -592,6 +677,21 @@ def config_from_mapping(data: object, *, base: Path, origin: str, path: Path | N
                 where="inventory",
             )
         ),
+        allow_insecure_http=allow_insecure_http,
+        ca_bundle=_ca_bundle(inventory.get("ca_bundle"), base, errors),
+        max_body=int(
+            _number(
+                inventory,
+                "max_body_mb",
+                default=DEFAULT_MAX_BODY_MB,
+                kind=int,
+                low=1,
+                high=4096,
+                errors=errors,
+                where="inventory",
+            )
+        )
+        << 20,
     )
     if errors.problems:
         raise ConfigError(errors.problems)
@@ -606,20 +706,27 @@ def load_config(path: Path | str) -> Config:
         text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found (use --config PATH)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the config: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config: {exc.strerror or type(exc).__name__}") from None
+    data = load_yaml(text, origin=str(path))
     config = config_from_mapping(data, base=path.parent, origin=str(path), path=path)
     return replace(config, sha256=hashlib.sha256(raw).hexdigest())
 
 
-def with_inventory_url(config: Config, url: str) -> Config:
-    """The config with another inventory URL, validated like the config's own."""
+def with_overrides(
+    config: Config, *, inventory_url: str | None = None, ca_bundle: Path | None = None
+) -> Config:
+    """The config with the command line's inventory URL and CA bundle, validated like the config's own."""
     errors = _Collector("--inventory-url")
-    checked = _url(url, errors)
+    url = config.inventory_url
+    if inventory_url is not None:
+        url = _url(inventory_url, errors, where="URL", allow_insecure_http=config.allow_insecure_http)
+    bundle = config.ca_bundle
+    if ca_bundle is not None:
+        errors.origin = "--ca-bundle"
+        bundle = _ca_bundle(str(ca_bundle), Path.cwd(), errors)
     if errors.problems:
         raise ConfigError(errors.problems)
-    return replace(config, inventory_url=checked)
+    return replace(config, inventory_url=url, ca_bundle=bundle)

@@ -28,10 +28,14 @@ from sos_inventory.errors import FileProblem, InputError
 from sos_inventory.model import COLUMNS, Device, RowError
 
 log = logging.getLogger(__name__)
-_ACCT_DIR = re.compile(r"^Acct(\d+)$", re.IGNORECASE)
+_ACCT_DIR = re.compile(r"Acct([0-9]+)", re.IGNORECASE)  # fullmatch
 # IPv4 in dotted-quad form, each part 0-255 without leading zeros: a C call, 5x faster than a regex.
 _pton, _AF_INET = socket.inet_pton, socket.AF_INET
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$")
+# fullmatch, so that nothing may follow (re's '$' also matches before a final line break).
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?")
+#: The longest Device Name (a DNS name) and the longest other text a rule may test: every rule
+#: pattern then runs in bounded time (patterns.py), whatever an export holds.
+MAX_NAME, MAX_FIELD = 253, 1024
 
 #: Columns whose header must be present (values may be empty where SPEC allows).
 REQUIRED: tuple[str, ...] = tuple(column.header for column in COLUMNS if column.required)
@@ -92,7 +96,7 @@ def empty_files(device_set: DeviceSet) -> list[str]:
 
 def account_of(path: Path) -> str | None:
     """The account of ``.../Acct<N>/devices.csv``, or None."""
-    match = _ACCT_DIR.match(path.parent.name)
+    match = _ACCT_DIR.fullmatch(path.parent.name)
     return match.group(1) if match else None
 
 
@@ -113,6 +117,9 @@ def discover(specs: Iterable[DevicesSpec]) -> list[DevicesFile]:
             if not found:
                 problems.append(FileProblem(str(spec.path), "no Acct<N>/devices.csv under this folder"))
             files.extend(DevicesFile(path=p, account=account_of(p) or "") for p in found)
+        elif spec.path.exists() and not spec.path.is_file():
+            # A device, a FIFO or a socket could be read forever (/dev/zero) or block.
+            problems.append(FileProblem(str(spec.path), "not a regular file"))
         elif spec.path.exists():
             account = spec.account or account_of(spec.path)
             if account is None:
@@ -242,7 +249,10 @@ class _RowReader:
 
     def error(self, line: int, column: str, value: str, reason: str) -> None:
         name = self.header.names.get(column, column)
-        self.out.invalid.append(RowError(self.path, line, name, value, reason, self.hostname, self.c_code))
+        # The value comes from the export: capped here (a cell may be megabytes); every sink
+        # escapes control characters when it shows it.
+        shown = value if len(value) <= 200 else value[:199] + "…"
+        self.out.invalid.append(RowError(self.path, line, name, shown, reason, self.hostname, self.c_code))
 
     def read(self, line: int, fields: list[str]) -> None:
         # The hot path of a million-row export: one pass over the columns, one Device built,
@@ -278,12 +288,19 @@ class _RowReader:
                 _pton(_AF_INET, private_ip)
             if management_ip:
                 _pton(_AF_INET, management_ip)
-            usual = device_type != "" and _LABEL.match(hostname) is not None
+            usual = (
+                device_type != ""
+                and _LABEL.fullmatch(hostname) is not None
+                and name.isascii()  # before case folding: the Kelvin sign folds into 'k'
+                and len(name) <= MAX_NAME
+                and len(device_type) + len(location) + len(tags) <= MAX_FIELD
+            )
         except (OSError, ValueError):
             usual = False
         if not usual:
             addresses = {"Public IP": public_ip, "Private IP": private_ip, "Management IP": management_ip}
-            problems = _row_problems(name, hostname, device_type, addresses)
+            texts = {"Device Type": device_type, "Location": location, "Tags": tags}
+            problems = _row_problems(name, hostname, texts, addresses)
             if problems:
                 self.hostname = "" if problems[0][0] == "Device Name" else hostname
                 for column, value, reason in problems:
@@ -334,20 +351,33 @@ _new_device = tuple.__new__  # skips the NamedTuple's Python-level __new__ (3x t
 
 
 def _row_problems(
-    name: str, hostname: str, device_type: str, addresses: Mapping[str, str]
+    name: str, hostname: str, texts: Mapping[str, str], addresses: Mapping[str, str]
 ) -> list[tuple[str, str, str]]:
-    """(column, value, reason) for each problem of a row's name, type and addresses."""
+    """(column, value, reason) for each problem of a row's name, texts and addresses."""
     problems: list[tuple[str, str, str]] = []
-    if not _LABEL.match(hostname):
+    if not name.isascii() or len(name) > MAX_NAME or not _LABEL.fullmatch(hostname):
         problems.append(
-            ("Device Name", name, "not a host name (expected e.g. prod-dal10-carrier2-worker-1030)")
+            ("Device Name", name, "not an ASCII host name (expected e.g. prod-dal10-carrier2-worker-1030)")
         )
-    if not device_type:
-        problems.append(("Device Type", device_type, "empty"))
+    if not texts["Device Type"]:
+        problems.append(("Device Type", "", "empty"))
+    for column, text in texts.items():
+        if len(text) > MAX_FIELD:
+            problems.append((column, text, f"longer than {MAX_FIELD} characters"))
     for column, value in addresses.items():
         if value and not _valid_ip(value):
             problems.append((column, value, "not an IPv4 or IPv6 address"))
     return problems
+
+
+def _header_summary(header: list[str], columns: Mapping[str, str]) -> str:
+    """What the first line holds, without quoting it: a file that is not an export may be anything
+    (a symlink to a token file, in one probe), and its first line must not reach a report."""
+    known = {name.strip().casefold() for name in (*(c.header for c in COLUMNS), *columns.values())}
+    found = [name.strip() for name in header if name.strip().casefold() in known]
+    if not found:
+        return f"the first line has {len(header)} field(s), none of them a devices.csv column: is this an export?"
+    return f"the first line has {len(header)} field(s), of which these columns: {', '.join(found)}"
 
 
 #: Rows read between two pauses of :func:`loading` (some 10-20 ms of work).
@@ -368,8 +398,8 @@ def _read_file(
             if header.missing:
                 return FileProblem(
                     str(file.path),
-                    f"missing required column(s) {', '.join(repr(m) for m in header.missing)} "
-                    f"(header has: {', '.join(h.strip() for h in first[1])[:300]})",
+                    f"missing required column(s) {', '.join(repr(m) for m in header.missing)}: "
+                    f"{_header_summary(first[1], config.columns)}",
                 )
             if c_code is None:
                 count = sum(1 for _ in _records(reader, lambda: reader.line_num))

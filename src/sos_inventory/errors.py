@@ -20,7 +20,9 @@ attributes, never the message text::
         │   ├── SosDnsError         the API host name did not resolve
         │   ├── SosConnectError     no TCP/TLS connection (refused, unreachable, timeout)
         │   └── SosTimeoutError     connected, but the answer did not come in time
-        ├── SosProtocolError        an answer that is not the API's shape
+        ├── SosTlsError             the server's certificate failed verification (no retry)
+        ├── SosProtocolError        an answer that is not the API's shape, a redirect,
+        │                           a body over the limit, a total that lies
         └── SosHttpError            the API answered with an error status
             ├── SosAuthError        401 / 403: credentials or role        (exit 4)
             ├── SosRateLimited      429
@@ -167,6 +169,10 @@ class SosConnectError(SosTransportError):
 
 class SosTimeoutError(SosTransportError):
     """The answer did not arrive in time."""
+
+
+class SosTlsError(SosError):
+    """The TLS handshake failed (the certificate did not verify): retrying cannot help."""
 
 
 class SosProtocolError(SosError):

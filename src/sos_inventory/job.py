@@ -241,6 +241,8 @@ class _Run:
             timeout=config.timeout,
             resilience=self.resilience,
             max_rps=options.max_rps,
+            ca_bundle=None if config.ca_bundle is None else str(config.ca_bundle),
+            max_body=config.max_body,
         )
         self.signal_number: int | None = None
         self._task: asyncio.Task[object] | None = None  # the phase a signal may cancel

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -24,7 +25,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+from sos_inventory.outbound import open_url
 from sos_inventory.plan import Problem
+from sos_inventory.redact import redact, register_secret
 from sos_inventory.runbook import default_knowledge
 
 log = logging.getLogger(__name__)
@@ -48,25 +51,48 @@ def alert_text(problem: Problem, *, build_url: str | None, exit_code: int, summa
     )
 
 
-def post_alert(url: str, text: str, *, timeout: float = 10.0) -> bool:
-    """POST ``{"text": ...}`` to the webhook; True when it answered 2xx. Never raises."""
+#: The whole delivery, connection to answer: an alert must never keep the job from ending.
+DEADLINE = 5.0
+
+
+def post_alert(url: str, text: str, *, deadline: float = DEADLINE) -> bool:
+    """POST ``{"text": ...}`` to the webhook; True when it answered 2xx within ``deadline`` s. Never raises.
+
+    urllib's timeout bounds each socket operation, not the whole exchange (a webhook that
+    answers a byte at a time would hold the job), so the POST runs in a daemon thread that
+    is abandoned at the deadline. The text is redacted here, the one way out to the channel.
+    """
+    register_secret(url)  # the webhook URL is the channel's credential
     request = urllib.request.Request(
         url,
-        data=json.dumps({"text": text}).encode(),
+        data=json.dumps({"text": redact(text)}).encode(),
         headers={"Content-Type": "application/json", "User-Agent": "sos-inventory"},
         method="POST",
     )
+    outcome: list[bool] = []
+    worker = threading.Thread(target=_deliver, args=(request, deadline, outcome), daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if worker.is_alive():
+        log.warning("the alert webhook did not answer within %gs; the alert was not delivered", deadline)
+        return False
+    return bool(outcome and outcome[0])
+
+
+def _deliver(request: urllib.request.Request, timeout: float, outcome: list[bool]) -> None:
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with open_url(request, timeout) as response:
             status: int = response.status
     except urllib.error.HTTPError as exc:
         log.warning("the alert webhook answered HTTP %d; the alert was not delivered", exc.code)
-        return False
+        outcome.append(False)
+        return
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or type(exc).__name__
         log.warning("the alert webhook could not be reached (%s); the alert was not delivered", reason)
-        return False
-    return 200 <= status < 300
+        outcome.append(False)
+        return
+    outcome.append(200 <= status < 300)
 
 
 # --- alerts without noise (SPEC 9.5) ----------------------------------------------------------

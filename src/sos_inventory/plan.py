@@ -491,7 +491,11 @@ def build_plan(
         excluded=len(device_set.excluded),
         invalid=device_set.invalid_rows,
         ambiguous=tuple(sorted(planner.ambiguous, key=lambda n: (n.c_code, n.hostname, n.detail))),
-        records={c_code: (totals or {}).get(c_code, len(records)) for c_code, records in inventories.items()},
+        # The guards' denominators: what was read counts even when the server's total says less.
+        records={
+            c_code: max((totals or {}).get(c_code, 0), len(records))
+            for c_code, records in inventories.items()
+        },
         machines={c_code: len(devices) for c_code, devices in devices_of.items()},
         statuses={
             c_code: dict(Counter(map(_RECORD_STATUS, records))) for c_code, records in inventories.items()

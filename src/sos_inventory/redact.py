@@ -1,19 +1,192 @@
-"""Mask secrets in text that is meant to be shown, pasted into tickets, or stored.
+"""One place that makes text safe to show: secrets masked, outside text tamed.
 
-Console logs carry what programs printed, and programs print credentials more
-often than they should: an ``Authorization:`` header in a debug dump, a
-``token=`` in a URL, a password in a connection string. Anything built from
-such text for a person (diagnosis evidence, facts, ticket drafts, JSON) goes
-through :func:`mask` first.
+Every sink of the job (the console, the log, the reports, the alert) writes
+through :func:`redact`: the run's secrets (the API token, the
+``base64(email:token)`` of its Authorization header, a webhook URL) are
+registered once with :func:`register_secret` when they are read, so a secret
+that slipped into an error message, a URL or an exception is masked wherever
+it would have been printed. Query values of URLs are masked too (``?apikey=``
+is a common habit of API gateways), but for the SOS API's own parameters.
+
+Console logs of other programs carry what they printed, and programs print
+credentials more often than they should: an ``Authorization:`` header in a
+debug dump, a ``token=`` in a URL, a password in a connection string. Anything
+``diagnose`` builds from such text for a person (evidence, facts, ticket
+drafts, JSON) goes through :func:`mask`, which also knows those shapes.
+
+:func:`untrusted` caps and escapes text that comes from outside (an error
+message of the inventory) before it is kept in a value: control characters
+(terminal escapes, NUL, bytes XML cannot hold) become ``\\xNN`` and the length
+is bounded.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import re
+import threading
 from collections.abc import Iterable
+from typing import TextIO
 
 MASK = "***"
+SAFE_PARAMS = frozenset({"c_code", "form", "page", "pageSize", "hostname", "unid"})
+
+# A URL's query: everything between '?' and a space, quote, backslash, '#' or the end. The values
+# of the SOS API's own parameters are kept (they say which request failed); any other is masked.
+_QUERY = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#'\"<>\\]*\?)(?P<query>[^\s#'\"<>\\]*)")
+_QUERY_PAIR = re.compile(r"(?P<key>[^&=;]*)(?P<eq>=?)(?P<value>[^&;]*)")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]")
+_CONTROL_OR_BREAK = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]")
+
+
+class _Secrets:
+    """The secrets of this process, and one expression that finds any of them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: set[str] = set()
+        self.pattern: re.Pattern[str] | None = None
+
+    def add(self, secret: str) -> None:
+        with self._lock:
+            self._known.add(secret)
+            # Longest first, so that a secret containing another is masked whole.
+            ordered = sorted(self._known, key=len, reverse=True)
+            self.pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._known.clear()
+            self.pattern = None
+
+
+_secrets = _Secrets()
+
+
+def register_secret(secret: str) -> None:
+    """Mask ``secret`` in every later :func:`redact` (empty strings are ignored)."""
+    if secret:
+        _secrets.add(secret)
+
+
+def credential_texts(email: str, token: str) -> list[str]:
+    """The token and the Basic credentials that carry it (UTF-8 and, if it differs, Latin-1 form)."""
+    texts = [token]
+    for encoding in ("utf-8", "latin-1"):
+        try:
+            pair = base64.b64encode(f"{email}:{token}".encode(encoding)).decode("ascii")
+        except UnicodeEncodeError:
+            continue
+        if pair not in texts:
+            texts.append(pair)
+    return texts
+
+
+def register_credentials(email: str, token: str) -> None:
+    """Mask the token and the Basic credentials made of it from now on."""
+    for text in credential_texts(email, token):
+        register_secret(text)
+
+
+def forget_secrets() -> None:
+    """Forget every registered secret (tests; a new run in the same process)."""
+    _secrets.clear()
+
+
+def _mask_query(match: re.Match[str]) -> str:
+    query = _QUERY_PAIR.sub(
+        lambda pair: (
+            pair["key"]
+            + pair["eq"]
+            + (MASK if pair["value"] and pair["key"] not in SAFE_PARAMS else pair["value"])
+        ),
+        match["query"],
+    )
+    return match["head"] + query
+
+
+def mask_url(url: str) -> str:
+    """The URL with the query values masked, but for the SOS API's own parameters."""
+    return _QUERY.sub(_mask_query, url)
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret and every URL query value masked."""
+    pattern = _secrets.pattern
+    if pattern is not None:
+        text = pattern.sub(MASK, text)
+    if "?" in text and "://" in text:
+        text = _QUERY.sub(_mask_query, text)
+    return text
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def untrusted(text: object, limit: int = 300, *, keep_newlines: bool = False) -> str:
+    """Outside text, safe to keep and show: control characters escaped, at most ``limit`` characters."""
+    value = text if isinstance(text, str) else str(text)
+    if len(value) > limit * 4:
+        value = value[: limit * 4]  # escaping can only lengthen it: no need to scan megabytes
+    value = (_CONTROL if keep_newlines else _CONTROL_OR_BREAK).sub(_escape, value)
+    if len(value) > limit:
+        value = value[: max(0, limit - 1)] + "…"
+    return value
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters other than tab and line break escaped (terminal escapes,
+    NUL, and the characters XML 1.0 cannot hold)."""
+    return _CONTROL.sub(_escape, text)
+
+
+class RedactingStream(io.TextIOBase):
+    """A text stream that redacts each line before passing it on (for sys.stdout and sys.stderr).
+
+    It leaves control characters alone (the progress bar draws with them): text from outside
+    is escaped where it enters (:func:`untrusted`, ``repr``), and each report format escapes
+    what it cannot hold.
+
+    Text is held until a line ends (or flush), so that a secret written in pieces is
+    still seen whole.
+    """
+
+    def __init__(self, target: TextIO) -> None:
+        super().__init__()
+        self.target = target
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        if "\n" in self._pending:
+            complete, _, self._pending = self._pending.rpartition("\n")
+            self.target.write(redact(complete) + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self.target.write(redact(self._pending))
+            self._pending = ""
+        self.target.flush()
+
+    def isatty(self) -> bool:
+        return self.target.isatty()
+
+    def fileno(self) -> int:
+        return self.target.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.target, "encoding", "utf-8")
+
+
+# -- the shapes of credentials in other programs' logs (diagnose) -----------------
 
 # A header line: everything after the scheme word (Basic, Bearer...) is the secret.
 _HEADER = re.compile(

@@ -28,6 +28,7 @@ from sos_inventory.errors import (
     SosError,
     SosHttpError,
     SosRateLimited,
+    SosTlsError,
     SosTransportError,
 )
 
@@ -278,6 +279,8 @@ def category_of(error: SosError) -> Category:
         return Category.NETWORK_TIMEOUT
     if isinstance(error, SosAuthError):
         return Category.AUTH_FAILURE
+    if isinstance(error, SosTlsError):
+        return Category.TLS_FAILURE
     if isinstance(error, SosRateLimited):
         return Category.RATE_LIMITED
     return Category.SOS_API_ERROR

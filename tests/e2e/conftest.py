@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -230,10 +231,17 @@ def write_users(path: Path) -> Path:
     return path
 
 
+@contextmanager
+def running_fleet(root: Path, server_args: Sequence[str] = ()) -> Iterator[Fleet]:
+    """The crafted fleet in ``root``, its inventory served by a reference server until the block ends."""
+    config = write_fleet(root)
+    db = root / "inventory.db"
+    seed_db(db, write_seed(root / "seed.json"))
+    with running_server(db, write_users(root / "users.yaml"), server_args) as server:
+        yield Fleet(root, config, server, db)
+
+
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[Fleet]:
-    config = write_fleet(tmp_path)
-    db = tmp_path / "inventory.db"
-    seed_db(db, write_seed(tmp_path / "seed.json"))
-    with running_server(db, write_users(tmp_path / "users.yaml")) as server:
-        yield Fleet(tmp_path, config, server, db)
+    with running_fleet(tmp_path) as crafted:
+        yield crafted

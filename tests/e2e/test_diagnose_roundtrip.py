@@ -127,7 +127,8 @@ def assert_round_trip(log: Path, expected: str) -> dict[str, Any]:
 
 
 def test_dns_failure_of_an_unresolvable_name(job: Job) -> None:
-    data = assert_round_trip(job.run(url="http://sos-inventory.invalid:8742"), "dns_lookup_failure")
+    # https: a plain http:// URL to another host is refused before any lookup (SPEC 11).
+    data = assert_round_trip(job.run(url="https://sos-inventory.invalid:8742"), "dns_lookup_failure")
     assert data["findings"][0]["facts"]["host"] == "sos-inventory.invalid"
 
 

@@ -29,6 +29,7 @@ from sos_inventory.errors import Interrupted
 from sos_inventory.interrupts import Interrupts
 from sos_inventory.model import new_run_id
 from sos_inventory.plan import Problem
+from sos_inventory.redact import RedactingStream
 from sos_inventory.report.run import EXIT_DEFECT
 from sos_inventory.runbook import Category
 
@@ -100,6 +101,12 @@ def _common(parser: argparse.ArgumentParser, *, network: bool) -> None:
         )
         parser.add_argument(
             "--inventory-url", metavar="URL", help="SOS API base URL (overrides inventory.url of the config)"
+        )
+        parser.add_argument(
+            "--ca-bundle",
+            type=Path,
+            metavar="PEM",
+            help="CA certificates to trust besides the system's (overrides inventory.ca_bundle)",
         )
         parser.add_argument(
             "--query-strategy",
@@ -279,6 +286,21 @@ def main(argv: Sequence[str] | None = None, *, interrupts: Interrupts | None = N
     exception is an internal error (exit 70, the traceback saved to a file, one line
     pointing at it); a signal is exit 130/143; a closed stdout ends the output quietly.
     """
+    # Every line this process prints or logs passes the redaction of secrets (redact.py).
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)
+    try:
+        return _main(argv, interrupts)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BrokenPipeError:
+                quiet_stdout()
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: Sequence[str] | None, interrupts: Interrupts | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # The first word that is not an option names the command (the top level has no valued option).
     command = next((word for word in argv if not word.startswith("-")), "")

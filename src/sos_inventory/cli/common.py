@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from sos_inventory.config import Config, DevicesSpec, load_config, with_inventory_url
+from sos_inventory.config import Config, DevicesSpec, load_config, with_overrides
 from sos_inventory.devices import DeviceSet, DevicesFile, find_files, parse_timestamp, read_files
 from sos_inventory.errors import ConfigError, InputError
 from sos_inventory.interrupts import Interrupts
 from sos_inventory.plan import Problem
+from sos_inventory.redact import redact
 from sos_inventory.runbook import Category, default_knowledge
 
 log = logging.getLogger("sos_inventory")
@@ -90,11 +91,12 @@ def device_specs(args: argparse.Namespace) -> list[DevicesSpec] | None:
 
 
 def config_of(args: argparse.Namespace) -> Config:
-    """The config, with --inventory-url."""
-    config = load_config(args.config)
-    if getattr(args, "inventory_url", None):
-        config = with_inventory_url(config, args.inventory_url)
-    return config
+    """The config, with --inventory-url and --ca-bundle."""
+    return with_overrides(
+        load_config(args.config),
+        inventory_url=getattr(args, "inventory_url", None),
+        ca_bundle=getattr(args, "ca_bundle", None),
+    )
 
 
 def find_inputs(args: argparse.Namespace) -> tuple[Config, list[DevicesFile], datetime]:
@@ -142,7 +144,7 @@ def print_diagnosis(
 
 def save_traceback(error: BaseException, run_id: str, folder: Path | None) -> Path:
     """Save an internal error's traceback beside the report (or in the temp folder); its path."""
-    text = "".join(traceback.format_exception(error))
+    text = redact("".join(traceback.format_exception(error)))  # a local variable may hold a secret
     for where in (folder, Path(tempfile.gettempdir())):
         if where is None:
             continue

@@ -74,7 +74,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if isinstance(inputs, int):
         return inputs
     config, device_set, now = inputs
-    wanted = args.hostname.strip().split(".", 1)[0].lower()
+    wanted = args.hostname.strip().split(".", 1)[0]
+    wanted = wanted.lower() if wanted.isascii() else wanted  # no Unicode folding into ASCII names
     found = [d for d in device_set.devices if d.hostname == wanted]
     excluded = [d for d in device_set.excluded if d.hostname == wanted]
     invalid = [e for e in device_set.invalid if e.hostname == wanted]

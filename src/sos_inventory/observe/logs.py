@@ -8,7 +8,6 @@ In JSON form every line on stderr is a JSON object with ``time``, ``level``, ``e
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import logging
@@ -18,9 +17,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
 from sos_inventory.observe.progress import Bar
+from sos_inventory.redact import credential_texts, redact, register_secret
 
 LogFormat = Literal["text", "json"]
-MASK = "***"
 
 # The attributes every LogRecord has; anything else on a record is context from ``extra=``.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -28,23 +27,18 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 def secret_values(email: str | None, token: str | None) -> list[str]:
     """The strings no line may show: the token and the Basic credentials made from it."""
-    if not token:
-        return []
-    values = [token]
-    if email:
-        values.append(base64.b64encode(f"{email}:{token}".encode()).decode("ascii"))
-    return values
+    return credential_texts(email or "", token) if token else []
 
 
 class _Masking:
+    """Masks through redact.py, the one place that knows every secret of the process."""
+
     def __init__(self, secret_texts: Iterable[str]) -> None:
-        # Longest first, so a secret that contains another is masked whole.
-        self.secrets = sorted((s for s in secret_texts if s), key=len, reverse=True)
+        for text in secret_texts:
+            register_secret(text)
 
     def mask(self, text: str) -> str:
-        for value in self.secrets:
-            text = text.replace(value, MASK)
-        return text
+        return redact(text)
 
 
 class TextFormatter(logging.Formatter):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sos_inventory.errors import FileProblem, InputError
+from sos_inventory.redact import redact
 from sos_inventory.report import html, json_report, junit, markdown
 from sos_inventory.report.run import RunReport, iso
 
@@ -63,6 +64,6 @@ def write_reports(report: RunReport, folder: Path) -> list[Path]:
     written = []
     for name, render in RENDERERS.items():
         path = folder / name
-        _write_atomically(path, render(report))
+        _write_atomically(path, redact(render(report)))
         written.append(path)
     return written

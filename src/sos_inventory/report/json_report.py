@@ -51,5 +51,10 @@ def as_dict(report: RunReport) -> dict[str, Any]:
     }
 
 
+#: Characters that mean markup to a browser: written as JSON escapes (the same string once decoded),
+#: so that a report shown in a web page cannot carry a tag from a server's message.
+_MARKUP = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
 def render(report: RunReport) -> str:
-    return json.dumps(as_dict(report), indent=2) + "\n"
+    return json.dumps(as_dict(report), indent=2).translate(_MARKUP) + "\n"

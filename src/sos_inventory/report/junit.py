@@ -11,6 +11,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from sos_inventory.plan import Problem
+from sos_inventory.redact import printable
 from sos_inventory.report.run import HOST_LISTS, RunReport
 from sos_inventory.report.text import ending_line
 
@@ -61,4 +62,7 @@ def render(report: RunReport) -> str:
     if report.finished_at is not None:
         suite.set("time", f"{(report.finished_at - report.started_at).total_seconds():.3f}")
     ET.indent(suite)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+    # ElementTree writes control characters as they are, and XML 1.0 cannot hold them: one in a
+    # server's message would make the file unreadable to Jenkins' publisher. Escape them all.
+    text = printable(ET.tostring(suite, encoding="unicode"))
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n"

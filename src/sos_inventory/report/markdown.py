@@ -6,6 +6,7 @@ interrupted by SIGTERM, refused by a guard), before any count.
 
 from __future__ import annotations
 
+from sos_inventory.redact import printable
 from sos_inventory.report.run import HOST_LISTS, RunReport, iso
 from sos_inventory.report.text import capped, change_text, summary_line
 
@@ -13,7 +14,9 @@ MAX_ROWS = 500
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text from input, inert in Markdown and in the HTML it renders to."""
+    text = printable(text.replace("\n", " ")).replace("&", "&amp;").replace("<", "&lt;")
+    return text.replace("|", "\\|").replace("`", "\\`")
 
 
 def _about(report: RunReport) -> list[str]:
@@ -36,7 +39,7 @@ def render(report: RunReport) -> str:
     lines = [
         f"# sos-inventory {report.command}: {headline} (exit {report.exit_code})",
         "",
-        f"**{why}**" if why else "",
+        f"**{_cell(why)}**" if why else "",
         "",
         *(_about(report)),
         "",
@@ -58,7 +61,7 @@ def render(report: RunReport) -> str:
         for outcome in shown:
             c = outcome.change
             lines.append(
-                f"| {c.c_code} | {c.hostname} | {c.unid} | {_cell(change_text(outcome))} | {outcome.outcome} |"
+                f"| {c.c_code} | {c.hostname} | {_cell(c.unid)} | {_cell(change_text(outcome))} | {outcome.outcome} |"
             )
         if rest:
             lines.append(f"\n... and {rest} more in report.json.")

@@ -33,6 +33,7 @@ from aiohttp import BasicAuth, hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
 from sos_inventory.server.auth import Role, Users
+from sos_inventory.server.openapi import MAX_BODY, document
 from sos_inventory.server.store import (
     UPDATABLE_FIELDS,
     InvalidValue,
@@ -164,7 +165,8 @@ def create_app(
     run between error mapping and latency (see the module docstring).
     """
     app = web.Application(
-        middlewares=[_observe(access_log), _errors(access_log), *extra_middlewares, _latency(latency_ms)]
+        middlewares=[_observe(access_log), _errors(access_log), *extra_middlewares, _latency(latency_ms)],
+        client_max_size=MAX_BODY,  # a larger body is answered 413 before it is read
     )
     app[STORE] = store
     app[USERS] = users
@@ -173,6 +175,7 @@ def create_app(
     app.router.add_get("/inventory.nsf/applications.xsp", _applications, name="applications")
     app.router.add_get("/inventory.nsf/environments.xsp", _environments, name="environments")
     app.router.add_post("/inventory.nsf/update.xsp", _update, name="update")
+    app.router.add_get("/openapi.json", _openapi, name="openapi")
     app.router.add_get("/_ref/stats", _stats, name="ref_stats")
     app.router.add_post("/_ref/stats/reset", _stats_reset, name="ref_stats_reset")
     return app
@@ -368,6 +371,8 @@ async def _update(request: web.Request) -> web.Response:
         fields = json.loads(await request.read())
     except ValueError:
         raise ApiError(400, "the body is not JSON") from None
+    except RecursionError:
+        raise ApiError(400, "the body nests too deeply") from None
     if not isinstance(fields, dict) or not fields:
         raise ApiError(400, f"the body must be a JSON object with some of {', '.join(UPDATABLE_FIELDS)}")
     unknown = sorted(set(fields) - set(UPDATABLE_FIELDS))
@@ -382,6 +387,10 @@ async def _update(request: web.Request) -> web.Response:
     except InvalidValue as exc:
         raise ApiError(422, str(exc)) from None
     return web.json_response(record)
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return web.json_response(document())
 
 
 async def _stats(request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import sqlite3
+import ssl
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -138,6 +139,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="MS",
         help="delay every API answer this long, as a network round trip would: half before handling "
         "the request, half after (benchmarks)",
+    )
+    run_parser.add_argument(
+        "--tls-cert", type=Path, metavar="PEM", help="serve HTTPS with this certificate (chain) file"
+    )
+    run_parser.add_argument(
+        "--tls-key", type=Path, metavar="PEM", help="the certificate's private key (if not in --tls-cert)"
     )
     _add_fault_options(run_parser)
     run_parser.set_defaults(func=_run)
@@ -313,6 +320,11 @@ def _fail(command: str, message: str) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.tls_key is not None and args.tls_cert is None:
+        return _fail("run", "--tls-key needs --tls-cert")
+    for option, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
+        if path is not None and not path.is_file():
+            return _fail("run", f"{option} {path}: no such file")
     try:
         faults = _faults(args)
     except ValueError as exc:
@@ -326,11 +338,15 @@ def _run(args: argparse.Namespace) -> int:
             port_file=args.port_file,
             latency_ms=args.latency_ms,
             faults=faults,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
         )
     except UsersError as exc:
         return _fail("run", str(exc))
     except sqlite3.Error as exc:
         return _fail("run", f"cannot use database {args.db}: {exc}")
+    except ssl.SSLError as exc:
+        return _fail("run", f"cannot use the TLS certificate {args.tls_cert}: {exc.reason or exc}")
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         return _fail("run", f"cannot listen on {args.host}:{args.port}: {reason}")

@@ -301,8 +301,8 @@ class FaultInjector:
     async def _post(self, request: web.Request) -> web.Response:
         try:
             data = json.loads(await request.read())
-        except ValueError:
-            raise ApiError(400, "the body is not JSON") from None
+        except (ValueError, RecursionError):
+            raise ApiError(400, "the body is not JSON, or nests too deeply") from None
         try:
             faults = Faults.from_json(data)
         except ValueError as exc:

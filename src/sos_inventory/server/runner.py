@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import signal
+import ssl
 import sys
 from pathlib import Path
 
@@ -33,6 +34,8 @@ def run(
     port_file: str | Path | None = None,
     latency_ms: int = 0,
     faults: Faults | None = None,
+    tls_cert: str | Path | None = None,
+    tls_key: str | Path | None = None,
 ) -> int:
     """Serve until SIGTERM or SIGINT; return the exit code (0).
 
@@ -40,9 +43,14 @@ def run(
     writes the port to ``port_file`` (atomically; removed again on exit).
     ``faults`` are injected from the start (see :mod:`.faults`); ``/_ref/faults``
     changes them at run time. Raises UsersError for bad users and OSError when
-    the address is taken.
+    the address is taken or the certificate cannot be loaded (ssl.SSLError is one).
+    With ``tls_cert`` and ``tls_key`` (PEM files) it serves HTTPS.
     """
     users = load_users(users_path)
+    tls = None
+    if tls_cert is not None:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(str(tls_cert), None if tls_key is None else str(tls_key))
     return asyncio.run(
         _serve(
             db=Path(db),
@@ -52,6 +60,7 @@ def run(
             port_file=port_file,
             latency_ms=latency_ms,
             faults=faults or Faults(),
+            tls=tls,
         )
     )
 
@@ -65,6 +74,7 @@ async def _serve(
     port_file: str | Path | None,
     latency_ms: int,
     faults: Faults,
+    tls: ssl.SSLContext | None = None,
 ) -> int:
     if users.demo:
         print(
@@ -87,14 +97,15 @@ async def _serve(
     runner = web.AppRunner(app, access_log=None)
     try:
         await runner.setup()
-        site = web.TCPSite(runner, host, port, shutdown_timeout=5)
+        site = web.TCPSite(runner, host, port, shutdown_timeout=5, ssl_context=tls)
         await site.start()
         # The outage clock counts from the moment clients can connect, not from start-up.
         injector.set(faults)
         actual_port = int(runner.addresses[0][1])
         shown_host = f"[{host}]" if ":" in host else host
         print(
-            f"sos-inventory reference server listening on http://{shown_host}:{actual_port} (db: {db})",
+            f"sos-inventory reference server listening on {'https' if tls else 'http'}://{shown_host}:"
+            f"{actual_port} (db: {db})",
             flush=True,
         )
         if port_file is not None:

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import math
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,17 +24,20 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from sos_inventory.config import Credentials
+from sos_inventory.config import DEFAULT_MAX_BODY_MB, Credentials
 from sos_inventory.errors import (
+    ConfigError,
     Operation,
     SosConnectError,
     SosDnsError,
     SosError,
     SosProtocolError,
     SosTimeoutError,
+    SosTlsError,
     http_error_class,
 )
 from sos_inventory.model import WRITABLE_FIELDS, ServerRecord
+from sos_inventory.redact import mask_url, untrusted
 from sos_inventory.sos.resilience import RateLimiter, Resilience, RetryPolicy, gather_or_cancel
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,12 @@ APPLICATIONS_PATH = "/inventory.nsf/applications.xsp"
 ENVIRONMENTS_PATH = "/inventory.nsf/environments.xsp"
 UPDATE_PATH = "/inventory.nsf/update.xsp"
 MAX_PAGE_SIZE = 1000
+#: The most records one C_Code's inventory is believed to hold: a ``total`` above it is a lie
+#: (the whole fleet is about a million machines), and paging on it would never end.
+MAX_RECORDS = 10_000_000
+#: Pages asked for at once after page 1: enough to keep every connection busy (the requests
+#: wait for one of the ``concurrency`` slots), few enough to bound what a lying ``total`` costs.
+PAGE_WINDOW = 256
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -77,7 +87,7 @@ def record_from_item(item: object, c_code: str) -> ServerRecord:
         (
             unid,
             intern(_text(get("c_code")) or c_code),
-            hostname if hostname.islower() else hostname.lower(),  # str.lower always copies
+            _folded(hostname),
             _text(get("fqdn")),
             _text(get("ip_public")),
             _text(get("ip_private")),
@@ -91,6 +101,17 @@ def record_from_item(item: object, c_code: str) -> ServerRecord:
 
 
 _new_record = tuple.__new__  # (tests/unit/test_records.py checks the field order)
+
+
+def _folded(hostname: str) -> str:
+    """The hostname in lower case, if it is ASCII; as it is otherwise, so that it matches no machine.
+
+    Unicode case folding maps some letters onto ASCII ones (the Kelvin sign onto 'k'): a record
+    named with one must not pass for the machine whose name it imitates.
+    """
+    if hostname.islower() or not hostname.isascii():  # str.lower always copies
+        return hostname
+    return hostname.lower()
 
 
 def _text(value: object) -> str:
@@ -137,6 +158,8 @@ class SosClient:
         timeout: float = 15.0,
         resilience: Resilience | None = None,
         max_rps: float | None = None,
+        ca_bundle: str | None = None,
+        max_body: int = DEFAULT_MAX_BODY_MB << 20,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -150,9 +173,13 @@ class SosClient:
         # Without a policy (tests of the wire format), every request is tried once.
         self.resilience = resilience or Resilience(RetryPolicy(attempts=1))
         self._limiter = RateLimiter(max_rps) if max_rps else None
+        self._ca_bundle = ca_bundle
+        self.max_body = max_body
 
     async def __aenter__(self) -> SosClient:
-        connector = aiohttp.TCPConnector(limit=self._concurrency, limit_per_host=self._concurrency)
+        # Loading the system's CAs takes tens of milliseconds: only for an https:// inventory.
+        tls = tls_context(self._ca_bundle) if self.base_url.startswith("https:") else True
+        connector = aiohttp.TCPConnector(limit=self._concurrency, limit_per_host=self._concurrency, ssl=tls)
         self._session = aiohttp.ClientSession(
             connector=connector,
             auth=aiohttp.BasicAuth(self._credentials.email, self._credentials.token),
@@ -182,21 +209,39 @@ class SosClient:
         if self._limiter is not None:
             await self._limiter.wait()
         try:
-            async with self._slots, self._session.request(call.method, url, json=call.body) as response:
-                payload = await response.read()
+            # Redirects are never followed: the Authorization header would go to wherever they point.
+            async with (
+                self._slots,
+                self._session.request(call.method, url, json=call.body, allow_redirects=False) as response,
+            ):
                 status = response.status
+                if 300 <= status < 400:
+                    location = untrusted(mask_url(response.headers.get("Location", "(none)")), 200)
+                    raise SosProtocolError(
+                        f"HTTP {status} redirect to {location}: redirects are not followed, so that the "
+                        "credentials never reach another address; set inventory.url to the final address",
+                        **context,
+                    )
+                payload = await self._body(response, context)
                 retry_after = response.headers.get("Retry-After")
         except aiohttp.ClientConnectorDNSError as exc:
             raise SosDnsError(f"cannot resolve {exc.host}: {exc.os_error}", **context) from exc
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise SosTlsError(
+                f"the TLS certificate of {self.base_url} did not verify: {exc.certificate_error}", **context
+            ) from exc
+        except aiohttp.ClientSSLError as exc:
+            raise SosTlsError(f"no TLS session with {self.base_url}: {exc}", **context) from exc
         except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
             raise SosConnectError(f"cannot connect to {self.base_url}: {exc}", **context) from exc
         except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
             raise SosTimeoutError(
                 f"no answer within {self._timeout:g}s from {self.base_url}", **context
             ) from exc
-        except aiohttp.ClientError as exc:
+        except aiohttp.ClientError as exc:  # its text may quote what the server sent: tamed
             raise SosConnectError(
-                f"connection to {self.base_url} failed: {type(exc).__name__}: {exc}", **context
+                f"connection to {self.base_url} failed: {type(exc).__name__}: {untrusted(exc, 200)}",
+                **context,
             ) from exc
         if status >= 400:
             code, message = _error_body(payload)
@@ -209,30 +254,67 @@ class SosClient:
             )
         try:
             return json.loads(payload)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise SosProtocolError(
-                f"HTTP {status} with a body that is not JSON: {payload[:80]!r}", **context
+                f"HTTP {status} with a body that is not JSON (a login page?): {_excerpt(payload)}", **context
             ) from exc
+
+    async def _body(self, response: aiohttp.ClientResponse, context: dict[str, Any]) -> bytes:
+        """The whole body, or SosProtocolError as soon as it passes ``max_body`` bytes."""
+        declared = response.content_length
+        if declared is not None and declared > self.max_body:
+            raise SosProtocolError(
+                f"an answer of {declared} bytes, above the limit of {self.max_body >> 20} MiB "
+                "(inventory.max_body_mb)",
+                **context,
+            )
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > self.max_body:
+                raise SosProtocolError(
+                    f"an answer above the limit of {self.max_body >> 20} MiB (inventory.max_body_mb)",
+                    **context,
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def page(self, c_code: str, number: int, size: int | None = None) -> tuple[int, list[ServerRecord]]:
         """One page of a C_Code's inventory: (total records, the page's records)."""
-        params: dict[str, str | int] = {
-            "c_code": c_code,
-            "form": "server",
-            "page": number,
-            "pageSize": size or self.page_size,
-        }
-        data = await self._request(_Call("GET", QUERY_PATH, params, "query", c_code))
+        size = size or self.page_size
+        params: dict[str, str | int] = {"c_code": c_code, "form": "server", "page": number, "pageSize": size}
+        call = _Call("GET", QUERY_PATH, params, "query", c_code)
+        data = await self._request(call)
+        where = call.context(f"{self.base_url}{QUERY_PATH}?{urlencode(params)}")
         try:
             total = data["total"]
             items = data["items"]
-            if not isinstance(total, int) or not isinstance(items, list):
-                raise TypeError("total/items of the wrong type")
-            return total, [record_from_item(item, c_code) for item in items]
+            if type(total) is not int or not isinstance(items, list):
+                raise TypeError("'total' is not an integer or 'items' not a list")
+            records = [record_from_item(item, c_code) for item in items]
         except (KeyError, TypeError, ValueError) as exc:
             raise SosProtocolError(
-                f"page {number} is not a query result: {exc}", operation="query", c_code=c_code
+                f"page {number} is not a query result: {untrusted(exc, 200)}", **where
             ) from exc
+        if not 0 <= total <= MAX_RECORDS:
+            raise SosProtocolError(f"page {number} says the inventory holds {total} records", **where)
+        if len(records) > size:
+            raise SosProtocolError(f"page {number} holds {len(records)} records, more than {size}", **where)
+        if (number - 1) * size + len(records) > total:
+            raise SosProtocolError(
+                f"page {number} of {size} holds {len(records)} records, more than the {total} the "
+                "inventory says it holds",
+                **where,
+            )
+        # Page 1 tells what the others may be: a short page is the last one.
+        if number == 1 and len(records) < size and total != len(records):
+            raise SosProtocolError(
+                f"page 1 holds {len(records)} of {size} records, so the inventory has {len(records)}, "
+                f"but it says {total}",
+                **where,
+            )
+        return total, records
 
     async def fetch_inventory(
         self,
@@ -241,6 +323,9 @@ class SosClient:
         on_page: Callable[[], None] | None = None,
     ) -> list[ServerRecord]:
         """Every server record of a C_Code: page 1 (unless given), then the other pages concurrently.
+
+        The pages must add up: a record twice (the same unid) or a count other than
+        ``total`` is a protocol error, since a plan made of them could write on a lie.
 
         ``on_page`` is called as each of the other pages arrives (for the progress).
         """
@@ -254,14 +339,36 @@ class SosClient:
                 on_page()
             return result
 
-        rest = await gather_or_cancel(*(page(number) for number in range(2, pages + 1)))
         by_unid = {record.unid: record for record in records}
-        for _, more in rest:
-            by_unid.update((record.unid, record) for record in more)
-        if len(by_unid) != total:
-            # Records added or removed while paging: the plan is still safe (a missed record
-            # only means "not in inventory" for its machine this run), but say so.
-            log.warning("%s: the inventory said %d records but %d were read", c_code, total, len(by_unid))
+        read = len(records)
+        # The pages are asked for in windows, so that a ``total`` that lies costs one window of
+        # requests (a short page inside it ends the run), never millions of pending requests.
+        for start in range(2, pages + 1, PAGE_WINDOW):
+            numbers = range(start, min(pages, start + PAGE_WINDOW - 1) + 1)
+            window = await gather_or_cancel(*(page(number) for number in numbers))
+            for number, (page_total, more) in zip(numbers, window, strict=True):
+                if page_total != total or (number < pages and len(more) < self.page_size):
+                    raise SosProtocolError(
+                        f"page {number} holds {len(more)} records and says the inventory holds "
+                        f"{page_total}; page 1 said {total} in pages of {self.page_size}",
+                        operation="query",
+                        c_code=c_code,
+                    )
+                by_unid.update((record.unid, record) for record in more)
+                read += len(more)
+        if read != len(by_unid):
+            raise SosProtocolError(
+                f"the inventory's pages hold {read - len(by_unid)} record(s) twice (the same unid)",
+                operation="query",
+                c_code=c_code,
+            )
+        if read != total:
+            raise SosProtocolError(
+                f"the inventory said {total} records but its {pages} page(s) held {read}; "
+                "nothing was planned on them (if records were being added or removed, rerun)",
+                operation="query",
+                c_code=c_code,
+            )
         log.info(
             "%s: read %d records in %d page(s) in %.1fs",
             c_code,
@@ -283,7 +390,7 @@ class SosClient:
         }
         data = await self._request(_Call("GET", QUERY_PATH, params, "query", c_code, hostname=hostname))
         try:
-            return [record_from_item(item, c_code) for item in data["items"]]
+            records = [record_from_item(item, c_code) for item in data["items"]]
         except (KeyError, TypeError, ValueError) as exc:
             raise SosProtocolError(
                 f"hostname query is not a query result: {exc}",
@@ -291,11 +398,19 @@ class SosClient:
                 c_code=c_code,
                 hostname=hostname,
             ) from exc
+        if len({record.unid for record in records}) != len(records):
+            raise SosProtocolError(
+                "hostname query holds a record twice (the same unid)",
+                operation="query",
+                c_code=c_code,
+                hostname=hostname,
+            )
+        return records
 
     async def _names(self, path: str, c_code: str) -> frozenset[str]:
         data = await self._request(_Call("GET", path, {"c_code": c_code}, "query", c_code))
         try:
-            return frozenset(str(item["name"]) for item in data["items"])
+            return frozenset(_text(item["name"]) for item in data["items"])
         except (KeyError, TypeError) as exc:
             raise SosProtocolError(
                 f"{path} answer is not a list of names", operation="query", c_code=c_code
@@ -322,17 +437,37 @@ class SosClient:
         try:
             return record_from_item(data, c_code)
         except ValueError as exc:
-            raise SosProtocolError(f"update answer is not a record: {exc}", **call.context()) from exc
+            raise SosProtocolError(
+                f"update answer is not a record: {untrusted(exc, 200)}", **call.context()
+            ) from exc
 
 
 def _error_body(payload: bytes) -> tuple[str, str]:
-    """(code, message) from an error body, tolerating bodies that are not the API's shape."""
+    """(code, message) from an error body, capped and escaped: the server's text is not trusted."""
     try:
         error = json.loads(payload)["error"]
-        return str(error.get("code", "error")), str(error.get("message", ""))[:300]
-    except (ValueError, KeyError, TypeError, AttributeError):
-        text = payload[:200].decode("utf-8", "replace").strip()
-        return "error", text or "(empty body)"
+        return untrusted(error.get("code", "error"), 64), untrusted(error.get("message", ""), 300)
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return "error", _excerpt(payload) if payload.strip() else "(empty body)"
+
+
+def _excerpt(payload: bytes) -> str:
+    """The start of a body that is not the API's, for a message: short and escaped."""
+    return untrusted(payload[:200].decode("utf-8", "replace").strip(), 120)
+
+
+def tls_context(ca_bundle: str | None = None) -> ssl.SSLContext:
+    """Verify certificates against the system's CAs (or SSL_CERT_FILE's), plus ``ca_bundle``'s.
+
+    Raises ConfigError when the bundle cannot be read as PEM certificates.
+    """
+    context = ssl.create_default_context()
+    if ca_bundle is not None:
+        try:
+            context.load_verify_locations(cafile=ca_bundle)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"CA bundle {ca_bundle}: not a PEM file of certificates ({exc})") from None
+    return context
 
 
 __all__ = ["SosClient", "SosError", "parse_retry_after", "record_from_item"]
