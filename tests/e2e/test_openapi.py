@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # no stubs pinned; used in one assertion
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.core.result import Err
 
 from tests.e2e.conftest import EMAIL, TOKEN, Fleet, running_fleet
 from tests.serverutil import api_call
@@ -91,7 +92,9 @@ def test_the_client_update_body_has_the_declared_shape(contract_fleet: Fleet) ->
 def test_the_server_keeps_its_contract(contract_fleet: Fleet) -> None:
     # Every generated request, valid or not, gets an answer the document declares: never a 5xx.
     api = schemathesis.openapi.from_url(f"{contract_fleet.server.url}/openapi.json")
-    operations = [result.ok() for result in api.get_all_operations()]
+    results = list(api.get_all_operations())
+    operations = [result.ok() for result in results if not isinstance(result, Err)]
+    assert len(operations) == len(results), results
     assert len(operations) == 4
     for operation in operations:
 
