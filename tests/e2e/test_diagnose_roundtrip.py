@@ -128,7 +128,7 @@ def assert_round_trip(log: Path, expected: str) -> dict[str, Any]:
 
 
 def test_dns_failure_of_an_unresolvable_name(job: Job) -> None:
-    # https: a plain http:// URL to another host is refused before any lookup (SPEC 11).
+    # https: a plain http:// URL to another host is refused before any lookup (docs/security.md).
     data = assert_round_trip(job.run(url="https://sos-inventory.invalid:8742"), "dns_lookup_failure")
     assert data["findings"][0]["facts"]["host"] == "sos-inventory.invalid"
 

@@ -1,4 +1,4 @@
-"""Manual edits and fights from the job's own past writes (SPEC 9.4)."""
+"""Manual edits and fights from the job's own past writes (README, Evidence)."""
 
 from __future__ import annotations
 
