@@ -158,16 +158,18 @@ class Notice:
 class Plan:
     """Everything a run would do, and everything it found wrong."""
 
+    # A plan made without reading the exports (a reviewed plan, an undo) has changes and
+    # problems only: the counts of the exports default to nothing.
     changes: tuple[Change, ...]
-    problems: tuple[Problem, ...]
-    in_step: int
-    not_in_inventory: tuple[Notice, ...]
-    orphans: tuple[Notice, ...]
-    unowned: tuple[Notice, ...]
-    rows: int
-    excluded: int
-    invalid: int
-    ambiguous: tuple[Notice, ...]  # one per row of the exports that could not be matched safely
+    problems: tuple[Problem, ...] = ()
+    in_step: int = 0
+    not_in_inventory: tuple[Notice, ...] = ()
+    orphans: tuple[Notice, ...] = ()
+    unowned: tuple[Notice, ...] = ()
+    rows: int = 0
+    excluded: int = 0
+    invalid: int = 0
+    ambiguous: tuple[Notice, ...] = ()  # one per row of the exports that could not be matched safely
     records: Mapping[str, int] = field(default_factory=dict)  # inventory size per C_Code
     machines: Mapping[str, int] = field(default_factory=dict)  # the exports' machines per C_Code
     # Status -> records read, per C_Code, before any change (the records of the run's

@@ -17,7 +17,7 @@ class Write:
 
 
 def _plan(*changes: Change) -> Plan:
-    return Plan(changes, (), 0, (), (), (), 0, 0, 0, ())
+    return Plan(changes)
 
 
 EDITED = Change(
