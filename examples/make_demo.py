@@ -43,7 +43,7 @@ DEMO = Path(__file__).resolve().parent / "demo"
 FLEET_SIZE = 330  # generated machines; some become the crafted ones or retired ones
 DRIFT = {"status": 0.04, "application": 0.02, "environment": 0.02, "missing": 0.02, "orphan": 0.01}
 
-CONFIG = r"""# sos-inventory configuration of the demo (SPEC section 3).
+CONFIG = r"""# sos-inventory configuration of the demo (README, Config reference).
 # Written by examples/make_demo.py. Relative paths are relative to this file's folder.
 
 # The Netint export: a folder of Acct<N>/devices.csv files.
@@ -290,7 +290,7 @@ def craft(cases: Iterable[Case], donors: Donors, rules: Rules) -> tuple[list[Mac
 def expected(
     rows: list[Machine], invalid: set[str], servers: list[dict[str, str]], rules: Rules
 ) -> Counter[str]:
-    """The outcome the job must reach, per SPEC 4.2, from the generator's truth."""
+    """The outcome the job must reach, per docs/sos-api.md, from the generator's truth."""
     by_name: dict[str, list[dict[str, str]]] = {}
     for record in servers:
         by_name.setdefault(record["hostname"].lower(), []).append(record)
@@ -356,7 +356,7 @@ changes). The run clock of the demo is fixed: `--now {now}`.
 - `softlayer-data/Acct531277/devices.csv`, `Acct659397/devices.csv` (C_Code
   `ALC`) and `Acct2051458/devices.csv` (C_Code `ALC_FR2`): {rows} rows;
 - `seed.json`: the SOS inventory before the run ({records} records);
-- `sos-inventory.yaml`: the config (SPEC section 3).
+- `sos-inventory.yaml`: the config (README, Config reference).
 
 Most records are already in step. A little random drift (stale statuses,
 wrong owners, missing records, orphans) plus the crafted cases below give a

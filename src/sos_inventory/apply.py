@@ -31,8 +31,8 @@ from sos_inventory.sos.resilience import is_transient
 
 log = logging.getLogger(__name__)
 
-#: SPEC 7; ``planned`` only in a plan that was not (yet) applied; ``stale``: a reviewed plan's
-#: change whose record no longer held its before values (SPEC 9.3).
+#: README, Reports; ``planned`` only in a plan that was not (yet) applied; ``stale``: a reviewed plan's
+#: change whose record no longer held its before values (README, Evidence).
 OutcomeKind = Literal["planned", "applied", "failed", "not_attempted", "stale"]
 Updater = Callable[[Change], Awaitable[ServerRecord]]
 StopCheck = Callable[[], RunStopped | None]

@@ -231,7 +231,7 @@ class Config:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     manual_edits: str = "overwrite"  # MANUAL_EDITS: the exports are the truth, or leave hand edits alone
     sha256: str | None = None  # of the config file's bytes, for the reports (None: not from a file)
-    allow_insecure_http: bool = False  # http:// to a host that is not loopback (SPEC 11)
+    allow_insecure_http: bool = False  # http:// to a host that is not loopback (docs/security.md)
     ca_bundle: Path | None = None  # CA certificates trusted besides the system's
     max_body: int = DEFAULT_MAX_BODY_MB << 20  # bytes of one answer of the inventory
 
@@ -606,7 +606,7 @@ def _ca_bundle(raw: object, base: Path, errors: _Collector) -> Path | None:
     return path
 
 
-#: What a run does with a field edited by hand in SOS since the job wrote it (SPEC 9.4).
+#: What a run does with a field edited by hand in SOS since the job wrote it (README, Evidence).
 MANUAL_EDITS = ("overwrite", "respect")
 
 

@@ -1,4 +1,4 @@
-"""Find and parse Netint ``devices.csv`` exports (SPEC 2).
+"""Find and parse Netint ``devices.csv`` exports (README, Config reference: devices.csv).
 
 A file that cannot be read at all (missing, empty, not UTF-8, not CSV, a
 required column missing) stops the run before any write: every such file is
@@ -37,10 +37,10 @@ _LABEL = re.compile(r"[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?")
 #: pattern then runs in bounded time (patterns.py), whatever an export holds.
 MAX_NAME, MAX_FIELD = 253, 1024
 
-#: Columns whose header must be present (values may be empty where SPEC allows).
+#: Columns whose header must be present (values may be empty where the README allows).
 REQUIRED: tuple[str, ...] = tuple(column.header for column in COLUMNS if column.required)
 
-#: Cancellation Date values that mean "not marked" (SPEC 2), compared case-insensitively.
+#: Cancellation Date values that mean "not marked" (README, Decisions), compared case-insensitively.
 NULL_WORDS = frozenset({"", "n/a", "na", "none", "null", "-"})
 _DATE_EXAMPLES = "e.g. 2026-11-25T14:03:11-06:00, 2026-11-25 14:03:11, 2026-11-25"
 _OUT_OF_RANGE = "a date out of range (before year 1 or after 9999 once in UTC)"

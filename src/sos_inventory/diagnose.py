@@ -1,4 +1,4 @@
-"""Read a Jenkins console log and say what failed, why, and what to do (SPEC 8).
+"""Read a Jenkins console log and say what failed, why, and what to do (docs/runbook.md).
 
 The runbook's knowledge is data (:mod:`sos_inventory.runbook`): patterns give a
 category and facts for a line; the category gives the explanation, the actions

@@ -1,4 +1,4 @@
-"""Manual edits and fights (SPEC 9.4): a plan read against what the job wrote before.
+"""Manual edits and fights (README, Evidence): a plan read against what the job wrote before.
 
 A planned field whose desired value is the very value the job last wrote there
 (so the exports have not changed since) differs from the record only because

@@ -409,19 +409,7 @@ def run_reviewed(
         old = [c for i, c in enumerate(changes) if i in stale]
         fresh = tuple(c for i, c in enumerate(changes) if i not in stale)
         problems = (_stale_problem(old, stale_because),) if old else ()
-        result.plan = Plan(
-            changes=tuple(changes),
-            problems=problems,
-            in_step=0,
-            not_in_inventory=(),
-            orphans=(),
-            unowned=(),
-            rows=0,
-            excluded=0,
-            invalid=0,
-            ambiguous=(),
-            records=totals,
-        )
+        result.plan = Plan(changes=tuple(changes), problems=problems, records=totals)
         limits = replace(options.limits or config.safety, min_export_ratio=0.0)
         result.verdict = safety.check(
             replace(result.plan, changes=fresh),

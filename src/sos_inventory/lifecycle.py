@@ -1,4 +1,4 @@
-"""A machine's Status from its dates and the build window (SPEC 1); nothing else.
+"""A machine's Status from its dates and the build window (README, How it works); nothing else.
 
 With ``age = now - provision date`` and the build window ``W``: a cancellation
 date means ``Available``; else ``age < W`` means ``Build`` (a provision date in
@@ -41,7 +41,7 @@ def status_since(device: Device, build_since: datetime) -> Status | None:
 
 
 def lifecycle_status(device: Device, now: datetime, build_window: timedelta) -> Status | None:
-    """The Status SPEC 1 gives this machine at ``now`` (None: undecidable, no provision date)."""
+    """The Status (README, How it works) of this machine at ``now`` (None: undecidable, no provision date)."""
     return status_since(device, build_since(now, build_window))
 
 

@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import NamedTuple
 
-#: The only metadata fields the job ever writes (SPEC 4.2).
+#: The only metadata fields the job ever writes (docs/sos-api.md).
 WRITABLE_FIELDS: tuple[str, ...] = ("application", "environment", "status")
 
 
 class Column(NamedTuple):
-    """One column of a Netint devices.csv export (SPEC 2)."""
+    """One column of a Netint devices.csv export (README, Config reference: devices.csv)."""
 
     header: str  # its standard header (a config's ``columns`` may rename it)
     field: str  # the Device field it fills
@@ -44,7 +44,7 @@ COLUMNS: tuple[Column, ...] = (
 #: Device fields that come from where the row was read, not from a column.
 ORIGIN_FIELDS: tuple[str, ...] = ("source", "line", "account", "c_code", "hostname")
 
-#: Device fields a rule's ``when`` may test (SPEC 3).
+#: Device fields a rule's ``when`` may test (README, Config reference).
 RULE_FIELDS: tuple[str, ...] = ("hostname", *(c.field for c in COLUMNS if c.rule), "account", "c_code")
 
 
@@ -105,7 +105,7 @@ class RowError:
 
 
 class ServerRecord(NamedTuple):
-    """One server record of the SOS inventory (SPEC 4.2); a NamedTuple for the same reason as Device."""
+    """One server record of the SOS inventory (docs/sos-api.md); a NamedTuple for the same reason as Device."""
 
     unid: str
     c_code: str

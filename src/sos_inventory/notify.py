@@ -95,7 +95,7 @@ def _deliver(request: urllib.request.Request, timeout: float, outcome: list[bool
     outcome.append(200 <= status < 300)
 
 
-# --- alerts without noise (SPEC 9.5) ----------------------------------------------------------
+# --- alerts without noise (README, Evidence) ----------------------------------------------------------
 
 ALERTS_NAME = "alerts.json"
 #: An open failure is posted again at most this often.

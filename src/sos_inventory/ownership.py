@@ -1,4 +1,4 @@
-"""What a machine should say in the inventory: its owner (SPEC 3) and its Status.
+"""What a machine should say in the inventory: its owner (README, Config reference) and its Status.
 
 Ownership: two ordered rule lists (application, environment); the first rule
 whose every pattern matches gives the value. No match leaves the inventory's

@@ -2,7 +2,7 @@
 
 Python's ``re`` backtracks: a pattern such as ``(a+)+$`` takes exponential
 time on an unlucky hostname, and ``.*.*.*x`` cubic time, which hangs
-``explain``, ``plan`` and ``update``. Rules keep Python's syntax (SPEC 3), so
+``explain``, ``plan`` and ``update``. Rules keep Python's syntax (README, Config reference), so
 each pattern is sorted at load:
 
 * **simple** patterns (at most one repetition that is unbounded or wider than

@@ -1,4 +1,4 @@
-"""Desired state vs the inventory: a Plan of changes and problems (SPEC 4.2).
+"""Desired state vs the inventory: a Plan of changes and problems (docs/sos-api.md).
 
 A Plan is a value: it can be printed, serialised and checked before anything is
 written, and :mod:`sos_inventory.apply` runs it. Changes and problems are
@@ -51,7 +51,7 @@ class Change:
     before: Mapping[str, str]
     after: Mapping[str, str]
     rules: Mapping[str, str] = field(default_factory=dict)  # field -> what decided it (evidence)
-    manual_edit: bool = False  # the record was edited by hand since this job wrote it (SPEC 9.4)
+    manual_edit: bool = False  # the record was edited by hand since this job wrote it (README, Evidence)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -158,16 +158,18 @@ class Notice:
 class Plan:
     """Everything a run would do, and everything it found wrong."""
 
+    # A plan made without reading the exports (a reviewed plan, an undo) has changes and
+    # problems only: the counts of the exports default to nothing.
     changes: tuple[Change, ...]
-    problems: tuple[Problem, ...]
-    in_step: int
-    not_in_inventory: tuple[Notice, ...]
-    orphans: tuple[Notice, ...]
-    unowned: tuple[Notice, ...]
-    rows: int
-    excluded: int
-    invalid: int
-    ambiguous: tuple[Notice, ...]  # one per row of the exports that could not be matched safely
+    problems: tuple[Problem, ...] = ()
+    in_step: int = 0
+    not_in_inventory: tuple[Notice, ...] = ()
+    orphans: tuple[Notice, ...] = ()
+    unowned: tuple[Notice, ...] = ()
+    rows: int = 0
+    excluded: int = 0
+    invalid: int = 0
+    ambiguous: tuple[Notice, ...] = ()  # one per row of the exports that could not be matched safely
     records: Mapping[str, int] = field(default_factory=dict)  # inventory size per C_Code
     machines: Mapping[str, int] = field(default_factory=dict)  # the exports' machines per C_Code
     # Status -> records read, per C_Code, before any change (the records of the run's
@@ -175,7 +177,7 @@ class Plan:
     statuses: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
-        """The plan's counts, as SPEC 7 names them (applied/failed come from apply)."""
+        """The plan's counts, as the README's Reports section names them (applied/failed come from apply)."""
         return {
             "devices": self.rows,
             "excluded": self.excluded,

@@ -1,4 +1,4 @@
-"""Plans a human reviews before they are applied: saved plans (SPEC 9.3) and undo plans (9.2).
+"""Plans a human reviews before they are applied: saved plans (README, Evidence) and undo plans.
 
 Both are a list of changes whose ``before`` is what the record must still hold
 for the change to be applied; :func:`sos_inventory.job.run_reviewed` re-reads

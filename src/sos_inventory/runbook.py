@@ -1,4 +1,4 @@
-"""The runbook as data: categories, actions, tickets and log evidence (SPEC 8).
+"""The runbook as data: categories, actions, tickets and log evidence (docs/runbook.md).
 
 The knowledge lives in ``data/runbook.yaml`` (shipped with the package); a user
 file of the same shape extends or overrides it. This module loads and validates
@@ -34,7 +34,7 @@ from sos_inventory.errors import (
 
 
 class Category(StrEnum):
-    """Diagnosis categories (SPEC 8)."""
+    """Diagnosis categories (docs/runbook.md)."""
 
     DNS_LOOKUP_FAILURE = "dns_lookup_failure"
     NETWORK_TIMEOUT = "network_timeout"
@@ -58,7 +58,7 @@ UPDATE_FAILED = "Failed to update SOS inventory"
 UPDATE_ERROR = "SOS inventory returned an error when updating"
 UNEXPECTED_SERVERS = "SOS inventory returned an unexpected number of servers when querying"
 
-#: What a ticket says where the failure did not tell (SPEC 8: C_Code ALC if unclear).
+#: What a ticket says where the failure did not tell (docs/runbook.md: C_Code ALC if unclear).
 FACT_DEFAULTS = {"c_code": "ALC", "time": "(no time in the log)"}
 
 #: ``[[ ... ]]`` in a template: kept only when every fact it names is known.

@@ -44,7 +44,7 @@ def _server(c_code: str, hostname: str, unid: str, **fields: str) -> dict[str, s
     return out
 
 
-# Devices of account 531277 (ALC): every edge case of SPEC 1-4, one per machine.
+# Devices of account 531277 (ALC): every edge case of the README and docs/sos-api.md, one per machine.
 ALC_ROWS = [
     row("prod-dal10-carrier2-worker-01", provision="2026-11-20T08:00:00Z", device_id="1001"),
     row("prod-dal10-carrier2-worker-02", provision="2026-11-25T12:00:00Z"),  # exactly 48 h: Live
@@ -92,7 +92,7 @@ SEED_SERVERS = [
     ),
 ]
 
-#: The state SPEC 1-4 define after one update, per unid: (application, environment, status).
+#: The state the README and docs/sos-api.md define after one update, per unid: (application, environment, status).
 EXPECTED = {
     "A01": ("containers-kubernetes", "PROD-US-SOUTH", "Live"),
     "A02": ("containers-kubernetes", "PROD-US-SOUTH", "Live"),

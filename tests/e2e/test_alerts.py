@@ -1,4 +1,4 @@
-"""Alerts without noise (SPEC 9.5) over several runs, against a local webhook receiver."""
+"""Alerts without noise (README, Evidence) over several runs, against a local webhook receiver."""
 
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from tests.builders import PLANTED_DEFECT
 from tests.e2e.conftest import EMAIL, NOW, TOKEN, write_fleet, write_seed, write_users
@@ -127,7 +128,7 @@ def assert_round_trip(log: Path, expected: str) -> dict[str, Any]:
 
 
 def test_dns_failure_of_an_unresolvable_name(job: Job) -> None:
-    # https: a plain http:// URL to another host is refused before any lookup (SPEC 11).
+    # https: a plain http:// URL to another host is refused before any lookup (docs/security.md).
     data = assert_round_trip(job.run(url="https://sos-inventory.invalid:8742"), "dns_lookup_failure")
     assert data["findings"][0]["facts"]["host"] == "sos-inventory.invalid"
 
@@ -253,3 +254,21 @@ def test_interrupted_by_sigterm(slow_job: Job) -> None:
     evidence = data["findings"][0]["evidence"]
     assert evidence.startswith("interrupted (") and "SIGTERM" in evidence
     assert data["findings"][0]["rerun_advised"] is True
+
+
+def test_tls_failure_of_a_certificate_no_bundle_vouches_for(tmp_path: Path) -> None:
+    """The reference server on HTTPS with a private CA's certificate; the job is not given that CA."""
+    authority = trustme.CA()
+    server_pem = tmp_path / "server.pem"
+    authority.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(server_pem))
+    for job in _job(tmp_path, ["--tls-cert", str(server_pem)]):
+        url = job.server.url.replace("http://", "https://")
+        env = {k: v for k, v in job.env().items() if k != "SSL_CERT_FILE"}
+        result = subprocess.run(
+            job.command(url=url), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            timeout=120, check=False,
+        )  # fmt: skip
+        assert result.returncode == 4, result.stdout
+        data = assert_round_trip(job.console(result.stdout, result.returncode), "tls_failure")
+        assert data["findings"][0]["transient"] is False
+        assert any("--ca-bundle" in action for action in data["findings"][0]["actions"])

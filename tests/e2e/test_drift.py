@@ -1,4 +1,4 @@
-"""Manual edits and fights (SPEC 9.4): records edited by hand in SOS between runs."""
+"""Manual edits and fights (README, Evidence): records edited by hand in SOS between runs."""
 
 from __future__ import annotations
 

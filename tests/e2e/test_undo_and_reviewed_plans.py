@@ -1,4 +1,4 @@
-"""undo RUN_ID and reviewed plans (SPEC 9.2, 9.3) through the real CLI and the reference server."""
+"""undo RUN_ID and reviewed plans (README, Evidence) through the real CLI and the reference server."""
 
 from __future__ import annotations
 

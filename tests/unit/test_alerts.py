@@ -1,4 +1,4 @@
-"""The alert decisions of SPEC 9.5, with an explicit clock."""
+"""The alert decisions (README, Evidence), with an explicit clock."""
 
 from __future__ import annotations
 

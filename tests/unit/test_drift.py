@@ -1,4 +1,4 @@
-"""Manual edits and fights from the job's own past writes (SPEC 9.4)."""
+"""Manual edits and fights from the job's own past writes (README, Evidence)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class Write:
 
 
 def _plan(*changes: Change) -> Plan:
-    return Plan(changes, (), 0, (), (), (), 0, 0, 0, ())
+    return Plan(changes)
 
 
 EDITED = Change(

@@ -13,7 +13,7 @@ from sos_inventory.report import RunReport
 from sos_inventory.runbook import Category
 from tests.unit.observe_sample import STARTED, sample_report
 
-#: SPEC 10's metrics, as the exposition names them.
+#: docs/observability.md's metrics, as the exposition names them.
 SPEC_METRICS = {
     "sos_inventory_last_run_timestamp_seconds",
     "sos_inventory_last_success_timestamp_seconds",

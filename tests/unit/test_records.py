@@ -1,4 +1,4 @@
-"""Records as the client builds them from the API's items (SPEC 4.2)."""
+"""Records as the client builds them from the API's items (docs/sos-api.md)."""
 
 from __future__ import annotations
 

@@ -16,15 +16,6 @@ def plan(changes: int, records: dict[str, int], c_code: str = "ALC") -> Plan:
             Change(c_code, f"h{i}", f"U{i}", {"status": "Live"}, {"status": "Available"})
             for i in range(changes)
         ),
-        problems=(),
-        in_step=0,
-        not_in_inventory=(),
-        orphans=(),
-        unowned=(),
-        rows=0,
-        excluded=0,
-        invalid=0,
-        ambiguous=(),
         records=records,
     )
 

@@ -1,7 +1,7 @@
 """The ``sos-inventory`` command line: thin commands over the library.
 
 Only this package prints, exits and configures logging; it turns the library's
-errors into the exit codes of SPEC 5 and ends every failure with the runbook's
+errors into the exit codes (README, Exit codes) and ends every failure with the runbook's
 diagnosis (what failed, the cause, the action).
 """
 
@@ -282,7 +282,7 @@ EXIT_BROKEN_PIPE = 141
 def main(argv: Sequence[str] | None = None, *, interrupts: Interrupts | None = None) -> int:
     """Entry point of the ``sos-inventory`` console script (see :mod:`sos_inventory.console`).
 
-    Every command ends with an exit code of SPEC 5, never a traceback: an unexpected
+    Every command ends with an exit code of the README's Exit codes, never a traceback: an unexpected
     exception is an internal error (exit 70, the traceback saved to a file, one line
     pointing at it); a signal is exit 130/143; a closed stdout ends the output quietly.
     """

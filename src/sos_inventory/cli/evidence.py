@@ -1,4 +1,4 @@
-"""``runs``, ``history``, ``audit verify`` and ``audit export``: the ledger read offline (SPEC 9.1)."""
+"""``runs``, ``history``, ``audit verify`` and ``audit export``: the ledger read offline (README, Evidence)."""
 
 from __future__ import annotations
 

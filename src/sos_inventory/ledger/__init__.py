@@ -1,4 +1,4 @@
-"""The evidence store: every run and every attempted field change, hash-chained (SPEC 9.1).
+"""The evidence store: every run and every attempted field change, hash-chained (README, Evidence).
 
 ``<state-dir>/ledger.db`` is a SQLite file (WAL) holding one append-only table.
 Its rows are never updated: a change is written ``pending`` before its request

@@ -68,7 +68,7 @@ def last_success(report: RunReport, metrics_file: Path | None, state_dir: Path |
 
 
 def registry_of(report: RunReport, success_at: float | None) -> CollectorRegistry:
-    """A registry holding the run's metrics (SPEC 10)."""
+    """A registry holding the run's metrics (docs/observability.md)."""
     registry = CollectorRegistry(auto_describe=True)
     finished = report.finished_at or report.started_at
     Gauge(

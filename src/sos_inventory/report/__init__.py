@@ -1,6 +1,6 @@
 """Reports of a run: one value (:class:`RunReport`), one renderer per format.
 
-``report.json`` (SPEC 7), ``junit.xml`` for Jenkins' JUnit publisher,
+``report.json`` (README, Reports), ``junit.xml`` for Jenkins' JUnit publisher,
 ``summary.md`` and ``summary.html`` are written atomically: a reader never sees half a report.
 """
 

@@ -1,4 +1,4 @@
-"""``report.json``: the machine-readable record of a run (SPEC 7)."""
+"""``report.json``: the machine-readable record of a run (README, Reports)."""
 
 from __future__ import annotations
 

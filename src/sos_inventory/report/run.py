@@ -12,7 +12,7 @@ from sos_inventory.plan import Plan, Problem
 from sos_inventory.runbook import category_of
 from sos_inventory.safety import Verdict
 
-#: Exit codes (SPEC 5), named where the reports need them.
+#: Exit codes (README, Exit codes), named where the reports need them.
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
 EXIT_DEFECT = 70
 

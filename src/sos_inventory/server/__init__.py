@@ -1,6 +1,6 @@
-"""The reference SOS inventory server (SPEC section 6).
+"""The reference SOS inventory server (README, The reference SOS server).
 
-It serves the API of SPEC section 4 from a SQLite file, so the whole job can
+It serves the API of docs/sos-api.md from a SQLite file, so the whole job can
 be rehearsed and tested on one machine with no SOS access::
 
     sos-inventory server seed --db inventory.db SEED.json

@@ -1,4 +1,4 @@
-"""The reference SOS server's HTTP side: the routes of SPEC section 4, over a
+"""The reference SOS server's HTTP side: the routes of docs/sos-api.md, over a
 :class:`~sos_inventory.server.store.Store`.
 
 A request passes through, outermost first::

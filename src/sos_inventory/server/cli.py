@@ -105,7 +105,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run_parser = commands.add_parser(
         "run",
         help="serve the SOS API from a SQLite database",
-        description="Serve the SOS inventory API (SPEC section 4) from a SQLite database.",
+        description="Serve the SOS inventory API (docs/sos-api.md) from a SQLite database.",
         epilog=_RUN_EPILOG,
         formatter_class=formatter,
     )

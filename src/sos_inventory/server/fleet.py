@@ -1,10 +1,10 @@
 """Realistic synthetic fleets: Netint ``devices.csv`` exports and SOS seeds.
 
 :func:`iter_fleet` makes :class:`Machine` values named by the real conventions
-(SPEC 3: ``<env>-<datacenter>-<component>[-<sub>]-<NN>``), each carrying the
+(README, Config reference: ``<env>-<datacenter>-<component>[-<sub>]-<NN>``), each carrying the
 truth the job must find (application, environment, dates);
-:func:`write_devices_csv` writes them as ``Acct<N>/devices.csv`` (SPEC 2) and
-:func:`seed_inventory` builds a SEED.json (SPEC 6) drifted from that truth.
+:func:`write_devices_csv` writes them as ``Acct<N>/devices.csv`` (README, Config reference: devices.csv) and
+:func:`seed_inventory` builds a SEED.json (README, The reference SOS server) drifted from that truth.
 
 Every function is pure: one seeded :class:`random.Random` per call, so a seed
 gives the same files byte for byte. Uniqueness holds by construction, not by
@@ -36,7 +36,7 @@ from sos_inventory.model import COLUMNS, Status
 DOMAIN = "alchemy.ibm.com"
 FR2_C_CODE = "ALC_FR2"  # the EU-cloud inventory: every prodfr2 machine belongs to it
 BUILD_WINDOW = timedelta(hours=48)
-HEADER = tuple(column.header for column in COLUMNS)  # the standard devices.csv header (SPEC 2)
+HEADER = tuple(column.header for column in COLUMNS)  # the standard devices.csv header (README)
 VIRTUAL, BARE_METAL, PORTABLE = "Virtual Server", "Bare Metal Server", "Portable"
 
 KUBE, TUGBOAT = "containers-kubernetes", "containers-kubernetes-tugboat"
@@ -171,7 +171,7 @@ class Machine:
         return self.device_type == PORTABLE
 
     def status(self, now: datetime, build_window: timedelta = BUILD_WINDOW) -> Status:
-        """The lifecycle Status of SPEC 1 at ``now``."""
+        """The lifecycle Status (README, How it works) at ``now``."""
         if self.cancellation_date is not None:
             return Status.AVAILABLE
         if now - self.provision_date < build_window:
@@ -348,7 +348,7 @@ def generate_fleet(
 
 
 def format_date(value: datetime, style: DateStyle) -> str:
-    """A date as a Netint export writes it, in one of the accepted forms (SPEC 2)."""
+    """A date as a Netint export writes it, in one of the accepted forms (README, Config reference: devices.csv)."""
     if style == "offset":
         return value.astimezone(_CENTRAL).isoformat(timespec="seconds")
     utc = value.astimezone(UTC)
@@ -470,7 +470,7 @@ def seed_inventory(
     drift: Mapping[str, float] | None = None,
     build_window: timedelta = BUILD_WINDOW,
 ) -> dict[str, Any]:
-    """A SEED.json dict (SPEC 6) for ``machines``, drifted from the truth at ``now``.
+    """A SEED.json dict (README, The reference SOS server) for ``machines``, drifted from the truth at ``now``.
 
     ``drift`` maps each kind of :data:`DRIFT_KINDS` to a share of the managed
     (non-Portable) machines: ``missing`` ones get no record; among records,

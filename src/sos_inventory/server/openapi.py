@@ -1,4 +1,4 @@
-"""The OpenAPI 3.0 document of the reference server's API (SPEC 4), served at ``/openapi.json``.
+"""The OpenAPI 3.0 document of the reference server's API (docs/sos-api.md), served at ``/openapi.json``.
 
 It is the contract both sides are tested against: the test suite runs
 schemathesis on the server with it, and checks every request the job's client

@@ -45,7 +45,7 @@ __all__ = [
 
 STATUSES = ("Build", "Live", "Available")
 UPDATABLE_FIELDS = ("application", "environment", "status")
-# The keys of a record, in the order of SPEC 4.2.
+# The keys of a record, in the order of docs/sos-api.md.
 RECORD_KEYS = (
     "unid",
     "c_code",

@@ -1,4 +1,4 @@
-"""The SOS inventory wire format (SPEC 4): auth, paged queries, metadata lists, updates.
+"""The SOS inventory wire format (docs/sos-api.md): auth, paged queries, metadata lists, updates.
 
 Every HTTP detail of the SOS API lives here, so a team can adapt the job to
 the real service by changing this one module. Nothing else imports aiohttp.
