@@ -34,11 +34,13 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
-# Coverage counts the CLI and server subprocesses too ([tool.coverage.run] patch);
-# the report fails under the floor in [tool.coverage.report].
+# The tests run on every core (pytest-xdist; `make unit JOBS=1` runs them one at a time).
+# Coverage counts the xdist workers and the CLI and server subprocesses too
+# ([tool.coverage.run] patch); the report fails under the floor in [tool.coverage.report].
+JOBS ?= auto
 unit: $(BIN)/.installed
 	rm -f .coverage .coverage.*
-	$(BIN)/coverage run -m pytest -q
+	$(BIN)/coverage run -m pytest -q -n $(JOBS)
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
 

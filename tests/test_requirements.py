@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
+import sys
 import tomllib
 from pathlib import Path
 
@@ -39,3 +41,20 @@ def test_every_requirement_is_pinned_at_an_allowed_version(lock: str, extras: li
 def test_the_mutation_lock_keeps_the_dev_versions() -> None:
     dev, mutation = pins("dev.txt"), pins("mutation.txt")
     assert {name: mutation.get(name) for name in dev} == dev
+
+
+@pytest.mark.skipif(
+    Path(sys.prefix).resolve() != (ROOT / ".venv").resolve(),
+    reason="checks the .venv that `make` builds from requirements/dev.txt; these tests run elsewhere",
+)
+def test_the_venv_make_builds_holds_exactly_the_pinned_versions() -> None:
+    installed: dict[str, str] = {
+        canonicalize_name(dist.metadata["Name"]): dist.version for dist in importlib.metadata.distributions()
+    }
+    installed.pop("sos-inventory")
+    dev = pins("dev.txt")
+    assert {name: installed.get(name) for name in dev} == dev
+    # `make mutation` adds its own tools, pinned too.
+    mutation = pins("mutation.txt")
+    others = {name: version for name, version in installed.items() if name not in dev}
+    assert others == {name: mutation.get(name) for name in others}, "installed but not pinned"
