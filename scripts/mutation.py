@@ -76,7 +76,7 @@ class Target:
     module: str
     tests: tuple[str, ...]
     functions: tuple[str, ...] = ()  # empty: the whole module
-    timeout: float = 120.0  # per mutant: a mutant that hangs the tests counts as killed
+    timeout: float = 120.0  # per mutant: a mutant that hangs the tests counts as killed (by timeout)
 
 
 TARGETS = (
@@ -171,7 +171,7 @@ def summarize(target: Target, session: Path) -> dict[str, int]:
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome
 
-    counts = {"killed": 0, "survived": 0, "incompetent": 0}
+    counts = {"killed": 0, "survived": 0, "incompetent": 0, "timeout": 0}
     survivors: list[str] = []
     with use_db(str(session), WorkDB.Mode.open) as db:
         for item, result in db.completed_work_items:
@@ -186,6 +186,9 @@ def summarize(target: Target, session: Path) -> dict[str, int]:
                 survivors.append(f"- {where} ({mutation.operator_name})\n\n```diff\n{result.diff}\n```\n")
             else:
                 counts[result.test_outcome.value] += 1
+                # cosmic-ray counts a test run cut off by the timeout as killed: shown apart,
+                # since a busy machine rather than the mutant may have made it slow.
+                counts["timeout"] += result.output == "timeout"
     with (WORK / "report.md").open("a", encoding="utf-8") as report:
         report.write(f"\n## {target.name}: {score(counts)}\n\n")
         report.write(f"{target.module}, tests: {', '.join(target.tests)}\n\n")
@@ -196,7 +199,8 @@ def summarize(target: Target, session: Path) -> dict[str, int]:
 def score(counts: dict[str, int]) -> str:
     tried = counts["killed"] + counts["survived"]
     percent = f"{100 * counts['killed'] / tried:.0f}%" if tried else "n/a"
-    return f"{counts['killed']}/{tried} killed ({percent}), {counts['survived']} survived"
+    timeouts = f" ({counts['timeout']} by timeout)" if counts["timeout"] else ""
+    return f"{counts['killed']}/{tried} killed{timeouts} ({percent}), {counts['survived']} survived"
 
 
 def main() -> int:
