@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -271,3 +273,151 @@ def test_query_strategy_choice(strategy: str, hosts: int, total: int, chosen: st
     from sos_inventory.job import choose_strategy
 
     assert choose_strategy(strategy, hosts, total, 1000) == chosen  # type: ignore[arg-type]
+
+
+def test_the_default_policy_is_the_one_the_readme_documents() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("  retry:", 1)[1].split("\nlifecycle:", 1)[0]
+    documented = {
+        key: float(value) for key, value in re.findall(r"^\s+(\w+): ([0-9.]+)", block, flags=re.MULTILINE)
+    }
+    costs = re.search(r"\((\d+) per retry, (\d+) after a timeout\)", block)
+    assert costs is not None
+    documented["retry_cost"], documented["timeout_retry_cost"] = float(costs[1]), float(costs[2])
+    policy = RetryPolicy()
+    assert documented == {key: float(getattr(policy, key)) for key in documented}
+    assert len(documented) == 8
+
+
+def test_every_attempt_retry_and_refusal_is_counted() -> None:
+    policy = RetryPolicy(attempts=4, budget=10, retry_cost=5, breaker_failures=1000)
+    resilience, _ = make(policy)
+    attempt, _calls = flaky([transport(), transport()])
+    assert run(resilience.call(attempt, kind="query")) == "ok"
+    assert (resilience.attempts, resilience.retries) == (3, 2)
+    assert resilience.budget.tokens == 10  # a retried success refunds exactly what it cost
+    resilience.budget.tokens = 5  # one retry left
+    attempt, _calls = flaky([transport(), transport()])
+    with pytest.raises(SosConnectError):
+        run(resilience.call(attempt, kind="update"))
+    assert (resilience.attempts, resilience.retries) == (5, 3)
+    assert resilience.attempts_by_kind == {"query": 3, "update": 2}
+    assert (resilience.budget.spent, resilience.budget.refused) == (3, 1)
+
+
+def test_a_retried_success_refunds_its_cost_below_a_full_budget() -> None:
+    resilience, _ = make(RetryPolicy(budget=100, retry_cost=5))
+    resilience.budget.tokens = 50
+    run(resilience.call(flaky([transport()])[0]))
+    assert resilience.budget.tokens == 50  # took 5, gave 5 back
+    run(resilience.call(flaky([])[0]))
+    assert resilience.budget.tokens == 51  # a first-try success earns one
+
+
+def test_the_injected_randomness_draws_the_backoff_and_a_default_one_works() -> None:
+    policy = RetryPolicy(base_delay=4, max_delay=4)
+    resilience, fake = make(policy)  # rng=random.Random(7)
+    run(resilience.call(flaky([transport()])[0]))
+    assert fake.sleeps == [policy.backoff(1, random.Random(7))]
+    fake = FakeTime()
+    unseeded = Resilience(policy, clock=fake.clock, sleep=fake.sleep)
+    assert run(unseeded.call(flaky([transport()])[0])) == "ok"
+    assert 0 <= fake.sleeps[0] <= 4
+
+
+def test_a_wait_that_ends_exactly_at_the_deadline_is_not_taken() -> None:
+    # Retry-After 5 with 5 s left: waking at the deadline could start nothing.
+    resilience, fake = make(deadline=5.0)
+    attempt, calls = flaky([http(SosRateLimited, 429, retry_after=5)])
+    with pytest.raises(SosRateLimited):
+        run(resilience.call(attempt))
+    assert (calls[0], fake.sleeps) == (1, [])
+    # With more time left the same wait is taken and the retry succeeds.
+    resilience, fake = make(deadline=5.5)
+    assert run(resilience.call(flaky([http(SosRateLimited, 429, retry_after=5)])[0])) == "ok"
+    assert fake.sleeps == [5]
+
+
+def test_no_attempt_starts_at_the_deadline_itself() -> None:
+    resilience, fake = make(deadline=12.0)
+    fake.now = 12.0
+    with pytest.raises(DeadlineExceeded):
+        run(resilience.call(flaky([])[0]))
+
+
+def test_a_success_restarts_the_breaker_count_from_zero() -> None:
+    resilience, _ = make(RetryPolicy(attempts=1, breaker_failures=2))
+    for errors in ([transport()], [], [transport()]):
+        with contextlib.suppress(SosConnectError):
+            run(resilience.call(flaky(list(errors))[0]))
+    assert not resilience.breaker.is_open  # one failure since the success
+    with contextlib.suppress(SosConnectError):
+        run(resilience.call(flaky([transport()])[0]))
+    assert resilience.breaker.is_open  # two in a row
+
+
+def test_gather_or_cancel_cancels_the_siblings_before_it_raises() -> None:
+    from sos_inventory.sos.resilience import gather_or_cancel
+
+    cancelled: list[str] = []
+
+    async def waits_forever(name: str) -> str:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append(name)
+            raise
+        return name
+
+    async def fail() -> str:
+        await asyncio.sleep(0)
+        raise transport()
+
+    async def main() -> None:
+        with pytest.raises(SosConnectError):
+            await asyncio.wait_for(gather_or_cancel(waits_forever("a"), fail(), waits_forever("b")), 10)
+        assert sorted(cancelled) == ["a", "b"]  # before asyncio.run's own clean-up
+
+    asyncio.run(main())
+
+
+def test_gather_or_cancel_cancelled_waits_for_every_child_to_finish_cancelling() -> None:
+    from sos_inventory.sos.resilience import gather_or_cancel
+
+    cleaned: list[str] = []
+
+    async def child(name: str, clean_up_steps: int) -> str:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            for _ in range(clean_up_steps):  # a clean-up that itself awaits
+                await asyncio.sleep(0)
+            cleaned.append(name)
+            raise
+        return name
+
+    async def main() -> None:
+        outer = asyncio.ensure_future(gather_or_cancel(child("quick", 1), child("slow", 5)))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        outer.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(outer, 10)
+        assert sorted(cleaned) == ["quick", "slow"]
+
+    asyncio.run(main())
+
+
+def test_rate_limiter_lets_the_first_request_go_at_once_and_takes_rates_of_one_or_less() -> None:
+    from sos_inventory.sos.resilience import RateLimiter
+
+    for rate, interval in ((1, 1.0), (0.5, 2.0)):
+        fake = FakeTime()
+        limiter = RateLimiter(rate, clock=fake.clock, sleep=fake.sleep)
+
+        async def twice(limiter: RateLimiter = limiter) -> None:
+            await limiter.wait()
+            await limiter.wait()
+
+        asyncio.run(twice())
+        assert fake.sleeps == [interval]  # no sleep of 0 before the first
