@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -208,3 +209,84 @@ def test_applying_a_plan_then_planning_again_gives_no_change(
 def test_now_is_timezone_aware() -> None:
     assert NOW.tzinfo is UTC
     assert datetime(2026, 1, 1, tzinfo=UTC) < NOW
+
+
+def test_a_hostname_twice_in_one_c_code_s_exports_is_one_problem_naming_every_row() -> None:
+    from sos_inventory.plan import duplicate_rows
+
+    once = device("prod-dal10-carrier2-worker-1")
+    first, second = device(line=7), device(line=9, source="Acct999/devices.csv", account="999")
+    other_c_code = device(line=4, c_code="ALC_FR2", account="2051458")
+    problems = duplicate_rows(DeviceSet(devices=[once, first, other_c_code, second]))
+    (problem,) = problems  # the machine of ALC_FR2 is another C_Code's: not a duplicate
+    assert (problem.c_code, problem.hostname) == ("ALC", first.hostname)
+    assert problem.source == "Acct531277/devices.csv:7"  # the first row
+    assert "2 times (Acct531277/devices.csv:7, Acct999/devices.csv:9)" in problem.message
+    assert duplicate_rows(DeviceSet(devices=[once, first])) == []
+
+
+def test_an_empty_key_is_skipped_and_the_next_one_decides() -> None:
+    d = device(device_id="")
+    records = [
+        record(d.hostname, "A", device_id="", ip_private="10.0.0.1"),
+        record(d.hostname, "B", device_id="", ip_private=d.private_ip),
+    ]
+    assert pick_record(d, records) == records[1]
+
+
+def test_a_change_names_the_rule_that_decided_each_field(tmp_path: Path) -> None:
+    d = device()
+    plan = plan_for(tmp_path, [d], [record(d.hostname, "U1", environment="STAGE")])
+    (change,) = plan.changes
+    assert dict(change.after) == {"environment": "PROD-US-SOUTH"}  # only the field that differs
+    assert set(change.rules) == {"environment"}
+    assert re.fullmatch(r"ownership\.environment\[\d+\]", change.rules["environment"])
+    plan = plan_for(
+        tmp_path, [d], [record(d.hostname, "U1", application="container-registry", status="Build")]
+    )
+    (change,) = plan.changes
+    assert re.fullmatch(r"ownership\.application\[\d+\]", change.rules["application"])
+    assert change.rules["status"] == "lifecycle"
+    assert change.to_dict()["rules"] == dict(change.rules)
+    assert "manual_edit" not in change.to_dict()
+
+
+def test_an_unowned_machine_says_which_rule_is_missing(tmp_path: Path) -> None:
+    plan = plan_for(tmp_path, [device("prod-dal10-mystery-01")], [record("prod-dal10-mystery-01", "M")])
+    (notice,) = plan.unowned
+    assert notice.detail.startswith("no application rule matches")
+    assert "environment" not in notice.detail
+
+
+def test_a_problem_from_an_inventory_error_carries_its_facts() -> None:
+    from sos_inventory.errors import SosRejected
+    from sos_inventory.plan import Problem
+
+    error = SosRejected(
+        "HTTP 422",
+        status=422,
+        operation="update",
+        c_code="ALC",
+        url="https://sos.example.com/api/servers/U1",
+        hostname="prod-dal10-carrier2-worker-1030",
+        unid="U1",
+    )
+    problem = Problem.from_error(error, time="2026-12-01T00:00:00Z")
+    assert dict(problem.facts) == {
+        "operation": "update",
+        "host": "sos.example.com",
+        "status": "422",
+        "unid": "U1",
+        "time": "2026-12-01T00:00:00Z",
+    }
+    assert (problem.c_code, problem.hostname) == ("ALC", "prod-dal10-carrier2-worker-1030")
+    out = problem.to_dict()
+    assert out["facts"] == dict(problem.facts)
+    assert (out["c_code"], out["hostname"]) == ("ALC", "prod-dal10-carrier2-worker-1030")
+    assert "source" not in out and "hostnames" not in out
+    assert problem.all_facts({"extra": "x"})["extra"] == "x"
+    assert problem.all_facts()["c_code"] == "ALC"
+    # Without a URL or a time: no host, and the time of now.
+    bare = Problem.from_error(SosRejected("HTTP 400", status=400, operation="query"))
+    assert "host" not in bare.facts and "unid" not in bare.facts
+    assert bare.facts["time"].startswith(str(datetime.now(UTC).year))
