@@ -101,7 +101,7 @@ TARGETS = (
         (
             "tests/e2e/test_exit_codes.py",
             "-k",
-            "update_0 or update_1_rejected or update_3_a_safety or update_4_a_reader or update_5 or update_130",
+            "update_0 or update_1_rejected or update_3_a_safety or update_4 or update_5 or update_130",
         ),
         functions=("_record", "_stopped", "_alert"),
         timeout=300.0,

@@ -114,8 +114,10 @@ def test_update_1_rejected_writes_alone_make_a_failed_run_that_alerts(small_flee
     out = small_fleet.root / "out"
     with Receiver() as webhook:
         result = small_fleet.cli("update", "--report-dir", str(out), "--notify-url", f"{webhook.url}/hook")
-    assert result.returncode == 1, result.stderr
-    data = report(out)
+        data = report(out)
+        # The same failure again: already alerted, so no second post (a reminder waits a day).
+        again = small_fleet.cli("update", "--notify-url", f"{webhook.url}/hook")
+    assert result.returncode == again.returncode == 1, result.stderr
     assert data["exit_code"] == 1
     assert data["counts"]["failed"] == len(HOSTS)
     assert "HTTP 422" in result.stderr
@@ -143,7 +145,9 @@ def test_update_3_a_safety_limit_refuses_every_write(small_fleet: Fleet) -> None
     result = small_fleet.cli("update", "--report-dir", str(small_fleet.root / "out"))
     assert result.returncode == 3, result.stderr
     assert "--force" in result.stderr
-    assert report(small_fleet.root / "out")["safety"]["verdict"] == "refused"
+    data = report(small_fleet.root / "out")
+    assert data["safety"]["verdict"] == "refused"
+    assert data["stopped"].endswith("; nothing was written")
     assert small_fleet.server.stats()["by_kind"]["update"] == 0
     assert statuses(small_fleet) == ALL_BUILD
 
@@ -157,8 +161,11 @@ def test_update_3_an_export_with_a_header_only(small_fleet: Fleet) -> None:
 
 def test_update_4_a_reader_may_not_write(small_fleet: Fleet) -> None:
     reader = small_fleet.env(token=READER_TOKEN, email="reader@example.com")
-    result = small_fleet.cli("update", "--concurrency", "1", env=reader)
+    out = small_fleet.root / "out"
+    result = small_fleet.cli("update", "--concurrency", "1", "--report-dir", str(out), env=reader)
     assert result.returncode == 4, result.stderr
+    # Stopped at the first write: how far it got, in the update's terms.
+    assert report(out)["stopped"].endswith(f": 0 applied, 1 failed, {len(HOSTS) - 1} not attempted")
     assert small_fleet.server.stats()["by_status"].get("403") == 1  # the first write; no retry, no other
     assert statuses(small_fleet) == ALL_BUILD
     assert READER_TOKEN not in result.stdout + result.stderr
@@ -167,9 +174,13 @@ def test_update_4_a_reader_may_not_write(small_fleet: Fleet) -> None:
 def test_update_4_nothing_listens_at_the_inventory_url(small_fleet: Fleet, tmp_path: Path) -> None:
     with silent_listener() as closed:
         url = closed.url
-    result = small_fleet.cli("update", url=url)  # the port was free, and is closed now
+    out = small_fleet.root / "out"
+    result = small_fleet.cli(
+        "update", "--report-dir", str(out), url=url
+    )  # the port was free, and is closed now
     assert result.returncode == 4, result.stderr
     assert "cause: network_" in result.stderr
+    assert report(out)["stopped"].endswith(": no plan was made, nothing was written")
     assert statuses(small_fleet) == ALL_BUILD
 
 
@@ -188,13 +199,21 @@ def test_update_5_another_run_holds_the_lock(small_fleet: Fleet) -> None:
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
 def test_update_130_143_a_signal_stops_the_run(small_fleet: Fleet, signal_number: int) -> None:
     # The run waits on an inventory that never answers: the signal surely lands mid-run.
-    with silent_listener() as silent:
-        run = small_fleet.start("update", "--report-dir", str(small_fleet.root / "out"), url=silent.url)
+    with silent_listener() as silent, Receiver() as webhook:
+        run = small_fleet.start(
+            "update",
+            "--report-dir",
+            str(small_fleet.root / "out"),
+            "--notify-url",
+            f"{webhook.url}/hook",
+            url=silent.url,
+        )
         wait_for(lambda: silent.held, "the run to query the inventory", alive=lambda: run.poll() is None)
         run.send_signal(signal_number)
         _, err = run.communicate(timeout=GENEROUS)
     assert run.returncode == 128 + signal_number, err
     assert TOKEN not in err
+    assert webhook.posts == []  # an interrupted run says nothing of failures it did not see through
 
 
 def test_plan_70_an_internal_error(small_fleet: Fleet) -> None:
