@@ -133,3 +133,31 @@ def test_stop_check_is_polled_before_each_change() -> None:
     assert isinstance(result.stopped_by, Interrupted)
     assert result.count("applied") == 3
     assert result.count("not_attempted") == 7
+
+
+def test_progress_counts_every_change_once_from_zero_to_all() -> None:
+    seen: list[tuple[int, int]] = []
+    result = apply(
+        changes(3),
+        updater({}, []),
+        concurrency=2,
+        progress=lambda phase, done, total: seen.append((done, total)),
+    )
+    assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    assert (result.second_chance, result.recovered) == (0, 0)  # nothing failed: nothing tried again
+
+
+def test_eight_requests_are_in_flight_unless_told_otherwise() -> None:
+    in_flight, most = 0, 0
+
+    async def update(change: Change) -> ServerRecord:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        in_flight -= 1
+        return record(change.hostname, change.unid)._replace(**dict(change.after))
+
+    apply(changes(20), update)
+    assert most == 8  # the README's default for --concurrency
