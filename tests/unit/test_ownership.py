@@ -236,3 +236,47 @@ def test_rules_with_numbered_backreferences_are_searched_one_by_one() -> None:
     rules = RuleSet([Rule("a", (("hostname", re.compile(r"^(\w)\1")),), "a")])
     assert rules._match is None
     assert rules.first_match(device("aab-01")) is not None
+
+
+def test_explain_shows_the_age_in_days_hours_and_minutes_and_a_future_date_as_negative(
+    tmp_path: Path,
+) -> None:
+    from sos_inventory.ownership import _age
+
+    assert _age(timedelta(days=2, hours=3, minutes=4, seconds=59)) == "2d 3h 4m"
+    assert _age(timedelta(hours=23, minutes=59, seconds=59)) == "23h 59m"
+    assert _age(timedelta(seconds=59)) == "0h 0m"
+    assert _age(timedelta(0)) == "0h 0m"
+    assert _age(-timedelta(hours=1, minutes=30)) == "-1h 30m"
+    assert _age(-timedelta(seconds=1)) == "-0h 0m"  # provisioned a second from now: still the future
+    config = make_config(tmp_path)
+    text = "\n".join(explain(device(provision_date=NOW - timedelta(days=3, minutes=7)), config, NOW))
+    assert "  age:         3d 0h 7m at 2026-11-27T12:00Z (build window 2d 0h 0m)" in text
+    assert "  type:        Virtual Server, Dallas 10" in text
+    undated = "\n".join(explain(device(provision_date=None), config, NOW))
+    assert "age:" not in undated
+    assert "provisioned: unknown" in undated
+
+
+def test_explanation_gives_each_status_its_reason_and_only_build_an_end(tmp_path: Path) -> None:
+    from sos_inventory.ownership import explanation
+
+    config = make_config(tmp_path)
+    cases = {
+        "Build": (device(provision_date=NOW - timedelta(hours=1)), "younger than the build window"),
+        "Live": (device(provision_date=NOW - timedelta(days=30)), "older than the build window"),
+        "Available": (
+            device(cancellation_date=datetime(2026, 11, 26, tzinfo=UTC)),
+            "marked for cancellation; stays Available",
+        ),
+        None: (device(provision_date=None), "undecided (no provision date)"),
+    }
+    for value, (machine, reason) in cases.items():
+        status = explanation(machine, config, NOW)["status"]
+        assert status["value"] == value
+        assert status["reason"].startswith(reason)
+        assert (status["build_until"] is not None) == (value == "Build")
+        assert (status["age_seconds"] is None) == (machine.provision_date is None)
+    build = explanation(cases["Build"][0], config, NOW)["status"]
+    assert build["age_seconds"] == 3600.0
+    assert build["build_until"] == "2026-11-29T11:00:00Z"
