@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from sos_inventory.credentials import Credentials, credentials_from_env
 from sos_inventory.errors import ConfigError
+from sos_inventory.lifecycle import DEFAULT_BUILD_WINDOW
 from sos_inventory.model import COLUMNS, RULE_FIELDS, Device
 from sos_inventory.patterns import RulePattern, UnsafePattern, compile_rule_pattern
 from sos_inventory.redact import untrusted
@@ -633,12 +634,14 @@ def config_from_mapping(data: object, *, base: Path, origin: str, path: Path | N
         )
     errors.unknown_keys(drift, ("manual_edits",), "drift")
     try:
-        build_window = parse_duration(lifecycle.get("build_window", "48h"))
+        build_window = (
+            parse_duration(lifecycle["build_window"]) if "build_window" in lifecycle else DEFAULT_BUILD_WINDOW
+        )
         if build_window <= timedelta(0):
             raise ValueError("must be positive")
     except ValueError as exc:
         errors.add("lifecycle.build_window", str(exc))
-        build_window = timedelta(hours=48)
+        build_window = DEFAULT_BUILD_WINDOW
     allow_insecure_http = _flag(inventory, "allow_insecure_http", "inventory", errors)
     config = Config(
         path=path,

@@ -58,3 +58,14 @@ def test_build_ends_one_window_after_provisioning() -> None:
 def test_status_is_build_exactly_while_younger_than_the_window(age: timedelta, window: timedelta) -> None:
     status = lifecycle_status(device(provision_date=NOW - age), NOW, window)
     assert status is (Status.BUILD if age < window else Status.LIVE)
+
+
+def test_the_default_build_window_is_the_one_the_readme_documents() -> None:
+    from pathlib import Path
+
+    from sos_inventory.config import parse_duration
+    from sos_inventory.lifecycle import DEFAULT_BUILD_WINDOW
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    documented = readme.split("  build_window: ", 1)[1].split()[0]
+    assert parse_duration(documented) == DEFAULT_BUILD_WINDOW

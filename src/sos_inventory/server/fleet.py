@@ -31,11 +31,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+from sos_inventory.lifecycle import DEFAULT_BUILD_WINDOW
 from sos_inventory.model import COLUMNS, Status
 
 DOMAIN = "alchemy.ibm.com"
 FR2_C_CODE = "ALC_FR2"  # the EU-cloud inventory: every prodfr2 machine belongs to it
-BUILD_WINDOW = timedelta(hours=48)
+BUILD_WINDOW = DEFAULT_BUILD_WINDOW  # the job's: the fleet's Status follows the job's rules
 HEADER = tuple(column.header for column in COLUMNS)  # the standard devices.csv header (README)
 VIRTUAL, BARE_METAL, PORTABLE = "Virtual Server", "Bare Metal Server", "Portable"
 
