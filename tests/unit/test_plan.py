@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sos_inventory.devices import DeviceSet
 from sos_inventory.errors import ConfigError
 from sos_inventory.model import Device, ServerRecord
-from sos_inventory.plan import KnownNames, Plan, build_plan, pick_record
+from sos_inventory.plan import Change, KnownNames, Plan, Problem, build_plan, pick_record
 from sos_inventory.runbook import Category
 from tests.builders import NOW, make_config, record
 from tests.builders import make_device as device
@@ -106,6 +106,7 @@ def test_two_rows_claiming_one_record_are_both_ambiguous_in_one_problem(tmp_path
     assert plan.changes == ()
     assert [n.detail for n in plan.ambiguous] == ["Acct531277/devices.csv:2", "Acct531277/devices.csv:3"]
     [problem] = plan.problems
+    assert problem.source == "Acct531277/devices.csv:2"  # the first of them
     assert "2 rows of the exports (Acct531277/devices.csv:2, Acct531277/devices.csv:3)" in problem.message
     assert "unexpected number of servers" not in problem.message
 
@@ -137,6 +138,7 @@ def test_rule_value_unknown_to_the_inventory_is_a_config_error(tmp_path: Path) -
     (message,) = caught.value.problems
     assert "ownership.environment[2]" in message
     assert "'STAGE' is not known to the ALC_FR2 inventory" in message
+    assert message.endswith("(known: PROD-US-SOUTH)")  # the environments, not the applications
 
 
 def test_changes_are_sorted_and_counts_add_up(tmp_path: Path) -> None:
@@ -290,3 +292,54 @@ def test_a_problem_from_an_inventory_error_carries_its_facts() -> None:
     bare = Problem.from_error(SosRejected("HTTP 400", status=400, operation="query"))
     assert "host" not in bare.facts and "unid" not in bare.facts
     assert bare.facts["time"].startswith(str(datetime.now(UTC).year))
+
+
+def test_an_inventory_that_knows_no_names_says_so(tmp_path: Path) -> None:
+    nothing = KnownNames(frozenset(), frozenset())
+    config = make_config(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        build_plan(DeviceSet(devices=[device()]), {"ALC": []}, config, NOW, {"ALC": nothing})
+    assert [p.split(" is not known")[0].split(": ")[1] for p in caught.value.problems] == [
+        "application 'containers-kubernetes'",
+        "environment 'PROD-US-SOUTH'",
+    ]
+    assert all(p.endswith("(known: none)") for p in caught.value.problems)
+
+
+def test_an_ambiguity_names_the_keys_it_tried_even_empty_ones(tmp_path: Path) -> None:
+    d = device(device_id="")
+    plan = plan_for(tmp_path, [d], [record(d.hostname, "A"), record(d.hostname, "B")])
+    (problem,) = plan.problems
+    assert f"Device ID (empty), private IP {d.private_ip}, public IP {d.public_ip}" in problem.message
+
+
+def test_what_the_reports_show_of_changes_notices_and_problems() -> None:
+    from sos_inventory.plan import Notice
+
+    edited = Change("ALC", "h1", "U1", {"status": "Build"}, {"status": "Live"}, manual_edit=True)
+    assert edited.to_dict()["manual_edit"] is True
+    assert "unid" not in Notice("ALC", "h1", "not in the inventory").to_dict()
+    assert Notice("ALC", "h1", "orphan", unid="U9").to_dict()["unid"] == "U9"
+    problem = Problem(Category.DUPLICATE_HOSTNAME, "twice", c_code="ALC", hostname="h1")
+    assert problem.all_facts() == {"evidence": "twice", "c_code": "ALC", "hostname": "h1"}
+    # A plan made without the exports (a reviewed plan, an undo) counts nothing it did not read.
+    assert set(Plan(changes=()).counts().values()) == {0}
+
+
+def test_problems_are_listed_by_category_c_code_and_hostname(tmp_path: Path) -> None:
+    def twice(name: str, line: int, c_code: str = "ALC") -> tuple[Device, list[ServerRecord]]:
+        account = "531277" if c_code == "ALC" else "2051458"
+        d = device(name, line=line, c_code=c_code, account=account, device_id="")
+        return d, [record(name, f"{name}-1", c_code=c_code), record(name, f"{name}-2", c_code=c_code)]
+
+    machines = [
+        twice("prod-dal10-carrier2-worker-z", 2),
+        twice("prod-dal10-carrier2-worker-b", 3),
+        twice("prod-dal10-carrier2-worker-a", 9, c_code="ALC_FR2"),
+    ]
+    plan = plan_for(tmp_path, [d for d, _ in machines], [r for _, rs in machines for r in rs])
+    assert [(p.c_code, p.hostname) for p in plan.problems] == [
+        ("ALC", "prod-dal10-carrier2-worker-b"),
+        ("ALC", "prod-dal10-carrier2-worker-z"),
+        ("ALC_FR2", "prod-dal10-carrier2-worker-a"),
+    ]
