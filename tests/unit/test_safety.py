@@ -105,3 +105,9 @@ def test_an_export_share_exactly_at_the_limit_passes() -> None:
 
 def test_an_empty_inventory_is_not_a_truncated_export() -> None:
     assert check(plan(0, {"ALC": 0}), fleet(5), LIMITS).refusals == ()
+
+
+def test_a_tiny_export_share_never_suggests_a_negative_limit() -> None:
+    [refusal] = check(plan(0, {"ALC": 1000}), fleet(1), LIMITS).refusals
+    assert "(0.1%, below 50%)" in refusal.message
+    assert "--min-export-ratio 0.00" in refusal.message  # not -0.00
