@@ -343,3 +343,16 @@ def test_problems_are_listed_by_category_c_code_and_hostname(tmp_path: Path) -> 
         ("ALC", "prod-dal10-carrier2-worker-z"),
         ("ALC_FR2", "prod-dal10-carrier2-worker-a"),
     ]
+
+
+def test_orphans_sharing_a_hostname_are_listed_by_unid_and_empty_inventories_count_zero(
+    tmp_path: Path,
+) -> None:
+    plan = plan_for(
+        tmp_path, [device()], [record("prod-dal10-gone-01", "U2"), record("prod-dal10-gone-01", "U1")]
+    )
+    assert [(o.hostname, o.unid) for o in plan.orphans] == [
+        ("prod-dal10-gone-01", "U1"),
+        ("prod-dal10-gone-01", "U2"),
+    ]
+    assert dict(plan.records) == {"ALC": 2, "ALC_FR2": 0}
