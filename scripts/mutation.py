@@ -192,7 +192,7 @@ def summarize(target: Target, session: Path) -> dict[str, int]:
     survivors: list[str] = []
     with use_db(str(session), WorkDB.Mode.open) as db:
         for item, result in db.completed_work_items:
-            if result.worker_outcome == WorkerOutcome.SKIPPED or keyword_marker(item.mutations[0]):
+            if result.worker_outcome == WorkerOutcome.SKIPPED:  # other operators, keyword markers
                 continue
             if result.worker_outcome != WorkerOutcome.NORMAL or result.test_outcome is None:
                 counts["incompetent"] += 1
@@ -242,11 +242,10 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown targets {', '.join(unknown)}; known: {', '.join(known)}")
     chosen = [known[name] for name in args.targets] if args.targets else list(TARGETS)
+    WORK.mkdir(parents=True, exist_ok=True)
     if args.summarize:
-        # The sessions name the mutated lines of the copy they ran on, which is still there.
         chosen = [t for t in chosen if (WORK / f"{t.name}.sqlite").exists()]
     else:
-        WORK.mkdir(parents=True, exist_ok=True)
         copy_tree()
     (WORK / "report.md").write_text("# Mutation testing\n", encoding="utf-8")
     if args.summarize:
