@@ -213,14 +213,14 @@ def test_auth_errors_are_never_retried_and_do_not_open_the_breaker() -> None:
     assert not resilience.breaker.is_open
 
 
-def test_gather_or_cancel_cancels_the_siblings_of_a_failure() -> None:
+def test_gather_or_cancel_cancels_the_siblings_of_a_failure_before_it_raises() -> None:
     from sos_inventory.sos.resilience import gather_or_cancel
 
     cancelled: list[str] = []
 
-    async def slow(name: str) -> str:
+    async def waits_forever(name: str) -> str:
         try:
-            await asyncio.sleep(30)
+            await asyncio.Event().wait()
         except asyncio.CancelledError:
             cancelled.append(name)
             raise
@@ -232,11 +232,11 @@ def test_gather_or_cancel_cancels_the_siblings_of_a_failure() -> None:
 
     async def main() -> None:
         with pytest.raises(SosConnectError):
-            await gather_or_cancel(slow("a"), fail(), slow("b"))
+            await asyncio.wait_for(gather_or_cancel(waits_forever("a"), fail(), waits_forever("b")), 10)
+        assert sorted(cancelled) == ["a", "b"]  # before asyncio.run's own clean-up
         assert await gather_or_cancel(asyncio.sleep(0, "x"), asyncio.sleep(0, "y")) == ["x", "y"]
 
     asyncio.run(main())
-    assert sorted(cancelled) == ["a", "b"]
 
 
 def test_rate_limiter_spaces_request_starts_evenly() -> None:
@@ -354,31 +354,6 @@ def test_a_success_restarts_the_breaker_count_from_zero() -> None:
     with contextlib.suppress(SosConnectError):
         run(resilience.call(flaky([transport()])[0]))
     assert resilience.breaker.is_open  # two in a row
-
-
-def test_gather_or_cancel_cancels_the_siblings_before_it_raises() -> None:
-    from sos_inventory.sos.resilience import gather_or_cancel
-
-    cancelled: list[str] = []
-
-    async def waits_forever(name: str) -> str:
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.append(name)
-            raise
-        return name
-
-    async def fail() -> str:
-        await asyncio.sleep(0)
-        raise transport()
-
-    async def main() -> None:
-        with pytest.raises(SosConnectError):
-            await asyncio.wait_for(gather_or_cancel(waits_forever("a"), fail(), waits_forever("b")), 10)
-        assert sorted(cancelled) == ["a", "b"]  # before asyncio.run's own clean-up
-
-    asyncio.run(main())
 
 
 def test_gather_or_cancel_cancelled_waits_for_every_child_to_finish_cancelling() -> None:
