@@ -20,6 +20,7 @@ and every survivor's diff. Exit 0 when every run finished, whatever the score.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shlex
 import shutil
@@ -120,8 +121,14 @@ def keyword_marker(mutation: Any) -> bool:
     if mutation.operator_name != "core/ReplaceBinaryOperator_Mul_Div":
         return False
     row, column = mutation.start_pos
-    line = (TREE / mutation.module_path).read_text(encoding="utf-8").splitlines()[row - 1]
+    line = _lines(str(mutation.module_path))[row - 1]
     return line[column] == "*" and line[column + 1 :].lstrip().startswith(",")
+
+
+@functools.cache
+def _lines(module_path: str) -> list[str]:
+    """The lines of a module of the copy, read once for all its mutants."""
+    return (TREE / module_path).read_text(encoding="utf-8").splitlines()
 
 
 def copy_tree() -> None:
