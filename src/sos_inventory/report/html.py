@@ -16,9 +16,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
+from sos_inventory.apply import Outcome
 from sos_inventory.model import Status
 from sos_inventory.report.run import HOST_LISTS, RunReport, iso
-from sos_inventory.report.text import change_text, summary_line
+from sos_inventory.report.text import FIRST_NOT_ATTEMPTED, change_text, split_not_attempted, summary_line
 
 MAX_ROWS = 2000  # per table or list; report.json has every one
 
@@ -156,6 +157,13 @@ def _facts(report: RunReport) -> list[tuple[str, str]]:
         ("inventory", report.inventory_url or ""),
         ("API user", report.api_user or ""),
         ("C_Codes", ", ".join(report.c_codes)),
+        *(
+            (
+                f"{name} at commit",
+                f"{where.get('commit')}" + (f" ({where['ref']})" if where.get("ref") else ""),
+            )
+            for name, where in report.inputs.items()
+        ),
         ("traceback", report.traceback_path or ""),
     ]
     return [(name, value) for name, value in facts if value]
@@ -194,6 +202,8 @@ def _problems(report: RunReport) -> list[str]:
         out.append('<div class="problem">')
         out.append(f'<p><span class="category">{_e(problem.category.value)}</span> {where}</p>')
         out.append(f"<p>{_e(problem.message)}</p>")
+        if problem.details:
+            out.append("<ul>" + "".join(f"<li>{_e(item)}</li>" for item in problem.details) + "</ul>")
         if problem.hostnames:
             out.append(
                 f"<details><summary>{len(problem.hostnames)} machine(s)</summary><ul>"
@@ -225,10 +235,36 @@ def _hostnames(report: RunReport) -> list[str]:
     return out
 
 
+def _outcomes(outcomes: Sequence[Outcome], id: str) -> str:
+    rows = [(o.change.c_code, o.change.hostname, o.change.unid, change_text(o), o.outcome) for o in outcomes]
+    return _table(("C_Code", "hostname", "unid", "change", "outcome"), rows, id=id, data_sortable="")
+
+
+def _not_attempted(left: Sequence[Outcome]) -> list[str]:
+    """What a stopped run left to do: the first FIRST_NOT_ATTEMPTED, the rest folded."""
+    if not left:
+        return []
+    out = [
+        f'<h2 id="not-attempted">Not attempted ({len(left)})</h2>',
+        "<p>The run stopped before these changes; a rerun makes them.</p>",
+        _outcomes(left[:FIRST_NOT_ATTEMPTED], "not-attempted-table"),
+    ]
+    if len(left) > FIRST_NOT_ATTEMPTED:
+        rest = left[FIRST_NOT_ATTEMPTED : FIRST_NOT_ATTEMPTED + MAX_ROWS]
+        out.append(f"<details><summary>The other {len(left) - FIRST_NOT_ATTEMPTED}</summary>")
+        out.append(_outcomes(rest, "not-attempted-rest"))
+        out.append(_more(len(left) - FIRST_NOT_ATTEMPTED) + "</details>")
+    return out
+
+
 def render(report: RunReport) -> str:
-    """The whole page."""
+    """The whole page: how the run ended, the problems and their actions, what was not attempted,
+    the counts and the chart, the changes, the hostname lists."""
     title = f"sos-inventory {report.command}: {report.ending()[0]}"
     body = _head(report)
+    body += _problems(report)
+    left, others = split_not_attempted(report)
+    body += _not_attempted(left)
     counts = report.counts()
     body.append('<h2 id="counts">Counts</h2>')
     body.append(_table(("count", "value"), counts.items(), numeric=(1,), id="counts-table"))
@@ -250,22 +286,10 @@ def render(report: RunReport) -> str:
                 id="status-table",
             )
         )
-    if report.outcomes:
-        body.append(f'<h2 id="changes">Changes ({len(report.outcomes)})</h2>')
-        changes = [
-            (o.change.c_code, o.change.hostname, o.change.unid, change_text(o), o.outcome)
-            for o in report.outcomes[:MAX_ROWS]
-        ]
-        body.append(
-            _table(
-                ("C_Code", "hostname", "unid", "change", "outcome"),
-                changes,
-                id="changes-table",
-                data_sortable="",
-            )
-        )
-        body.append(_more(len(report.outcomes)))
-    body += _problems(report)
+    if others:
+        body.append(f'<h2 id="changes">Changes ({len(others)})</h2>')
+        body.append(_outcomes(others[:MAX_ROWS], "changes-table"))
+        body.append(_more(len(others)))
     body += _hostnames(report)
     return (
         "<!DOCTYPE html>\n"

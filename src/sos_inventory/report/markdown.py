@@ -6,9 +6,18 @@ interrupted by SIGTERM, refused by a guard), before any count.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from sos_inventory.apply import Outcome
 from sos_inventory.redact import printable
 from sos_inventory.report.run import HOST_LISTS, RunReport, iso
-from sos_inventory.report.text import capped, change_text, summary_line
+from sos_inventory.report.text import (
+    FIRST_NOT_ATTEMPTED,
+    capped,
+    change_text,
+    split_not_attempted,
+    summary_line,
+)
 
 MAX_ROWS = 500
 
@@ -24,8 +33,14 @@ def _about(report: RunReport) -> list[str]:
     config = f"`{report.config_path}`" if report.config_path else "(none)"
     if report.config_sha256:
         config += f" (SHA-256 `{report.config_sha256}`)"
+    inputs = [
+        f"{_cell(name)} `{_cell(str(where.get('commit')))}`"
+        + (f" ({_cell(str(where['ref']))})" if where.get("ref") else "")
+        for name, where in report.inputs.items()
+    ]
     return [
         f"- Run `{report.run_id}`, sos-inventory {report.version}",
+        *([f"- Inputs at commit: {', '.join(inputs)}"] if inputs else []),
         f"- Run clock `{iso(report.now)}`, started `{iso(report.started_at)}`"
         + (f", finished `{iso(report.finished_at)}`" if report.finished_at else ""),
         f"- Config {config}",
@@ -34,7 +49,18 @@ def _about(report: RunReport) -> list[str]:
     ]
 
 
+def _outcome_rows(outcomes: Sequence[Outcome]) -> list[str]:
+    rows = ["| C_Code | hostname | unid | change | outcome |", "| --- | --- | --- | --- | --- |"]
+    for outcome in outcomes:
+        c = outcome.change
+        rows.append(
+            f"| {c.c_code} | {c.hostname} | {_cell(c.unid)} | {_cell(change_text(outcome))} | {outcome.outcome} |"
+        )
+    return rows
+
+
 def render(report: RunReport) -> str:
+    """How the run ended, the problems and their actions, what was not attempted, then the rest."""
     headline, why = report.ending()
     lines = [
         f"# sos-inventory {report.command}: {headline} (exit {report.exit_code})",
@@ -44,35 +70,43 @@ def render(report: RunReport) -> str:
         *(_about(report)),
         "",
         summary_line(report) + ".",
-        "",
-        "| count | value |",
-        "| --- | ---: |",
-        *(f"| {key} | {value} |" for key, value in report.counts().items()),
     ]
-    if report.outcomes:
-        lines += [
-            "",
-            f"## Changes ({len(report.outcomes)})",
-            "",
-            "| C_Code | hostname | unid | change | outcome |",
-            "| --- | --- | --- | --- | --- |",
-        ]
-        shown, rest = capped(report.outcomes, MAX_ROWS)
-        for outcome in shown:
-            c = outcome.change
-            lines.append(
-                f"| {c.c_code} | {c.hostname} | {_cell(c.unid)} | {_cell(change_text(outcome))} | {outcome.outcome} |"
-            )
-        if rest:
-            lines.append(f"\n... and {rest} more in report.json.")
     problems = report.problems()
     if problems:
         lines += ["", f"## Problems ({len(problems)})", ""]
         shown_problems, rest = capped(problems, MAX_ROWS)
         for p in shown_problems:
             lines.append(f"- **{p.category.value}** {_cell(p.message)}  \n  Action: {_cell(p.action)}")
+            lines += [f"  - {_cell(item)}" for item in p.details]
             if p.hostnames:
                 lines.append(f"  Machines ({len(p.hostnames)}): {', '.join(p.hostnames)}")
+        if rest:
+            lines.append(f"\n... and {rest} more in report.json.")
+    left, others = split_not_attempted(report)
+    if left:
+        first, rest = capped(left, FIRST_NOT_ATTEMPTED)
+        lines += ["", f"## Not attempted ({len(left)})", "", "A rerun makes these changes.", ""]
+        lines += _outcome_rows(first)
+        if rest:
+            lines.append(f"\n... and {rest} more, listed after the changes below.")
+    lines += [
+        "",
+        "## Counts",
+        "",
+        "| count | value |",
+        "| --- | ---: |",
+        *(f"| {key} | {value} |" for key, value in report.counts().items()),
+    ]
+    if others:
+        lines += ["", f"## Changes ({len(others)})", ""]
+        shown, rest = capped(others, MAX_ROWS)
+        lines += _outcome_rows(shown)
+        if rest:
+            lines.append(f"\n... and {rest} more in report.json.")
+    if len(left) > FIRST_NOT_ATTEMPTED:
+        shown, rest = capped(left[FIRST_NOT_ATTEMPTED:], MAX_ROWS)
+        lines += ["", f"## Not attempted, the other {len(left) - FIRST_NOT_ATTEMPTED}", ""]
+        lines += _outcome_rows(shown)
         if rest:
             lines.append(f"\n... and {rest} more in report.json.")
     lists = report.host_lists()

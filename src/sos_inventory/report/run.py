@@ -56,10 +56,17 @@ class RunReport:
     retries: int = 0
     traceback_path: str | None = None  # where an internal error's traceback was saved
     attempts_by_kind: dict[str, int] = field(default_factory=dict)  # query, update
+    # The addresses a connectivity ticket names (netfacts), looked up when the run failed to connect.
+    network: dict[str, str] = field(default_factory=dict)
+    # Where the inputs came from: input name -> path, commit, ref (provenance.py).
+    inputs: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
     def facts(self) -> dict[str, str]:
         """Facts of the run that every problem's ticket may quote."""
-        return {"build_url": self.build_url} if self.build_url else {}
+        facts = dict(self.network)
+        if self.build_url:
+            facts["build_url"] = self.build_url
+        return facts
 
     def not_attempted(self) -> int:
         """Changes never attempted (the run stopped first, or did not apply)."""

@@ -12,6 +12,8 @@ T = TypeVar("T")
 
 #: Hostnames shown per list on the console before "... and N more".
 CONSOLE_HOSTS = 20
+#: Changes a stopped run never attempted, shown before the rest are folded (every format).
+FIRST_NOT_ATTEMPTED = 20
 
 
 def change_text(outcome: Outcome) -> str:
@@ -20,6 +22,13 @@ def change_text(outcome: Outcome) -> str:
     return ", ".join(
         f"{name}: {change.before.get(name) or '(empty)'} -> {value}" for name, value in change.after.items()
     )
+
+
+def split_not_attempted(report: RunReport) -> tuple[list[Outcome], list[Outcome]]:
+    """The changes never attempted (the run stopped first), and the others: every human report
+    lists the first apart, after the problems, so that what is left to do is not buried."""
+    left = [o for o in report.outcomes if o.outcome == "not_attempted"]
+    return left, [o for o in report.outcomes if o.outcome != "not_attempted"]
 
 
 def capped(items: Sequence[T], limit: int | None) -> tuple[Sequence[T], int]:
