@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from sos_inventory.errors import ConfigError
-from sos_inventory.redact import register_credentials, untrusted
+from sos_inventory.netfacts import is_loopback
+from sos_inventory.redact import SHORT_SECRET, register_credentials, untrusted
 
 #: A token file is a few dozen bytes; anything much larger is the wrong file.
 MAX_TOKEN_FILE = 64 * 1024
@@ -28,6 +30,18 @@ class Credentials:
 
     def __str__(self) -> str:
         return f"{self.email} (token hidden)"
+
+    def check_for(self, url: str) -> None:
+        """Refuse (ConfigError) a token too short to be a real one against an inventory that is not on
+        this machine: it is a placeholder or a typo, and it could not be masked safely in the output."""
+        host = urlsplit(url).hostname or ""
+        if len(self.token) < SHORT_SECRET and not is_loopback(host):
+            raise ConfigError(
+                f"the SOS API token is {len(self.token)} character(s) long, too short for a real access "
+                f"token (at least {SHORT_SECRET}), and {untrusted(host, 80)} is not this machine",
+                action="Set SOS_API_TOKEN (or SOS_API_TOKEN_FILE) to the job's real SOS API access token; "
+                "short demo tokens are accepted only by an inventory on loopback.",
+            )
 
 
 def credentials_from_env(environ: Mapping[str, str] | None = None) -> Credentials:

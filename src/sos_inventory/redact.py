@@ -53,12 +53,24 @@ class _Secrets:
             self._known.add(secret)
             # Longest first, so that a secret containing another is masked whole.
             ordered = sorted(self._known, key=len, reverse=True)
-            self.pattern = re.compile("|".join(re.escape(s) for s in ordered))
+            self.pattern = re.compile("|".join(_secret_pattern(s) for s in ordered))
 
     def clear(self) -> None:
         with self._lock:
             self._known.clear()
             self.pattern = None
+
+
+#: A secret shorter than this is masked only where it stands whole (not inside a longer word): a
+#: one-letter token masked everywhere would garble every line ("Fi*** the e***port").
+SHORT_SECRET = 8
+
+
+def _secret_pattern(secret: str) -> str:
+    escaped = re.escape(secret)
+    if len(secret) >= SHORT_SECRET:
+        return escaped
+    return rf"(?<![A-Za-z0-9]){escaped}(?![A-Za-z0-9])"
 
 
 _secrets = _Secrets()

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sos_inventory.config import config_from_mapping, load_config
 from sos_inventory.devices import DevicesFile, load_devices
 from sos_inventory.errors import ConfigError, InputError
-from sos_inventory.redact import forget_secrets, redact, register_credentials
+from sos_inventory.redact import SHORT_SECRET, forget_secrets, redact, register_credentials
 from tests.builders import HEADER, make_config
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
@@ -85,11 +85,45 @@ def test_any_parsed_config_is_a_config_or_a_config_error(data: dict[str, object]
 
 
 @SETTINGS
-@given(token=st.text(min_size=1, max_size=40), text=st.text(max_size=200))
+@given(token=st.text(min_size=SHORT_SECRET, max_size=40), text=st.text(max_size=200))
 def test_a_registered_token_never_survives_redaction(token: str, text: str) -> None:
     forget_secrets()
     try:
         register_credentials("sre@example.com", token)
         assert token not in redact(text[:100] + token + text[100:]) or token in "***"
+    finally:
+        forget_secrets()
+
+
+WORD = st.characters(categories=("Ll", "Lu", "Nd"), max_codepoint=127)
+
+
+@SETTINGS
+@given(
+    token=st.text(min_size=1, max_size=SHORT_SECRET - 1),
+    left=st.text(max_size=100).filter(lambda t: not t[-1:].isascii() or not t[-1:].isalnum()),
+    right=st.text(max_size=100).filter(lambda t: not t[:1].isascii() or not t[:1].isalnum()),
+)
+def test_a_short_token_standing_whole_never_survives_redaction(token: str, left: str, right: str) -> None:
+    """A token too short to be a real one (the job refuses it against a real inventory) is masked
+    where it stands whole; inside a longer word it is left alone, so that "x" does not garble the
+    output into "Fi*** the e***port"."""
+    forget_secrets()
+    try:
+        register_credentials("sre@example.com", token)
+        shown = redact(f"{left} {token} {right}")
+        assert f" {token} " not in shown or token in "*** "
+    finally:
+        forget_secrets()
+
+
+@SETTINGS
+@given(token=st.text(WORD, min_size=1, max_size=SHORT_SECRET - 1), word=st.text(WORD, min_size=1, max_size=8))
+def test_a_short_token_inside_a_word_leaves_the_word_alone(token: str, word: str) -> None:
+    forget_secrets()
+    try:
+        register_credentials("sre@example.com", token)
+        text = f"{word}{token}{word}"
+        assert redact(text) == text
     finally:
         forget_secrets()
