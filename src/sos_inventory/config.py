@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import ipaddress
 import re
 import ssl
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -24,6 +23,7 @@ from sos_inventory.credentials import Credentials, credentials_from_env
 from sos_inventory.errors import ConfigError
 from sos_inventory.lifecycle import DEFAULT_BUILD_WINDOW
 from sos_inventory.model import COLUMNS, RULE_FIELDS, Device
+from sos_inventory.netfacts import is_loopback
 from sos_inventory.patterns import RulePattern, UnsafePattern, compile_rule_pattern
 from sos_inventory.redact import untrusted
 from sos_inventory.sos.resilience import RetryPolicy
@@ -263,14 +263,27 @@ def parse_duration(text: object) -> timedelta:
 
 
 class _Collector:
-    """Collects problems while a config is validated."""
+    """Collects problems while a config is validated, with the actions that fix them, if known."""
 
     def __init__(self, origin: str) -> None:
         self.origin = origin
         self.problems: list[str] = []
+        self.actions: dict[str, None] = {}  # ordered, without repeats
+        self.general = 0  # problems with no action of their own
 
-    def add(self, where: str, message: str) -> None:
+    def add(self, where: str, message: str, *, action: str | None = None) -> None:
         self.problems.append(f"{self.origin}: {untrusted(where, 120)}: {message}")
+        if action is None:
+            self.general += 1
+        else:
+            self.actions[action] = None
+
+    def error(self) -> ConfigError:
+        """The ConfigError of every problem collected, with their own actions (None: the runbook's)."""
+        actions = list(self.actions)
+        if actions and self.general:
+            actions.append("Correct the other problems named above, then rerun.")
+        return ConfigError(self.problems, action=" ".join(actions) or None)
 
     def unknown_keys(self, section: Mapping[Any, Any], known: Sequence[str], where: str) -> None:
         """A problem for each key of ``section`` that is not ``known``, with a suggestion."""
@@ -437,20 +450,11 @@ def _url(raw: object, errors: _Collector, *, where: str, allow_insecure_http: bo
         # The Basic credentials would cross the network in clear.
         errors.add(
             where,
-            f"http:// to {shown(hostname)} would send the credentials in clear: use https:// "
-            "(or set inventory.allow_insecure_http: true on a network you trust)",
+            f"http:// to {shown(hostname)} would send the credentials in clear",
+            action="Use the SOS API's https:// URL; only if the network between the job and the API is "
+            "trusted, set inventory.allow_insecure_http: true.",
         )
     return url.rstrip("/")
-
-
-def is_loopback(hostname: str) -> bool:
-    """Whether ``hostname`` names this machine without a resolver (localhost, 127.0.0.0/8, ::1)."""
-    if hostname.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
 
 
 def _number(
@@ -697,7 +701,7 @@ def config_from_mapping(data: object, *, base: Path, origin: str, path: Path | N
         << 20,
     )
     if errors.problems:
-        raise ConfigError(errors.problems)
+        raise errors.error()
     return config
 
 
@@ -708,7 +712,11 @@ def load_config(path: Path | str) -> Config:
         raw = path.read_bytes()
         text = raw.decode("utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found (use --config PATH)") from None
+        raise ConfigError(
+            f"{path}: config file not found",
+            action=f"Point --config at the job's YAML config (the default is {DEFAULT_CONFIG} in the current "
+            "folder); `sos-inventory validate --config PATH` checks it.",
+        ) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
@@ -731,5 +739,5 @@ def with_overrides(
         errors.origin = "--ca-bundle"
         bundle = _ca_bundle(str(ca_bundle), Path.cwd(), errors)
     if errors.problems:
-        raise ConfigError(errors.problems)
+        raise errors.error()
     return replace(config, inventory_url=url, ca_bundle=bundle)

@@ -80,8 +80,8 @@ class Finding:
 
     def to_dict(self, knowledge: Knowledge | None = None) -> dict[str, Any]:
         knowledge = knowledge or default_knowledge()
-        info = knowledge.categories[self.category]
         facts = {"evidence": self.evidence, **self.facts}
+        info = knowledge.info(self.category, facts)
         return {
             "category": self.category.value,
             "line": self.line,
@@ -119,6 +119,15 @@ class Diagnosis:
             "omitted": self.omitted,
             "findings": [f.to_dict(knowledge) for f in self.findings],
         }
+
+
+def shortened(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters: its start and its end, the middle left out. The end of
+    the job's closing line says how far the run got (``... 6852 applied, 5 failed``): it is kept."""
+    if len(text) <= limit:
+        return text
+    tail = limit // 3
+    return f"{text[: limit - tail - 3]} … {text[-tail:]}"
 
 
 def _clean(raw: str) -> tuple[str, str | None, bool]:
@@ -475,7 +484,9 @@ class Scanner:
     def _masked(self, finding: Finding) -> Finding:
         """The finding with its secrets masked, then cut: done only for what is kept (the rare part)."""
         facts = {k: mask(v, self.secrets) for k, v in finding.facts.items()}
-        return replace(finding, evidence=mask(finding.evidence, self.secrets)[:MAX_EVIDENCE], facts=facts)
+        return replace(
+            finding, evidence=shortened(mask(finding.evidence, self.secrets), MAX_EVIDENCE), facts=facts
+        )
 
     def _add(self, finding: Finding) -> None:
         key = (finding.category, tuple(sorted((k, v) for k, v in finding.facts.items() if k != "time")))

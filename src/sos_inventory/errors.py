@@ -42,7 +42,13 @@ Operation = Literal["query", "update"]
 
 
 class SosInventoryError(Exception):
-    """Base of every error this package raises on purpose."""
+    """Base of every error this package raises on purpose.
+
+    ``action`` says what fixes this very error, when the runbook's action for its category
+    would be too general (a missing config file, a plan too old, an unknown run id).
+    """
+
+    action: str | None = None
 
 
 class ConfigError(SosInventoryError):
@@ -99,9 +105,17 @@ class LockHeld(SosInventoryError):
 class LedgerError(SosInventoryError):
     """The ledger (the evidence of every write) cannot be written or read: no write without evidence."""
 
+    def __init__(self, message: str, *, action: str | None = None) -> None:
+        super().__init__(message)
+        self.action = action
+
 
 class PlanFileError(SosInventoryError):
     """A reviewed plan file cannot be read, is not a plan, or is older than allowed."""
+
+    def __init__(self, message: str, *, action: str | None = None) -> None:
+        super().__init__(message)
+        self.action = action
 
 
 class RunStopped(SosInventoryError):

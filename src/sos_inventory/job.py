@@ -48,6 +48,7 @@ class RunOptions:
     limits: Safety | None = None  # None: the config's
     force: bool = False
     overrides: tuple[str, ...] = ()
+    reason: str | None = None  # why the guards are overridden (--reason), recorded with the verdict
     query_strategy: QueryStrategy = "auto"
     max_rps: float | None = None  # cap on requests per second to a shared API
     progress: Progress = no_progress  # told how far reading, planning and applying got
@@ -334,7 +335,12 @@ class _Run:
         )
         limits = self.options.limits or self.config.safety
         verdict = safety.check(
-            plan, device_set, limits, force=self.options.force, overrides=self.options.overrides
+            plan,
+            device_set,
+            limits,
+            force=self.options.force,
+            overrides=self.options.overrides,
+            reason=self.options.reason,
         )
         return plan, verdict
 
@@ -356,9 +362,10 @@ class _Run:
             cancel_at_once=False,
         )
 
-    async def recheck(self, changes: Sequence[Change]) -> tuple[set[int], dict[str, int]]:
-        """Re-read the records of ``changes`` host by host; the indices of the stale changes
-        (the record no longer holds their ``before``, or is gone), and each inventory's size."""
+    async def recheck(self, changes: Sequence[Change]) -> tuple[set[int], set[int], dict[str, int]]:
+        """Re-read the records of ``changes`` host by host: the indices of the stale changes (the
+        record no longer holds their ``before``, or is gone), of the stale ones whose record holds
+        their ``after`` already (an undo done twice, a plan applied again), and each inventory's size."""
         hosts = sorted({(c.c_code, c.hostname) for c in changes})
         c_codes = sorted({c_code for c_code, _ in hosts})
 
@@ -369,21 +376,29 @@ class _Run:
 
         found, sizes = await self.interruptible(read, cancel_at_once=True)
         by_unid = {(r.c_code, r.unid): r for records in found for r in records}
-        stale = set()
+        stale, done = set(), set()
         for index, change in enumerate(changes):
             record = by_unid.get((change.c_code, change.unid))
             if record is None or any(record.field(n) != v for n, v in change.before.items()):
                 stale.add(index)
-        return stale, {c_code: size[0] for c_code, size in zip(c_codes, sizes, strict=True)}
+                if record is not None and all(record.field(n) == v for n, v in change.after.items()):
+                    done.add(index)
+        return stale, done, {c_code: size[0] for c_code, size in zip(c_codes, sizes, strict=True)}
 
 
-def _stale_problem(changes: Sequence[Change], why: str) -> Problem:
+def _stale_problem(changes: Sequence[Change], done: int, why: str, action: str | None) -> Problem:
     listed = ", ".join(f"{c.c_code}/{c.hostname} ({c.unid})" for c in changes[:20])
     more = f" and {len(changes) - 20} more" if len(changes) > 20 else ""
+    already = (
+        f"; {'all' if done == len(changes) else done} of them already hold the values to write"
+        if done
+        else ""
+    )
     return Problem(
         Category.STALE_PLAN,
-        f"{len(changes)} change(s) not applied: {why}: {listed}{more}",
-        facts={"count": str(len(changes))},
+        f"{len(changes)} change(s) not applied: {why}{already}: {listed}{more}",
+        facts={"count": str(len(changes)), "already": str(done)},
+        action_text=action,
     )
 
 
@@ -395,6 +410,7 @@ def run_reviewed(
     *,
     write: bool,
     stale_because: str = "the record changed since the plan was made",
+    stale_action: str | None = None,
     interrupts: Interrupts | None = None,
 ) -> RunResult:
     """Apply exactly ``changes`` (a reviewed plan, an undo) where each record still holds their ``before``.
@@ -405,10 +421,10 @@ def run_reviewed(
     """
 
     async def body(job: _Run, result: RunResult) -> None:
-        stale, totals = await job.recheck(changes)
+        stale, done, totals = await job.recheck(changes)
         old = [c for i, c in enumerate(changes) if i in stale]
         fresh = tuple(c for i, c in enumerate(changes) if i not in stale)
-        problems = (_stale_problem(old, stale_because),) if old else ()
+        problems = (_stale_problem(old, len(done), stale_because, stale_action),) if old else ()
         result.plan = Plan(changes=tuple(changes), problems=problems, records=totals)
         limits = replace(options.limits or config.safety, min_export_ratio=0.0)
         result.verdict = safety.check(
@@ -417,12 +433,13 @@ def run_reviewed(
             limits,
             force=options.force,
             overrides=options.overrides,
+            reason=options.reason,
         )
         applied = ApplyResult()
         if write and not result.verdict.refused:
             applied = await job.apply(replace(result.plan, changes=fresh))
-        done = iter(applied.outcomes or [Outcome(c, "planned") for c in fresh])
-        applied.outcomes = [Outcome(c, "stale") if i in stale else next(done) for i, c in enumerate(changes)]
+        made = iter(applied.outcomes or [Outcome(c, "planned") for c in fresh])
+        applied.outcomes = [Outcome(c, "stale") if i in stale else next(made) for i, c in enumerate(changes)]
         result.applied = applied
 
     return _execute(config, credentials, options, body, interrupts=interrupts)

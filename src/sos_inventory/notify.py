@@ -37,7 +37,7 @@ ALERT = "Error during updating the SOS Inventory metadata used to track security
 
 def alert_text(problem: Problem, *, build_url: str | None, exit_code: int, summary: str) -> str:
     """The alert's text (Slack mrkdwn)."""
-    info = default_knowledge().categories[problem.category]
+    info = default_knowledge().info(problem.category, problem.all_facts())
     link = f" See the output of the build here {build_url}" if build_url else ""
     rerun = "a rerun may fix it" if info.transient else "rerunning will not help until it is fixed"
     return "\n".join(

@@ -80,6 +80,7 @@ class Problem:
     facts: Mapping[str, str] = field(default_factory=dict)  # for actions and tickets: host, status, time...
     hostnames: tuple[str, ...] = ()  # every machine this one cause hit (beyond ``hostname``)
     action_text: str | None = None  # the action, when the runbook's for the category is not precise
+    details: tuple[str, ...] = ()  # the items the message introduces (each problem of a config)
 
     def all_facts(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """Every fact known about this problem, for the runbook's templates."""
@@ -126,11 +127,13 @@ class Problem:
             "message": self.message,
             "action": " ".join(actions),
             "actions": actions,
-            "transient": knowledge.categories[self.category].transient,
+            "transient": knowledge.info(self.category, facts).transient,
             "ticket": knowledge.ticket(self.category, facts),
         }
         if self.hostnames:
             out["hostnames"] = list(self.hostnames)
+        if self.details:
+            out["details"] = list(self.details)
         if self.source:
             out["source"] = self.source
         if self.facts:

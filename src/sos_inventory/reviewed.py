@@ -21,6 +21,11 @@ from sos_inventory.model import WRITABLE_FIELDS
 from sos_inventory.plan import Change
 
 PLAN_FORMAT = "sos-inventory-plan"
+#: What fixes a --plan file that is not a plan this tool can apply.
+NOT_A_PLAN = (
+    "Give --plan a plan saved by `sos-inventory plan --out PLAN.json`, unedited; make and review a new one "
+    "if in doubt."
+)
 PLAN_VERSION = 1
 
 
@@ -115,11 +120,13 @@ def load_plan(path: Path, *, max_age: timedelta, clock: datetime) -> SavedPlan:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise PlanFileError(f"{path}: cannot read the plan: {exc}") from None
+        raise PlanFileError(f"{path}: cannot read the plan: {exc}", action=NOT_A_PLAN) from None
     if not isinstance(data, Mapping) or data.get("format") != PLAN_FORMAT:
-        raise PlanFileError(f"{path}: not a plan saved by `sos-inventory plan --out`")
+        raise PlanFileError(f"{path}: not a plan saved by `sos-inventory plan --out`", action=NOT_A_PLAN)
     if data.get("version") != PLAN_VERSION:
-        raise PlanFileError(f"{path}: plan version {data.get('version')!r}, this tool reads {PLAN_VERSION}")
+        raise PlanFileError(
+            f"{path}: plan version {data.get('version')!r}, this tool reads {PLAN_VERSION}", action=NOT_A_PLAN
+        )
     try:
         created = datetime.fromisoformat(str(data["created_at"]).replace("Z", "+00:00"))
         if created.tzinfo is None:
@@ -130,12 +137,14 @@ def load_plan(path: Path, *, max_age: timedelta, clock: datetime) -> SavedPlan:
         changes = tuple(_change(item, i) for i, item in enumerate(raw))
         url = str(data["inventory_url"])
     except (KeyError, ValueError) as exc:
-        raise PlanFileError(f"{path}: not a valid plan: {exc}") from None
+        raise PlanFileError(f"{path}: not a valid plan: {exc}", action=NOT_A_PLAN) from None
     age = clock - created
     if age > max_age:
         raise PlanFileError(
             f"{path}: the plan was made {created:%Y-%m-%dT%H:%M:%SZ}, {_hours(age)} ago, older than "
-            f"--max-plan-age {_hours(max_age)}: the inventory may have moved on; make and review a new plan"
+            f"--max-plan-age {_hours(max_age)}: the inventory may have moved on",
+            action="Make and review a new plan (`sos-inventory plan --out PLAN.json`) and apply it within "
+            "--max-plan-age; if this plan is still right, raise --max-plan-age.",
         )
     inputs = data.get("inputs") if isinstance(data.get("inputs"), Mapping) else {}
     return SavedPlan(

@@ -13,7 +13,7 @@ import functools
 import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -49,6 +49,7 @@ class Category(StrEnum):
     MANUAL_EDIT = "manual_edit"
     FIGHT = "fight"
     STALE_PLAN = "stale_plan"
+    STATE_ERROR = "state_error"
     CODE_DEFECT = "code_defect"
 
 
@@ -58,8 +59,9 @@ UPDATE_FAILED = "Failed to update SOS inventory"
 UPDATE_ERROR = "SOS inventory returned an error when updating"
 UNEXPECTED_SERVERS = "SOS inventory returned an unexpected number of servers when querying"
 
-#: What a ticket says where the failure did not tell (docs/runbook.md: C_Code ALC if unclear).
-FACT_DEFAULTS = {"c_code": "ALC", "time": "(no time in the log)"}
+#: What a ticket says where the failure did not tell. The runbook says to name C_Code ALC when
+#: the log names none: the ticket says that the C_Code is unknown and that ALC is that default.
+FACT_DEFAULTS = {"c_code": "unknown (the runbook's default: ALC)", "time": "(no time in the log)"}
 
 #: ``[[ ... ]]`` in a template: kept only when every fact it names is known.
 _OPTIONAL = re.compile(r"\[\[((?:(?!\[\[|\]\]).)*)\]\]")
@@ -67,12 +69,21 @@ _OPTIONAL = re.compile(r"\[\[((?:(?!\[\[|\]\]).)*)\]\]")
 
 @dataclass(frozen=True, slots=True)
 class CategoryInfo:
-    """What one category means and what to do about it."""
+    """What one category means and what to do about it.
+
+    ``statuses`` refines it by the failure's HTTP status (its ``status`` fact): a 422 is a
+    rejected value, not an outage, and a 403 a missing role, not an expired token.
+    """
 
     summary: str
     transient: bool
     ticket: str | None  # a key of Knowledge.tickets
     actions: tuple[str, ...]
+    statuses: Mapping[str, CategoryInfo] = field(default_factory=dict)  # HTTP status -> refined info
+
+    def refined(self, facts: Mapping[str, str]) -> CategoryInfo:
+        """The category as the failure's facts say it: its HTTP status's variant, if it has one."""
+        return self.statuses.get(facts.get("status", ""), self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,17 +107,21 @@ class Knowledge:
     success: re.Pattern[str]
     failure: re.Pattern[str]
 
+    def info(self, category: Category, facts: Mapping[str, str] | None = None) -> CategoryInfo:
+        """What the category means for a failure with these facts (its HTTP status decides, if any)."""
+        return self.categories[category].refined(facts or {})
+
     def actions(self, category: Category, facts: Mapping[str, str]) -> list[str]:
         """The category's actions, with the failure's facts filled in."""
-        return [_fill(action, facts) for action in self.categories[category].actions]
+        return [_fill(action, facts) for action in self.info(category, facts).actions]
 
     def ticket(self, category: Category, facts: Mapping[str, str]) -> str | None:
         """The ticket draft for this category, ready to paste, or None."""
-        kind = self.categories[category].ticket
-        if kind is None:
+        info = self.info(category, facts)
+        if info.ticket is None:
             return None
-        values = {"summary": self.categories[category].summary, **facts}
-        return _fill(self.tickets[kind], values).rstrip() + "\n"
+        values = {"summary": info.summary, **facts}
+        return _fill(self.tickets[info.ticket], values).rstrip() + "\n"
 
 
 class _Facts(dict[str, str]):
@@ -156,19 +171,25 @@ def _regex(text: object, where: str, problems: _Problems, flags: int = 0) -> re.
         return None
 
 
+_HTTP_STATUS = re.compile(r"[1-5][0-9][0-9]")
+
+
 def _category_info(
-    name: str, raw: object, base: CategoryInfo | None, problems: _Problems
+    where: str, raw: object, base: CategoryInfo | None, problems: _Problems, *, variant: bool = False
 ) -> CategoryInfo | None:
-    where = f"categories.{name}"
+    """A category (or, ``variant``, one of its HTTP status variants) merged over ``base``."""
+    known = {"summary", "transient", "ticket", "actions"} | (set() if variant else {"statuses"})
     if not isinstance(raw, Mapping):
-        problems.add(where, "must be a mapping (summary, transient, ticket, actions)")
+        problems.add(where, f"must be a mapping ({', '.join(sorted(known))})")
         return None
+    for key in sorted(map(str, set(raw) - known)):
+        problems.add(f"{where}.{key}", f"unknown key (known: {', '.join(sorted(known))})")
     merged: dict[str, Any] = {
         "summary": base.summary if base else None,
         "transient": base.transient if base else None,
         "ticket": base.ticket if base else None,
         "actions": list(base.actions) if base else None,
-        **raw,
+        **{key: value for key, value in raw.items() if key != "statuses"},
     }
     if not isinstance(merged["summary"], str):
         problems.add(f"{where}.summary", "must be text")
@@ -180,7 +201,31 @@ def _category_info(
     if not isinstance(actions, list) or not actions or not all(isinstance(a, str) for a in actions):
         problems.add(f"{where}.actions", "must be a non-empty list of text")
         return None
-    return CategoryInfo(merged["summary"], merged["transient"], merged["ticket"], tuple(actions))
+    info = CategoryInfo(merged["summary"], merged["transient"], merged["ticket"], tuple(actions))
+    if variant:
+        return info
+    statuses = dict(base.statuses) if base else {}
+    if "statuses" in raw:
+        statuses.update(_statuses(info, raw["statuses"], f"{where}.statuses", problems))
+    return replace(info, statuses=statuses)
+
+
+def _statuses(info: CategoryInfo, raw: object, where: str, problems: _Problems) -> dict[str, CategoryInfo]:
+    """A category's variants by HTTP status (keys: one status or several, space-separated): each
+    inherits what it does not say from the category."""
+    statuses: dict[str, CategoryInfo] = {}
+    if not isinstance(raw, Mapping):
+        problems.add(where, 'must map HTTP statuses (e.g. "400 404 422") to summary/transient/ticket/actions')
+        return statuses
+    for key, variant in raw.items():
+        codes = str(key).split()
+        if not codes or not all(_HTTP_STATUS.fullmatch(code) for code in codes):
+            problems.add(f"{where}.{key}", "keys are HTTP statuses, several separated by spaces")
+            continue
+        refined = _category_info(f"{where}.{key}", variant, info, problems, variant=True)
+        if refined is not None:
+            statuses.update(dict.fromkeys(codes, refined))
+    return statuses
 
 
 def _merge(base: Knowledge | None, data: object, origin: str) -> Knowledge:
@@ -197,7 +242,7 @@ def _merge(base: Knowledge | None, data: object, origin: str) -> Knowledge:
         except ValueError:
             problems.add(f"categories.{name}", f"unknown category (known: {', '.join(Category)})")
             continue
-        info = _category_info(name, raw, categories.get(category), problems)
+        info = _category_info(f"categories.{name}", raw, categories.get(category), problems)
         if info is not None:
             categories[category] = info
     tickets = dict(base.tickets) if base else {}

@@ -48,6 +48,7 @@ class Verdict:
     refusals: tuple[Refusal, ...]
     forced: bool
     overrides: tuple[str, ...]
+    reason: str | None = None  # why the operator overrode (--reason), for the evidence
 
     @property
     def refused(self) -> bool:
@@ -59,6 +60,7 @@ class Verdict:
             "verdict": state,
             "refusals": [r.to_dict() for r in self.refusals],
             "overrides": list(self.overrides),
+            "reason": self.reason,
         }
 
 
@@ -90,12 +92,18 @@ def limits_with_overrides(
 def _how_to_override(flag: str, value: str) -> str:
     return (
         f"Nothing was written. Review the changes (sos-inventory plan -v lists them); if they are real, rerun with "
-        f"{flag} {value} or --force."
+        f"{flag} {value} or --force, with --reason TEXT (recorded)."
     )
 
 
 def check(
-    plan: Plan, device_set: DeviceSet, limits: Safety, *, force: bool = False, overrides: tuple[str, ...] = ()
+    plan: Plan,
+    device_set: DeviceSet,
+    limits: Safety,
+    *,
+    force: bool = False,
+    overrides: tuple[str, ...] = (),
+    reason: str | None = None,
 ) -> Verdict:
     """Every limit the plan crosses."""
     refusals: list[Refusal] = []
@@ -138,10 +146,13 @@ def check(
         Refusal(
             "empty_export",
             f"{path}: {EMPTY_EXPORT}. Nothing was written. Check the Netint export; if the account "
-            "really has no machine, remove its folder or rerun with --force.",
+            "really has no machine, remove its folder or rerun with --force --reason TEXT.",
         )
         for path in empty_files(device_set)
     )
     return Verdict(
-        tuple(refusals), forced=force, overrides=tuple(overrides) + (("--force",) if force else ())
+        tuple(refusals),
+        forced=force,
+        overrides=tuple(overrides) + (("--force",) if force else ()),
+        reason=reason,
     )

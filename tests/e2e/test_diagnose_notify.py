@@ -144,7 +144,7 @@ def test_a_failing_update_diagnoses_itself_and_alerts_once(fleet: Fleet, receive
     assert result.returncode == 4
     assert "error: SOS inventory returned an error when querying" in result.stderr
     assert "cause: auth_failure" in result.stderr
-    assert "action: 401" in result.stderr
+    assert "action: Renew the access token" in result.stderr  # the 401's own action, not the 403's
     problem = json.loads((fleet.root / "r" / "report.json").read_text())["problems"][0]
     assert problem["category"] == "auth_failure"
     assert problem["transient"] is False

@@ -137,7 +137,7 @@ def test_network_failure_on_a_closed_port(job: Job) -> None:
     data = assert_round_trip(job.run(url="http://127.0.0.1:9"), "network_timeout")
     facts = data["findings"][0]["facts"]
     assert facts["remote_ip"] == "127.0.0.1" and facts["port"] == "9"
-    assert "remote 127.0.0.1:9" in data["findings"][0]["ticket"]
+    assert "SOS API: 127.0.0.1:9" in data["findings"][0]["ticket"]
 
 
 def test_sos_api_error_of_a_failing_server(job: Job) -> None:

@@ -216,13 +216,17 @@ def error_message_echoing_the_credentials(ctx: Context) -> Run:
 def kelvin_sign_record(ctx: Context) -> Run:
     # "K" (U+212A) folds into "k": the record must not pass for prod-dal10-carrier2-worker-01.
     ctx.hostile.behave(query=pages([item("prod-dal10-carrier2-wor\u212aer-01", "K1", status="Retired")]))
-    return Run(update(ctx, "--force"), 1, "0 change(s)")
+    return Run(
+        update(ctx, "--force", "--reason", "the records are hostile: nothing may match"), 1, "0 change(s)"
+    )
 
 
 @case
 def record_name_with_a_line_break(ctx: Context) -> Run:
     ctx.hostile.behave(query=pages([item("prod-dal10-carrier2-worker-01\n", "N1", status="Retired")]))
-    return Run(update(ctx, "--force"), 1, "0 change(s)")
+    return Run(
+        update(ctx, "--force", "--reason", "the records are hostile: nothing may match"), 1, "0 change(s)"
+    )
 
 
 @case

@@ -41,6 +41,7 @@ CASES = {
     "new_manual_edit.log": ("manual_edit", {}),
     "new_fight.log": ("fight", {}),
     "new_stale_plan.log": ("stale_plan", {}),
+    "new_state_error.log": ("state_error", {"time": "2026-11-30T13:00:04.912Z"}),
     "unknown_failure.log": ("code_defect", {}),
     "success_with_error_words.log": (None, {}),
 }
@@ -90,12 +91,13 @@ def test_tickets_are_drafted_ready_to_paste() -> None:
     assert "2026-11-27T09:14:33.911Z" in ticket
     taas = diagnose_text((LOGS / "old_dial_timeout.log").read_text()).primary
     assert taas is not None
-    assert "remote 9.46.1.12" in taas.to_dict()["ticket"]
+    assert "SOS API: 9.46.1.12:443" in taas.to_dict()["ticket"]
     unclear = diagnose_text(
         "SOS inventory returned an error when querying: HTTP 502\nFinished: FAILURE\n"
     ).primary
     assert unclear is not None
-    assert "C_Code: ALC" in unclear.to_dict()["ticket"]  # the runbook's default when the log does not say
+    # The log does not say: the ticket says so, and names the runbook's default.
+    assert "C_Code: unknown (the runbook's default: ALC)" in unclear.to_dict()["ticket"]
     assert diagnose_text((LOGS / "old_401.log").read_text()).primary.to_dict()["ticket"] is None  # type: ignore[union-attr]
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sos_inventory.runbook import Category, default_knowledge
+from sos_inventory.errors import ConfigError, http_error_class
+from sos_inventory.runbook import Category, category_of, default_knowledge, load_knowledge
+from sos_inventory.sos.resilience import is_transient
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DATA = ROOT / "src" / "sos_inventory" / "data" / "runbook.yaml"
@@ -44,10 +46,14 @@ def test_no_text_of_the_data_file_is_cut_by_a_yaml_comment() -> None:
     # Every action as written in the file is the action as loaded: a " #" inside an unquoted
     # text would have turned its end into a comment.
     raw = DATA.read_text(encoding="utf-8")
-    written = [m.group(1) for m in re.finditer(r'^\s+- "(.*)"\s*$', raw, flags=re.MULTILINE)]
+    written = [
+        yaml.safe_load(f'"{m.group(1)}"') for m in re.finditer(r'^\s+- "(.*)"\s*$', raw, flags=re.MULTILINE)
+    ]
     loaded = yaml.safe_load(raw)
-    actions = [a for info in loaded["categories"].values() for a in info["actions"]]
-    assert len(written) == len(actions)
+    infos = [*loaded["categories"].values()]
+    infos += [variant for info in infos for variant in (info.get("statuses") or {}).values()]
+    actions = [a for info in infos for a in info.get("actions", ())]
+    assert sorted(written) == sorted(actions)
     for line in raw.splitlines():
         if re.match(r"^\s+- ", line) and "#" in line:
             assert re.match(r'^\s+- "', line), f"unquoted text with '#': {line.strip()}"
@@ -69,5 +75,42 @@ def test_ticket_drafts_leave_out_what_is_not_known() -> None:
         },
     )
     assert full is not None
-    assert "remote 9.46.1.12:443" in full and "Time of the error: 2026-11-27T09:20:42Z" in full
+    assert "SOS API: 9.46.1.12:443" in full and "Time of the error: 2026-11-27T09:20:42Z" in full
     assert "Target: h" in full
+
+
+@pytest.mark.parametrize(
+    ("status", "category"),
+    [
+        (status, category)
+        for category in Category
+        for status in sorted(default_knowledge().categories[category].statuses)
+    ],
+)
+def test_a_status_variant_is_whole_and_retried_exactly_when_it_says_a_rerun_helps(
+    status: str, category: Category
+) -> None:
+    """The runbook's word on a rerun agrees with what the client retries (sos/resilience.py): both
+    decide by the status, so a 422 is never "rerun: advised" while a 503 is."""
+    knowledge = default_knowledge()
+    info = knowledge.info(category, {"status": status})
+    assert info is not knowledge.categories[category]
+    for action in knowledge.actions(category, {"status": status}):
+        assert action.endswith((".", ")")), action
+        assert "[[" not in action and "{" not in action
+    error = http_error_class(int(status))("x", status=int(status), operation="update")
+    assert category_of(error) == category
+    assert info.transient == is_transient(error)
+
+
+def test_statuses_that_are_not_http_statuses_are_refused(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "categories:\n  sos_api_error:\n    statuses:\n      '42':\n        transient: false\n"
+        "      '422':\n        statuses: {}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_knowledge(rules)
+    assert any("statuses.42: keys are HTTP statuses" in p for p in caught.value.problems)
+    assert any("statuses.422.statuses: unknown key" in p for p in caught.value.problems)

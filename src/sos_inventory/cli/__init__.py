@@ -134,7 +134,14 @@ def _common(parser: argparse.ArgumentParser, *, network: bool) -> None:
             help="Slack-compatible webhook for one alert per failed run (default: $SOS_NOTIFY_URL)",
         )
         guards = parser.add_argument_group("safety guards (refuse before any write; exit 3)")
-        guards.add_argument("--force", action="store_true", help="apply even if a safety limit is crossed")
+        guards.add_argument(
+            "--force", action="store_true", help="apply even if a safety limit is crossed (needs --reason)"
+        )
+        guards.add_argument(
+            "--reason",
+            metavar="TEXT",
+            help="why this run overrides a guard (required with --force); recorded in the report and the ledger",
+        )
         guards.add_argument(
             "--max-changes", type=int, metavar="N", help="raise safety.max_changes for this run"
         )

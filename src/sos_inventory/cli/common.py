@@ -16,10 +16,10 @@ from typing import TextIO
 
 from sos_inventory.config import Config, DevicesSpec, load_config, with_overrides
 from sos_inventory.devices import DeviceSet, DevicesFile, find_files, parse_timestamp, read_files
-from sos_inventory.errors import ConfigError, InputError
+from sos_inventory.errors import ConfigError, InputError, LedgerError, SosError, SosInventoryError
 from sos_inventory.interrupts import Interrupts
 from sos_inventory.plan import Problem
-from sos_inventory.redact import redact
+from sos_inventory.redact import redact, untrusted
 from sos_inventory.runbook import Category, default_knowledge
 
 log = logging.getLogger("sos_inventory")
@@ -79,7 +79,10 @@ def c_codes_of(args: argparse.Namespace, config: Config) -> frozenset[str] | Non
     unknown = sorted(wanted - set(config.c_codes))
     if unknown:
         raise ConfigError(
-            f"--c-code {', '.join(unknown)}: not in the config's accounts ({', '.join(config.c_codes)})"
+            f"--c-code {', '.join(untrusted(code, 40) for code in unknown)}: not in the config's accounts "
+            f"({', '.join(config.c_codes)})",
+            action="Give --c-code one of the C_Codes the config's accounts map to, or add the account to "
+            "accounts: in the config.",
         )
     return wanted
 
@@ -112,9 +115,32 @@ def read_inputs(args: argparse.Namespace) -> tuple[Config, DeviceSet, datetime]:
     return config, read_files(config, files), now
 
 
-def config_problem(error: ConfigError | InputError) -> Problem:
-    """The report's problem for a config, usage or input error (with its own action if it has one)."""
-    return Problem(Category.INPUT_ERROR, str(error), action_text=error.action)
+def problem_of(error: SosInventoryError) -> Problem:
+    """The one problem an error that ended a command makes: its category, its message (the items
+    it introduces as details) and the action that fixes this very error, when it has its own."""
+    if isinstance(error, SosError):
+        return Problem.from_error(error)
+    if isinstance(error, ConfigError):
+        return Problem(
+            Category.INPUT_ERROR,
+            "configuration problem(s)",
+            details=tuple(error.problems),
+            action_text=error.action,
+        )
+    if isinstance(error, InputError):
+        return Problem(
+            Category.INPUT_ERROR,
+            f"nothing was written: {error.headline}",
+            details=tuple(str(p) for p in error.problems),
+            action_text=error.action,
+        )
+    if isinstance(error, LedgerError):
+        return Problem(
+            Category.STATE_ERROR,
+            f"{error}; the run stopped before its next write (no write without evidence)",
+            action_text=error.action,
+        )
+    return Problem(Category.INPUT_ERROR, f"{error}; nothing was written", action_text=error.action)
 
 
 def interrupts_of(args: argparse.Namespace) -> Interrupts:
@@ -126,10 +152,18 @@ def interrupts_of(args: argparse.Namespace) -> Interrupts:
 def print_diagnosis(
     problem: Problem, *, traceback_path: str | None = None, out: TextIO | None = None
 ) -> None:
-    """The runbook's diagnosis of a failure: what failed, the cause, whether to rerun, the action."""
+    """The runbook's diagnosis of a failure, once: what failed, the cause, whether to rerun, the action.
+
+    The first line is ``error: MESSAGE`` (an interruption's own ``interrupted (...)`` line), with the
+    message's items below it; ``diagnose`` reads the block back.
+    """
     out = out or sys.stderr
-    info = default_knowledge().categories[problem.category]
-    print(f"error: {problem.message}", file=out)
+    facts = problem.all_facts()
+    info = default_knowledge().info(problem.category, facts)
+    head = problem.message if problem.category is Category.INTERRUPTED else f"error: {problem.message}"
+    print(head + (":" if problem.details else ""), file=out)
+    for item in problem.details:
+        print(f"  - {item}", file=out)
     print(f"cause: {problem.category.value}", file=out)
     if problem.action_text is None:  # else the message itself says what is wrong, not the category's text
         print(f"why: {info.summary}", file=out)

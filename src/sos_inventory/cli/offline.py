@@ -7,7 +7,7 @@ import json
 import sys
 from datetime import datetime
 
-from sos_inventory.cli.common import print_list, read_inputs
+from sos_inventory.cli.common import print_diagnosis, problem_of, read_inputs
 from sos_inventory.config import Config
 from sos_inventory.devices import EMPTY_EXPORT, DeviceSet, empty_files
 from sos_inventory.errors import ConfigError, InputError
@@ -21,12 +21,9 @@ def _inputs(args: argparse.Namespace) -> tuple[Config, DeviceSet, datetime] | in
     """The config, the exports and the clock; or, having said what is wrong, the exit code."""
     try:
         return read_inputs(args)
-    except ConfigError as exc:
-        print_list(f"{args.config}: configuration problem(s):", exc.problems)
-        return EXIT_USAGE
-    except InputError as exc:
-        print_list("devices file(s) cannot be read:", [str(p) for p in exc.problems])
-        return EXIT_REFUSED
+    except (ConfigError, InputError) as exc:
+        print_diagnosis(problem_of(exc))
+        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_REFUSED
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -16,10 +16,12 @@ from sos_inventory.cli.common import log
 from sos_inventory.config import Config, parse_duration
 from sos_inventory.errors import ConfigError, LedgerError, PlanFileError
 from sos_inventory.ledger import Ledger, LedgerRecorder
-from sos_inventory.plan import Change, Plan
+from sos_inventory.plan import Change, Plan, Problem
+from sos_inventory.redact import untrusted
 from sos_inventory.report import RunReport
 from sos_inventory.report.run import iso
 from sos_inventory.reviewed import load_plan, plan_document, undo_changes
+from sos_inventory.runbook import Category
 
 
 @contextmanager
@@ -51,6 +53,7 @@ def recorded_run(state_dir: Path, report: RunReport) -> Iterator[LedgerRecorder]
                 "c_codes": report.c_codes,
                 "now": iso(report.now),
                 "build_url": report.build_url,
+                "inputs": report.inputs,
             },
         )
         ended: BaseException | None = None
@@ -65,6 +68,7 @@ def recorded_run(state_dir: Path, report: RunReport) -> Iterator[LedgerRecorder]
                 "exit_code": None if ended else report.exit_code,
                 "counts": report.counts(),
                 "stopped": report.stopped,
+                "safety": report.verdict.to_dict() if report.verdict else None,
                 "finished_at": report.finished_at.isoformat(),
             }
             if ended is not None:
@@ -75,7 +79,14 @@ def recorded_run(state_dir: Path, report: RunReport) -> Iterator[LedgerRecorder]
                 log.info("ledger: run %s recorded, chain head %s", run_id, book.head)
             except LedgerError as exc:
                 # The writes are recorded change by change; only the closing row is missing.
-                print(f"error: {exc}; the next run will close this one as unfinished", file=sys.stderr)
+                report.failures.append(
+                    Problem(
+                        Category.STATE_ERROR,
+                        f"{exc}: every change of this run is recorded, but not how the run ended; "
+                        "the next run closes it as unfinished",
+                        action_text=exc.action,
+                    )
+                )
                 if report.exit_code == 0:
                     report.exit_code = 1
 
@@ -107,10 +118,18 @@ def drift_review(state_dir: Path, config: Config) -> Callable[[Plan], Plan]:
 
 def undo_plan(state_dir: Path, run_id: str) -> list[Change]:
     """The changes that restore what run ``run_id`` wrote (ConfigError: no such run)."""
-    db = ledger.open_reader(state_dir)
+    shown = untrusted(run_id, 60)
+    action = (
+        f"Give the id of a run recorded in {state_dir}: `sos-inventory runs --state-dir {state_dir}` lists them "
+        "(or point --state-dir at the state directory of the job that ran it)."
+    )
+    try:
+        db = ledger.open_reader(state_dir)
+    except LedgerError as exc:
+        raise ConfigError(f"run {shown}: {exc}", action=action) from None
     try:
         if run_id not in {run.run_id for run in ledger.runs(db)}:
-            raise ConfigError(f"run {run_id} is not in the ledger of {state_dir} (see `sos-inventory runs`)")
+            raise ConfigError(f"run {shown} is not in the ledger of {state_dir}", action=action)
         return undo_changes(run_id, ledger.run_changes(db, run_id))
     finally:
         db.close()
@@ -121,11 +140,15 @@ def reviewed_plan(args: argparse.Namespace, config: Config) -> list[Change]:
     try:
         max_age = parse_duration(args.max_plan_age)
     except ValueError as exc:
-        raise ConfigError(f"--max-plan-age: {exc}") from None
+        raise ConfigError(
+            f"--max-plan-age: {exc}", action="Give --max-plan-age as a duration, e.g. 24h or 2d."
+        ) from None
     saved = load_plan(args.plan, max_age=max_age, clock=datetime.now(UTC))
     if saved.inventory_url != config.inventory_url:
         raise PlanFileError(
-            f"{args.plan}: the plan was made against {saved.inventory_url}, not {config.inventory_url}"
+            f"{args.plan}: the plan was made against {saved.inventory_url}, not {config.inventory_url}",
+            action=f"Apply the plan to the inventory it was made against (--inventory-url {saved.inventory_url}), "
+            "or make and review a new plan against this one.",
         )
     log.info("reviewed plan %s: %d change(s), made %s", args.plan, len(saved.changes), iso(saved.created_at))
     return list(saved.changes)

@@ -24,12 +24,12 @@ from sos_inventory.apply import not_attempted
 from sos_inventory.cli import observe as observe_cli
 from sos_inventory.cli.common import (
     config_of,
-    config_problem,
+    device_specs,
     find_inputs,
     interrupts_of,
     log,
     print_diagnosis,
-    print_list,
+    problem_of,
     run_clock,
     save_traceback,
     write_stdout,
@@ -53,6 +53,7 @@ from sos_inventory.interrupts import Interrupts
 from sos_inventory.job import RunOptions, RunResult, c_codes_in_play, make_plan, run_reviewed, run_update
 from sos_inventory.lock import run_lock
 from sos_inventory.model import new_run_id
+from sos_inventory.netfacts import network_facts
 from sos_inventory.notify import (
     ALERTS_NAME,
     alert_events,
@@ -63,6 +64,8 @@ from sos_inventory.notify import (
     save_alert_state,
 )
 from sos_inventory.plan import Problem
+from sos_inventory.provenance import provenance
+from sos_inventory.redact import untrusted
 from sos_inventory.report import RunReport, check_report_dir, write_reports
 from sos_inventory.report import console as console_report
 from sos_inventory.report.json_report import as_dict
@@ -109,9 +112,17 @@ def _alert(report: RunReport, args: argparse.Namespace) -> None:
     save_alert_state(path, next_state(state, failing, sent, now))
 
 
+#: Causes whose tickets name the addresses involved (the inventory's, the resolver's, the agent's).
+_CONNECTIVITY = (Category.DNS_LOOKUP_FAILURE, Category.NETWORK_TIMEOUT)
+
+
 def _finish(report: RunReport, args: argparse.Namespace, report_dir: Path | None, *, writes: bool) -> int:
     if report.finished_at is None:  # a writing run ended when its ledger closed it
         report.finished_at = datetime.now(UTC)
+    causes = {problem.category for problem in report.problems()}
+    if report.inventory_url and causes & set(_CONNECTIVITY):
+        resolve = Category.DNS_LOOKUP_FAILURE not in causes  # when DNS failed, a lookup would only wait
+        report.network = network_facts(report.inventory_url, resolve=resolve)
     if writes:  # a run that writes and ended with a change still planned never tried it
         report.outcomes = not_attempted(report.outcomes)
     if report_dir is not None:
@@ -142,9 +153,8 @@ def _stopped(report: RunReport, stopped: SosInventoryError) -> int:
     report.stopped = f"{stopped}: {progress}"
     if isinstance(stopped, Interrupted):
         # Not a failure of the job or of the inventory: an operator or Jenkins asked it to stop.
-        text = f"interrupted ({stopped}): {progress}; rerun the job to finish"
-        print(text, file=sys.stderr)
         # The run's own verdict, so the closing diagnosis (and diagnose) says so, not a plan problem.
+        text = f"interrupted ({stopped}): {progress}; rerun the job to finish"
         report.failures.append(Problem(Category.INTERRUPTED, text))
         return 128 + stopped.signal_number
     report.failures.append(_stop_problem(stopped, progress))
@@ -192,6 +202,9 @@ def _options(args: argparse.Namespace, config: Config, now: datetime) -> RunOpti
     except ValueError as exc:
         problems.append(f"--deadline {args.deadline!r}: {exc}")
         deadline = 0.0
+    reason = (args.reason or "").strip() or None
+    if args.force and reason is None:
+        problems.append("--force needs --reason TEXT: why the guard is overridden is part of the evidence")
     if problems:
         raise ConfigError(problems, action="Correct the option(s) named above and rerun (see --help).")
     limits, overrides = limits_with_overrides(
@@ -207,6 +220,7 @@ def _options(args: argparse.Namespace, config: Config, now: datetime) -> RunOpti
         deadline=deadline,
         limits=limits,
         force=args.force,
+        reason=None if reason is None else untrusted(reason, 500),
         query_strategy=args.query_strategy,
         max_rps=args.max_rps,
         overrides=tuple(overrides),
@@ -272,12 +286,19 @@ def _job(args: argparse.Namespace, command: str, report: RunReport) -> _Job:
                 f"changed since run {args.undo_run}",
                 args.apply,
             )
+            stale_action: str | None = (
+                "Nothing was written to these records. Where they already hold the values from before "
+                f"run {args.undo_run} (an undo done twice), nothing is left to do; otherwise "
+                "`sos-inventory history HOSTNAME` shows what changed them since, and the next update "
+                "decides them again from the exports."
+            )
         else:
             changes, why, writes = (
                 reviewed_plan(args, config),
                 "the record changed since the plan was made",
                 True,
             )
+            stale_action = None  # the runbook's: make, review and apply a new plan
         report.c_codes = sorted({c.c_code for c in changes})
         files: list[DevicesFile] = []
     else:
@@ -285,15 +306,24 @@ def _job(args: argparse.Namespace, command: str, report: RunReport) -> _Job:
         report.c_codes = c_codes_in_play(config, files)
     report.config_path = str(config.path) if config.path else None
     report.config_sha256 = config.sha256
+    report.inputs = provenance(_input_paths(args, config, reviewed=changes is not None))
     report.inventory_url = config.inventory_url
     credentials = credentials_from_env()
+    credentials.check_for(config.inventory_url)
     report.api_user = credentials.email
     if changes is not None:
         reviewed = list(changes)
 
         def apply_reviewed(options: RunOptions, interrupts: Interrupts) -> RunResult:
             return run_reviewed(
-                config, credentials, options, reviewed, write=writes, stale_because=why, interrupts=interrupts
+                config,
+                credentials,
+                options,
+                reviewed,
+                write=writes,
+                stale_because=why,
+                stale_action=stale_action,
+                interrupts=interrupts,
             )
 
         return _Job(config, apply_reviewed, writes, [])
@@ -307,6 +337,17 @@ def _job(args: argparse.Namespace, command: str, report: RunReport) -> _Job:
     return _Job(config, plan_or_update, command != "plan", inputs)
 
 
+def _input_paths(args: argparse.Namespace, config: Config, *, reviewed: bool) -> dict[str, Path]:
+    """The inputs whose checkout's commit the report and the ledger name: the config, and the exports
+    (or the reviewed plan)."""
+    paths = {"config": config.path} if config.path else {}
+    if reviewed:
+        plan_file: Path | None = getattr(args, "plan", None)
+        return {**paths, "plan": plan_file} if plan_file else paths
+    specs = device_specs(args) or list(config.devices)
+    return {**paths, **{f"devices[{n}]": spec.path for n, spec in enumerate(specs, start=1)}}
+
+
 def _concluded(report: RunReport, work: Callable[[], None], report_dir: Callable[[], Path | None]) -> bool:
     """Run ``work`` and set the report's exit code from how it ended; True when the lock was held.
 
@@ -314,39 +355,17 @@ def _concluded(report: RunReport, work: Callable[[], None], report_dir: Callable
     """
     try:
         work()
-    except ConfigError as exc:
-        problem = config_problem(exc)
-        report.failures.append(problem)
-        print_list("error: configuration problem(s):", exc.problems)
-        print(f"cause: {problem.category.value}", file=sys.stderr)  # the verdict diagnose reads back
-        print(f"action: {problem.action}", file=sys.stderr)
-        report.exit_code = EXIT_USAGE
-    except InputError as exc:  # the closing diagnosis gives the cause and the action
-        report.failures.append(config_problem(exc))
-        print_list("error: nothing was written: " + exc.headline, [str(p) for p in exc.problems])
-        report.exit_code = EXIT_REFUSED
     except LockHeld as exc:
         print(f"error: {exc}", file=sys.stderr)
         print(
             "action: wait for that run to end (or use --wait-lock SECONDS); nothing was done", file=sys.stderr
         )
         return True
-    except (LedgerError, PlanFileError) as exc:
-        # A ledger failing mid-run stops it before the next write: no write without evidence.
-        outcome = (
-            "the run stopped before its next write (no write without evidence)"
-            if isinstance(exc, LedgerError)
-            else "nothing was written"
-        )
-        report.failures.append(Problem(Category.INPUT_ERROR, f"{exc}; {outcome}"))
-        print(f"error: {exc}; {outcome}", file=sys.stderr)
-        action = (
-            "make --state-dir writable (disk space, permissions), then rerun"
-            if isinstance(exc, LedgerError)
-            else "make and review a new plan: sos-inventory plan --out PLAN.json"
-        )
-        print(f"action: {action}", file=sys.stderr)
-        report.exit_code = EXIT_REFUSED
+    except (ConfigError, InputError, LedgerError, PlanFileError) as exc:
+        # Told once, by the closing diagnosis. A ledger failing mid-run stops it before the next
+        # write (no write without evidence).
+        report.failures.append(problem_of(exc))
+        report.exit_code = EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_REFUSED
     except (SosError, RunStopped) as exc:
         report.exit_code = _stopped(report, exc)
     except Exception as exc:  # a defect: say so plainly, keep the evidence, never exit 1
@@ -407,7 +426,7 @@ def _run_job(args: argparse.Namespace, command: str, interrupts: Interrupts) -> 
     if _concluded(report, run, lambda: report_dir):
         return EXIT_LOCKED  # no report: the running job owns the report folder
     code = _finish(report, args, report_dir, writes=writes)
-    if code not in (EXIT_OK, EXIT_USAGE) and report.problems():
+    if code != EXIT_OK and report.problems():
         print_diagnosis(_primary(report), traceback_path=report.traceback_path)
     _alert(report, args)
     return code

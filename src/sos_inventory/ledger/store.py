@@ -21,6 +21,12 @@ from sos_inventory.ledger.schema import (
 )
 from sos_inventory.plan import Change
 
+#: What fixes a ledger the run cannot write.
+UNWRITABLE = (
+    "Make --state-dir writable (free disk space, fix its permissions), then rerun: the job makes no write "
+    "it cannot record."
+)
+
 
 class Ledger:
     """The writer: one per run, under the state directory's lock.
@@ -51,7 +57,7 @@ class Ledger:
             connection.execute("COMMIT")
             return cls(connection, path)
         except (OSError, sqlite3.Error) as exc:
-            raise LedgerError(f"the ledger {path} cannot be written: {exc}") from None
+            raise LedgerError(f"the ledger {path} cannot be written: {exc}", action=UNWRITABLE) from None
 
     @property
     def head(self) -> str:
@@ -111,7 +117,7 @@ class Ledger:
                 self._db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            raise LedgerError(f"the ledger {self.path} cannot be written: {exc}") from None
+            raise LedgerError(f"the ledger {self.path} cannot be written: {exc}", action=UNWRITABLE) from None
         self._head = head
         self._settles.clear()
         return list(range(first, seq + 1))
