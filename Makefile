@@ -5,23 +5,31 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 SOURCES = src tests scripts examples bench
+# What the job runs with, hashed (the Jenkinsfile installs exactly this); `make lock` refreshes it.
+RUNTIME = requirements/runtime.txt
 # Exact versions of every tool and library the tests use; `make lock` refreshes them.
 LOCK    = requirements/dev.txt
 PIN     = --quiet --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 
-.PHONY: demo test lint typecheck unit install lock mutation clean
+.PHONY: demo test lint typecheck unit install lock mutation readme clean
 
-$(BIN)/.installed: pyproject.toml $(LOCK)
+# The job's own dependencies only, checked against their hashes, then the package itself built with
+# the pinned setuptools (no build isolation): nothing unpinned enters the venv.
+$(BIN)/.runtime: pyproject.toml $(RUNTIME)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -r $(LOCK)
-	# The package itself, built with the pinned setuptools: nothing unpinned enters the venv.
+	$(BIN)/pip install --quiet --require-hashes -r $(RUNTIME)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+# The test tools on top.
+$(BIN)/.installed: $(BIN)/.runtime $(LOCK)
+	$(BIN)/pip install --quiet -r $(LOCK)
 	touch $@
 
 install: $(BIN)/.installed
 
 ## Run the job end to end on the demo data against the reference server on loopback.
-demo: $(BIN)/.installed
+demo: $(BIN)/.runtime
 	$(BIN)/python scripts/demo.py
 
 ## Lint, type-check and run every test (unit and end-to-end) under branch coverage.
@@ -47,8 +55,14 @@ unit: $(BIN)/.installed
 ## Re-resolve the pinned versions from pyproject.toml (commit the changed requirements/*.txt).
 lock: $(BIN)/.installed
 	$(BIN)/pip-compile $(PIN) --upgrade --extra dev -o $(LOCK) pyproject.toml
+	$(BIN)/pip-compile $(PIN) --generate-hashes --constraint $(LOCK) -o $(RUNTIME) \
+		pyproject.toml requirements/build.in
 	$(BIN)/pip-compile $(PIN) --upgrade --extra dev --extra mutation --constraint $(LOCK) \
 		-o requirements/mutation.txt pyproject.toml
+
+## Regenerate the README's console sessions from real runs (a test checks they are current).
+readme: $(BIN)/.runtime
+	$(BIN)/python scripts/readme_sessions.py --write
 
 ## Mutation testing of the core (slow; not part of `make test`): see docs/testing.md.
 mutation: $(BIN)/.installed
