@@ -12,6 +12,7 @@ config's rules, independently of the job's own planner.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import random
@@ -423,7 +424,13 @@ def write_demo(target: Path = DEMO) -> Counter[str]:
     return counts
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python examples/make_demo.py",
+        description=f"Rewrite {DEMO.relative_to(DEMO.parent.parent)}/ (the demo fleet's exports, its SOS seed, "
+        "its config and README) from the generator. Deterministic: a second run writes identical files.",
+    )
+    parser.parse_args(argv)
     counts = write_demo()
     print(f"wrote {DEMO}: " + ", ".join(f"{key} {value}" for key, value in sorted(counts.items())))
 
