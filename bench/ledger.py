@@ -29,9 +29,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sos_inventory import ledger
-from sos_inventory.ledger import Ledger, LedgerRecorder
-from sos_inventory.plan import Change
+from sos_inventory.model import Change
+from sos_inventory.state import sqlite as ledger
+from sos_inventory.state.sqlite import Ledger, LedgerRecorder
 
 FIELDS = {"application": ("containers-kubernetes", "container-registry")}
 STATUS = ("Build", "Live", "Available")

@@ -30,11 +30,11 @@ from typing import Any
 from fleet_data import prepare_fleet
 from run import Params, measure_job
 
-from sos_inventory.apply import Outcome
-from sos_inventory.model import ServerRecord
-from sos_inventory.plan import Change, Plan
+from sos_inventory.model import Change, ServerRecord
 from sos_inventory.report import html
 from sos_inventory.report.run import RunReport
+from sos_inventory.sync.apply import Outcome
+from sos_inventory.sync.plan import Plan
 
 PYTHON = sys.executable
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -144,7 +144,8 @@ def micro(repeat: int, baseline_src: str | None) -> dict[str, Any]:
 
     import logging
 
-    from sos_inventory.observe.progress import Bar, Lines, no_progress
+    from sos_inventory.model import no_progress
+    from sos_inventory.observe.progress import Bar, Lines
 
     calls = 100_000
     for name, progress in (

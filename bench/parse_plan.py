@@ -31,11 +31,11 @@ from benchlib import CACHE, current_rss_mib, machine_info, median, now_iso, peak
 from fleet_data import DEFAULT_CHANGE_SHARE, NOW, prepare_fleet
 
 from sos_inventory.config import load_config
-from sos_inventory.devices import gc_paused, read_devices
-from sos_inventory.model import ServerRecord
-from sos_inventory.plan import KnownNames, build_plan
+from sos_inventory.inventory.sos.client import record_from_item
+from sos_inventory.model import KnownNames, ServerRecord
 from sos_inventory.server.store import RECORD_KEYS
-from sos_inventory.sos.client import record_from_item
+from sos_inventory.sync.devices import gc_paused, read_devices
+from sos_inventory.sync.plan import build_plan
 
 
 def load_inventories(db: Path) -> tuple[dict[str, list[ServerRecord]], dict[str, KnownNames]]:

@@ -57,11 +57,11 @@ from fleet_data import DEFAULT_CHANGE_SHARE, NOW, NOW_TEXT, FleetData, parse_dri
 from profile_summary import render as render_profile
 
 from sos_inventory.config import Credentials, DevicesSpec, load_config
-from sos_inventory.devices import DeviceSet, read_devices
+from sos_inventory.inventory.sos.client import SosClient
 from sos_inventory.model import Device
-from sos_inventory.plan import build_plan
 from sos_inventory.server.auth import DEMO_EMAIL, DEMO_TOKEN
-from sos_inventory.sos.client import SosClient
+from sos_inventory.sync.devices import DeviceSet, read_devices
+from sos_inventory.sync.plan import build_plan
 
 PAGE_SIZE = 1000  # the config's inventory.page_size (bench/fleet_data.py)
 METADATA_KINDS = ("applications", "environments")

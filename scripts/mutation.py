@@ -87,12 +87,12 @@ TARGETS = (
         "src/sos_inventory/errors.py",
         ("tests/unit/test_errors.py", "tests/unit/test_resilience.py"),
     ),
-    Target("resilience", "src/sos_inventory/sos/resilience.py", ("tests/unit/test_resilience.py",)),
-    Target("plan", "src/sos_inventory/plan.py", ("tests/unit/test_plan.py",)),
-    Target("safety", "src/sos_inventory/safety.py", ("tests/unit/test_safety.py", "tests/unit/test_plan.py")),
-    Target("ownership", "src/sos_inventory/ownership.py", ("tests/unit/test_ownership.py",)),
-    Target("lifecycle", "src/sos_inventory/lifecycle.py", ("tests/unit/test_lifecycle.py",)),
-    Target("apply", "src/sos_inventory/apply.py", ("tests/unit/test_apply.py",)),
+    Target("resilience", "src/sos_inventory/inventory/resilience.py", ("tests/unit/test_resilience.py",)),
+    Target("plan", "src/sos_inventory/sync/plan.py", ("tests/unit/test_plan.py",)),
+    Target("safety", "src/sos_inventory/sync/safety.py", ("tests/unit/test_safety.py", "tests/unit/test_plan.py")),
+    Target("ownership", "src/sos_inventory/sync/ownership.py", ("tests/unit/test_ownership.py",)),
+    Target("lifecycle", "src/sos_inventory/sync/lifecycle.py", ("tests/unit/test_lifecycle.py",)),
+    Target("apply", "src/sos_inventory/sync/apply.py", ("tests/unit/test_apply.py",)),
     # The exit-code mapping only, against the update tests that end each way: every test
     # starts the real CLI and server, so the rest of the command layer (printing, option
     # parsing) is left to the end-to-end suite.

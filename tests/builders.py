@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 
 from sos_inventory.config import Config, config_from_mapping
+from sos_inventory.inventory.sos.client import record_from_item
 from sos_inventory.model import COLUMNS, Device, ServerRecord
-from sos_inventory.sos.client import record_from_item
 
 HEADER = tuple(column.header for column in COLUMNS)
 
@@ -141,7 +141,7 @@ def make_device(hostname: str = "prod-dal10-carrier2-worker-1030", **fields: Any
 #: A ``python -c`` program that runs the real CLI with a defect planted in the planner (exit 70).
 PLANTED_DEFECT = (
     "import sys\n"
-    "import sos_inventory.job as job\n"
+    "import sos_inventory.sync.engine as job\n"
     "def broken(*args, **kwargs):\n"
     "    raise ZeroDivisionError('planted by the test')\n"
     "job.build_plan = broken\n"

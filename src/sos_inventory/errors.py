@@ -11,6 +11,8 @@ attributes, never the message text::
     ├── LockHeld                    another run holds the state lock      (exit 5)
     ├── LedgerError                 the ledger cannot be written or read  (exit 3)
     ├── PlanFileError               a saved plan is unusable or too old   (exit 3)
+    ├── UnsafePattern               a rule pattern that could run for ever (a ConfigError's item)
+    ├── DiagnoseError               a console log cannot be read          (diagnose: exit 2)
     ├── RunStopped                  the run as a whole must stop          (exit 4, or 130/143)
     │   ├── CircuitOpen             N requests in a row failed: the inventory is down
     │   ├── DeadlineExceeded        the run's --deadline passed
@@ -36,6 +38,7 @@ Authorization header is never part of an error.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
 Operation = Literal["query", "update"]
@@ -118,6 +121,15 @@ class PlanFileError(SosInventoryError):
         self.action = action
 
 
+class UnsafePattern(SosInventoryError, ValueError):
+    """A rule pattern could take super-linear time and the linear-time engine cannot run it
+    (config/patterns.py); the config loader reports it as a config problem."""
+
+
+class DiagnoseError(SosInventoryError):
+    """A console log could not be read (a missing file, an unreachable build URL, ...)."""
+
+
 class RunStopped(SosInventoryError):
     """The run as a whole stops; ``cause`` is the inventory error behind it, if any."""
 
@@ -162,6 +174,8 @@ class SosError(SosInventoryError):
     ) -> None:
         super().__init__(message)
         self.message = message
+        # When it happened (UTC, to the second): the time a ticket gives the SOS API team.
+        self.time = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.operation: Operation = operation
         self.c_code = c_code
         self.url = url
@@ -240,3 +254,14 @@ def http_error_class(status: int) -> type[SosHttpError]:
     if status >= 500:
         return SosServerError
     return SosRejected
+
+
+#: 5xx statuses worth a retry: the service or a proxy in front of it failed for now.
+RETRYABLE_5XX = frozenset({500, 502, 503, 504})
+
+
+def is_transient(error: SosError) -> bool:
+    """True when a later attempt may succeed."""
+    if isinstance(error, SosTransportError | SosRateLimited):
+        return True
+    return isinstance(error, SosServerError) and error.status in RETRYABLE_5XX

@@ -1,16 +1,20 @@
-"""Domain values: devices from the exports, records from the inventory.
+"""Domain values, on the ground floor: every other module may use them, none of them uses another.
 
-All of them are frozen: once read, a value never changes, so a Plan built from
-them can be printed, checked and applied without surprises.
+Devices from the exports, records from the inventory, the changes and problems a plan is
+made of, the runbook's categories, the progress callback. All of them are frozen: once
+read, a value never changes, so a Plan built from them can be printed, checked and applied
+without surprises. (What the runbook says of a problem, its actions and ticket, is
+``runbook``'s: a problem only carries its category and facts.)
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 #: The only metadata fields the job ever writes (docs/sos-api.md).
 WRITABLE_FIELDS: tuple[str, ...] = ("application", "environment", "status")
@@ -123,3 +127,108 @@ class ServerRecord(NamedTuple):
         """The current value of a writable field."""
         value: str = getattr(self, name)
         return value
+
+
+class Category(StrEnum):
+    """Diagnosis categories (docs/runbook.md)."""
+
+    DNS_LOOKUP_FAILURE = "dns_lookup_failure"
+    NETWORK_TIMEOUT = "network_timeout"
+    SOS_API_ERROR = "sos_api_error"
+    AUTH_FAILURE = "auth_failure"
+    RATE_LIMITED = "rate_limited"
+    TLS_FAILURE = "tls_failure"
+    DUPLICATE_HOSTNAME = "duplicate_hostname"
+    INPUT_ERROR = "input_error"
+    SAFETY_GUARD = "safety_guard"
+    INTERRUPTED = "interrupted"
+    MANUAL_EDIT = "manual_edit"
+    FIGHT = "fight"
+    STALE_PLAN = "stale_plan"
+    STATE_ERROR = "state_error"
+    CODE_DEFECT = "code_defect"
+
+
+@dataclass(frozen=True, slots=True)
+class KnownNames:
+    """The applications and environments an inventory (one C_Code) knows."""
+
+    applications: frozenset[str]
+    environments: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One record to update: only the fields that differ."""
+
+    c_code: str
+    hostname: str
+    unid: str
+    before: Mapping[str, str]
+    after: Mapping[str, str]
+    rules: Mapping[str, str] = field(default_factory=dict)  # field -> what decided it (evidence)
+    manual_edit: bool = False  # the record was edited by hand since this job wrote it (README, Evidence)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "c_code": self.c_code,
+            "hostname": self.hostname,
+            "unid": self.unid,
+            "before": dict(self.before),
+            "after": dict(self.after),
+        }
+        if self.rules:
+            out["rules"] = dict(self.rules)
+        if self.manual_edit:
+            out["manual_edit"] = True
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something the run could not do or could not decide, in the runbook's terms."""
+
+    category: Category
+    message: str
+    c_code: str | None = None
+    hostname: str | None = None
+    source: str | None = None  # file:line for input problems
+    facts: Mapping[str, str] = field(default_factory=dict)  # for actions and tickets: host, status, time...
+    hostnames: tuple[str, ...] = ()  # every machine this one cause hit (beyond ``hostname``)
+    action_text: str | None = None  # the action, when the runbook's for the category is not precise
+    details: tuple[str, ...] = ()  # the items the message introduces (each problem of a config)
+
+    def all_facts(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Every fact known about this problem, for the runbook's templates."""
+        known = {"evidence": self.message, **self.facts, **(extra or {})}
+        if self.c_code:
+            known["c_code"] = self.c_code
+        if self.hostname:
+            known["hostname"] = self.hostname
+        return known
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A fact worth listing that is not a failure (not in inventory, orphan, unowned)."""
+
+    c_code: str
+    hostname: str
+    detail: str
+    unid: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"c_code": self.c_code, "hostname": self.hostname, "detail": self.detail}
+        if self.unid:
+            out["unid"] = self.unid
+        return out
+
+
+#: ``progress(phase, done, total)``; ``total`` is None while it is not known yet. The library
+#: reports how far its long phases got through one of these and never prints (observe/progress.py
+#: has the displays).
+Progress = Callable[[str, int, int | None], None]
+
+
+def no_progress(phase: str, done: int, total: int | None) -> None:
+    """The library's default: show nothing."""

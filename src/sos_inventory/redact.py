@@ -235,3 +235,16 @@ def mask(text: str, secrets: Iterable[str] = ()) -> str:
     text = _HEADER.sub(rf"\g<key>{MASK}", text)
     text = _PAIR.sub(rf"\g<key>{MASK}", text)
     return _USERINFO.sub(rf"\g<key>{MASK}", text)
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """A value for an error message: its repr, escaped and capped (a value may be huge or hostile)."""
+    if isinstance(value, str):
+        text = repr(value[: limit * 2])
+    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        text = f"an integer of {value.bit_length()} bits"  # repr of a huge int raises ValueError
+    elif value is None or isinstance(value, int | float | bool):
+        text = repr(value)
+    else:
+        text = f"a {type(value).__name__}"
+    return untrusted(text, limit)

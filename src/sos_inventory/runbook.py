@@ -14,44 +14,27 @@ import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from sos_inventory.errors import (
     ConfigError,
+    InputError,
+    LedgerError,
     SosAuthError,
     SosDnsError,
     SosError,
     SosHttpError,
+    SosInventoryError,
     SosRateLimited,
     SosTlsError,
     SosTransportError,
 )
-
-
-class Category(StrEnum):
-    """Diagnosis categories (docs/runbook.md)."""
-
-    DNS_LOOKUP_FAILURE = "dns_lookup_failure"
-    NETWORK_TIMEOUT = "network_timeout"
-    SOS_API_ERROR = "sos_api_error"
-    AUTH_FAILURE = "auth_failure"
-    RATE_LIMITED = "rate_limited"
-    TLS_FAILURE = "tls_failure"
-    DUPLICATE_HOSTNAME = "duplicate_hostname"
-    INPUT_ERROR = "input_error"
-    SAFETY_GUARD = "safety_guard"
-    INTERRUPTED = "interrupted"
-    MANUAL_EDIT = "manual_edit"
-    FIGHT = "fight"
-    STALE_PLAN = "stale_plan"
-    STATE_ERROR = "state_error"
-    CODE_DEFECT = "code_defect"
-
+from sos_inventory.model import Category, Problem
 
 QUERY_FAILED = "Failed to query SOS inventory"
 QUERY_ERROR = "SOS inventory returned an error when querying"
@@ -341,3 +324,82 @@ def message_of(error: SosError) -> str:
     # The request is what the SOS API team asks for first; its URL never holds a credential.
     request = f" [{'GET' if error.operation == 'query' else 'POST'} {error.url}]" if error.url else ""
     return f"{prefix}{where}: {error.message}{request}"
+
+
+# --- what the runbook says of a problem -----------------------------------------------------------
+
+
+def problem_of(error: SosInventoryError) -> Problem:
+    """The one problem an error makes, in the runbook's terms: its category (from the error's type),
+    its message (the items it introduces as details), its facts, and the action that fixes this
+    very error when the error has its own."""
+    if isinstance(error, SosError):
+        facts: dict[str, str] = {"operation": error.operation, "time": error.time}
+        if error.url:
+            facts["host"] = urlsplit(error.url).hostname or ""
+        if isinstance(error, SosHttpError):
+            facts["status"] = str(error.status)
+        if error.unid:
+            facts["unid"] = error.unid
+        return Problem(
+            category_of(error), message_of(error), c_code=error.c_code, hostname=error.hostname, facts=facts
+        )
+    if isinstance(error, ConfigError):
+        return Problem(
+            Category.INPUT_ERROR,
+            "configuration problem(s)",
+            details=tuple(error.problems),
+            action_text=error.action,
+        )
+    if isinstance(error, InputError):
+        return Problem(
+            Category.INPUT_ERROR,
+            f"nothing was written: {error.headline}",
+            details=tuple(str(p) for p in error.problems),
+            action_text=error.action,
+        )
+    if isinstance(error, LedgerError):
+        return Problem(
+            Category.STATE_ERROR,
+            f"{error}; the run stopped before its next write (no write without evidence)",
+            action_text=error.action,
+        )
+    return Problem(Category.INPUT_ERROR, f"{error}; nothing was written", action_text=error.action)
+
+
+def actions_of(problem: Problem, extra: Mapping[str, str] | None = None) -> list[str]:
+    """What to do about a problem, one step an item: its own action, else its category's."""
+    if problem.action_text is not None:
+        return [problem.action_text]
+    return default_knowledge().actions(problem.category, problem.all_facts(extra))
+
+
+def action_of(problem: Problem) -> str:
+    """The problem's action in one line."""
+    return " ".join(actions_of(problem))
+
+
+def problem_dict(problem: Problem, extra: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A problem as the reports and alerts give it: with its actions, transience and ticket draft."""
+    knowledge = default_knowledge()
+    facts = problem.all_facts(extra)
+    actions = actions_of(problem, extra)
+    out: dict[str, Any] = {
+        "category": problem.category.value,
+        "c_code": problem.c_code,
+        "hostname": problem.hostname,
+        "message": problem.message,
+        "action": " ".join(actions),
+        "actions": actions,
+        "transient": knowledge.info(problem.category, facts).transient,
+        "ticket": knowledge.ticket(problem.category, facts),
+    }
+    if problem.hostnames:
+        out["hostnames"] = list(problem.hostnames)
+    if problem.details:
+        out["details"] = list(problem.details)
+    if problem.source:
+        out["source"] = problem.source
+    if problem.facts:
+        out["facts"] = dict(problem.facts)
+    return out

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from sos_inventory import ledger
 from sos_inventory.errors import LedgerError
+from sos_inventory.state import sqlite as ledger
 from tests.e2e.conftest import EXPECTED_CHANGES, NOW, TOKEN, Fleet, write_fleet, write_seed, write_users
 from tests.serverutil import running_server, seed_db
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sos_inventory.lock import run_lock
+from sos_inventory.state.sqlite.lock import run_lock
 from tests.builders import HEADER, row, write_csv
 from tests.e2e.conftest import READER_TOKEN, TOKEN, Fleet
 from tests.e2e.small_fleet import HOSTS, report, small_fleet, write_small_config
@@ -220,7 +220,7 @@ def test_plan_70_an_internal_error(small_fleet: Fleet) -> None:
     # A defect planted in the planner by a harness around the real entry point.
     harness = (
         "import sys\n"
-        "import sos_inventory.job as job\n"
+        "import sos_inventory.sync.engine as job\n"
         "def broken(*args, **kwargs):\n"
         "    raise KeyError('planted by the test')\n"
         "job.build_plan = broken\n"

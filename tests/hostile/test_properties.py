@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sos_inventory.config import config_from_mapping, load_config
-from sos_inventory.devices import DevicesFile, load_devices
 from sos_inventory.errors import ConfigError, InputError
 from sos_inventory.redact import SHORT_SECRET, forget_secrets, redact, register_credentials
+from sos_inventory.sync.devices import DevicesFile, load_devices
 from tests.builders import HEADER, make_config
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))

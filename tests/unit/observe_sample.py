@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sos_inventory.apply import Outcome
 from sos_inventory.errors import SosHttpError
-from sos_inventory.plan import Change, Notice, Plan, Problem
+from sos_inventory.model import Category, Change, Notice, Problem
 from sos_inventory.report import RunReport
-from sos_inventory.runbook import Category
+from sos_inventory.sync.apply import Outcome
+from sos_inventory.sync.plan import Plan
 
 STARTED = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 HOSTILE = '<script>alert("x")</script>&<img src=http://example.invalid/x.png>'

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sos_inventory.notify import alert_events, next_state
-from sos_inventory.plan import Problem
-from sos_inventory.runbook import Category
+from sos_inventory.incidents.alerts import alert_events, next_state
+from sos_inventory.model import Category, Problem
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 DOWN_ALC = Problem(Category.SOS_API_ERROR, "SOS inventory returned an error when updating", c_code="ALC")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from sos_inventory.apply import ApplyResult, apply_changes
 from sos_inventory.errors import (
     CircuitOpen,
     Interrupted,
@@ -13,8 +12,8 @@ from sos_inventory.errors import (
     SosConnectError,
     SosRejected,
 )
-from sos_inventory.model import ServerRecord
-from sos_inventory.plan import Change
+from sos_inventory.model import Change, ServerRecord
+from sos_inventory.sync.apply import ApplyResult, apply_changes
 from tests.builders import record
 
 

@@ -8,10 +8,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sos_inventory.config import DevicesSpec
-from sos_inventory.devices import REQUIRED, DeviceSet, DevicesFile, discover, load_devices, parse_timestamp
 from sos_inventory.errors import InputError
-from sos_inventory.job import rows_at_most
 from sos_inventory.model import COLUMNS, ORIGIN_FIELDS, RULE_FIELDS, Device
+from sos_inventory.sync.devices import (
+    REQUIRED,
+    DeviceSet,
+    DevicesFile,
+    discover,
+    load_devices,
+    parse_timestamp,
+)
+from sos_inventory.sync.engine import rows_at_most
 from tests.builders import HEADER, make_config, row, write_csv
 
 

@@ -12,8 +12,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sos_inventory.diagnose import MAX_FINDINGS, Scanner, diagnose_stream, diagnose_text
-from sos_inventory.needles import required_literals
+from sos_inventory.diagnose.logs import MAX_FINDINGS, Scanner, diagnose_stream, diagnose_text
+from sos_inventory.diagnose.needles import required_literals
 from sos_inventory.redact import mask, secret_forms
 from sos_inventory.runbook import default_knowledge
 

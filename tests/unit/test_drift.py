@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sos_inventory.drift import review
-from sos_inventory.plan import Change, Plan
-from sos_inventory.runbook import Category
+from sos_inventory.model import Category, Change
+from sos_inventory.sync.drift import review
+from sos_inventory.sync.plan import Plan
 
 
 @dataclass(frozen=True)

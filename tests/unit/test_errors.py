@@ -12,8 +12,8 @@ from sos_inventory.errors import (
     SosRejected,
     SosServerError,
     http_error_class,
+    is_transient,
 )
-from sos_inventory.sos.resilience import is_transient
 
 CLASSES: dict[int, type[SosHttpError]] = {
     400: SosRejected,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from sos_inventory import ledger
 from sos_inventory.errors import LedgerError
-from sos_inventory.ledger import Ledger, LedgerRecorder
-from sos_inventory.plan import Change
+from sos_inventory.model import Change
+from sos_inventory.state import sqlite as ledger
+from sos_inventory.state.sqlite import Ledger, LedgerRecorder
 
 CHANGE = Change(
     "ALC",

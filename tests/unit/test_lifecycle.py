@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sos_inventory.lifecycle import build_ends, lifecycle_status
 from sos_inventory.model import Status
+from sos_inventory.sync.lifecycle import build_ends, lifecycle_status
 from tests.builders import NOW
 from tests.builders import make_device as device
 
@@ -63,8 +63,7 @@ def test_status_is_build_exactly_while_younger_than_the_window(age: timedelta, w
 def test_the_default_build_window_is_the_one_the_readme_documents() -> None:
     from pathlib import Path
 
-    from sos_inventory.config import parse_duration
-    from sos_inventory.lifecycle import DEFAULT_BUILD_WINDOW
+    from sos_inventory.config import DEFAULT_BUILD_WINDOW, parse_duration
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     documented = readme.split("  build_window: ", 1)[1].split()[0]

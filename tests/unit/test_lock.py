@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from sos_inventory.errors import LockHeld
-from sos_inventory.lock import LOCK_NAME, run_lock
+from sos_inventory.state.sqlite.lock import LOCK_NAME, run_lock
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from sos_inventory.lock import run_lock
+from sos_inventory.state.sqlite.lock import run_lock
 with run_lock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))

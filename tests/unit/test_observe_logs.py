@@ -24,7 +24,7 @@ EMAIL = "sre@example.com"
 
 
 def _record(message: str, *args: object, level: int = logging.INFO, **extra: object) -> logging.LogRecord:
-    record = logging.LogRecord("sos_inventory.job", level, __file__, 1, message, args, None)
+    record = logging.LogRecord("sos_inventory.sync.engine", level, __file__, 1, message, args, None)
     record.__dict__.update(extra)
     return record
 

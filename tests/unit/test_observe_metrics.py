@@ -8,9 +8,9 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from sos_inventory.model import Category
 from sos_inventory.observe import metrics
 from sos_inventory.report import RunReport
-from sos_inventory.runbook import Category
 from tests.unit.observe_sample import STARTED, sample_report
 
 #: docs/observability.md's metrics, as the exposition names them.

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sos_inventory.config import Config, Rule, RuleSet, _start_anchored, config_from_mapping, parse_duration
+from sos_inventory.config import Config, Rule, RuleSet, config_from_mapping, parse_duration
+from sos_inventory.config.rules import _start_anchored
 from sos_inventory.model import Status
-from sos_inventory.ownership import desired_metadata, explain
+from sos_inventory.sync.ownership import desired_metadata, explain
 from tests.builders import NOW, make_config
 from tests.builders import make_device as device
 
@@ -241,7 +242,7 @@ def test_rules_with_numbered_backreferences_are_searched_one_by_one() -> None:
 def test_explain_shows_the_age_in_days_hours_and_minutes_and_a_future_date_as_negative(
     tmp_path: Path,
 ) -> None:
-    from sos_inventory.ownership import _age
+    from sos_inventory.sync.ownership import _age
 
     assert _age(timedelta(days=2, hours=3, minutes=4, seconds=59)) == "2d 3h 4m"
     assert _age(timedelta(hours=23, minutes=59, seconds=59)) == "23h 59m"
@@ -259,7 +260,7 @@ def test_explain_shows_the_age_in_days_hours_and_minutes_and_a_future_date_as_ne
 
 
 def test_explanation_gives_each_status_its_reason_and_only_build_an_end(tmp_path: Path) -> None:
-    from sos_inventory.ownership import explanation
+    from sos_inventory.sync.ownership import explanation
 
     config = make_config(tmp_path)
     cases = {

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from sos_inventory.config import Rule, RuleSet
-from sos_inventory.patterns import UnsafePattern, compile_rule_pattern, is_simple
+from sos_inventory.config.patterns import compile_rule_pattern, is_simple
+from sos_inventory.errors import UnsafePattern
 from tests.builders import make_device as device
 
 

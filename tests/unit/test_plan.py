@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sos_inventory.devices import DeviceSet
 from sos_inventory.errors import ConfigError
-from sos_inventory.model import Device, ServerRecord
-from sos_inventory.plan import Change, KnownNames, Plan, Problem, build_plan, pick_record
-from sos_inventory.runbook import Category
+from sos_inventory.model import Category, Change, Device, KnownNames, Problem, ServerRecord
+from sos_inventory.runbook import problem_dict, problem_of
+from sos_inventory.sync.devices import DeviceSet
+from sos_inventory.sync.plan import Plan, build_plan, pick_record
 from tests.builders import NOW, make_config, record
 from tests.builders import make_device as device
 
@@ -214,7 +214,7 @@ def test_now_is_timezone_aware() -> None:
 
 
 def test_a_hostname_twice_in_one_c_code_s_exports_is_one_problem_naming_every_row() -> None:
-    from sos_inventory.plan import duplicate_rows
+    from sos_inventory.sync.plan import duplicate_rows
 
     once = device("prod-dal10-carrier2-worker-1")
     first, second = device(line=7), device(line=9, source="Acct999/devices.csv", account="999")
@@ -262,7 +262,6 @@ def test_an_unowned_machine_says_which_rule_is_missing(tmp_path: Path) -> None:
 
 def test_a_problem_from_an_inventory_error_carries_its_facts() -> None:
     from sos_inventory.errors import SosRejected
-    from sos_inventory.plan import Problem
 
     error = SosRejected(
         "HTTP 422",
@@ -273,7 +272,8 @@ def test_a_problem_from_an_inventory_error_carries_its_facts() -> None:
         hostname="prod-dal10-carrier2-worker-1030",
         unid="U1",
     )
-    problem = Problem.from_error(error, time="2026-12-01T00:00:00Z")
+    error.time = "2026-12-01T00:00:00Z"
+    problem = problem_of(error)
     assert dict(problem.facts) == {
         "operation": "update",
         "host": "sos.example.com",
@@ -282,14 +282,14 @@ def test_a_problem_from_an_inventory_error_carries_its_facts() -> None:
         "time": "2026-12-01T00:00:00Z",
     }
     assert (problem.c_code, problem.hostname) == ("ALC", "prod-dal10-carrier2-worker-1030")
-    out = problem.to_dict()
+    out = problem_dict(problem)
     assert out["facts"] == dict(problem.facts)
     assert (out["c_code"], out["hostname"]) == ("ALC", "prod-dal10-carrier2-worker-1030")
     assert "source" not in out and "hostnames" not in out
     assert problem.all_facts({"extra": "x"})["extra"] == "x"
     assert problem.all_facts()["c_code"] == "ALC"
-    # Without a URL or a time: no host, and the time of now.
-    bare = Problem.from_error(SosRejected("HTTP 400", status=400, operation="query"))
+    # Without a URL: no host; the time is when the error was made.
+    bare = problem_of(SosRejected("HTTP 400", status=400, operation="query"))
     assert "host" not in bare.facts and "unid" not in bare.facts
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", bare.facts["time"])
 
@@ -314,7 +314,7 @@ def test_an_ambiguity_names_the_keys_it_tried_even_empty_ones(tmp_path: Path) ->
 
 
 def test_what_the_reports_show_of_changes_notices_and_problems() -> None:
-    from sos_inventory.plan import Notice
+    from sos_inventory.model import Notice
 
     edited = Change("ALC", "h1", "U1", {"status": "Build"}, {"status": "Live"}, manual_edit=True)
     assert edited.to_dict()["manual_edit"] is True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sos_inventory.provenance import Revision, provenance, revision_of
+from sos_inventory.sync.provenance import Revision, provenance, revision_of
 
 COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
 

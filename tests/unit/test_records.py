@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from sos_inventory.inventory.sos.client import record_from_item
 from sos_inventory.model import ServerRecord
 from sos_inventory.server.store import RECORD_KEYS
-from sos_inventory.sos.client import record_from_item
 
 
 def test_every_item_key_lands_in_the_record_field_of_its_name() -> None:

@@ -6,6 +6,7 @@ from html import escape
 from html.parser import HTMLParser
 
 from sos_inventory.report import html
+from sos_inventory.runbook import action_of, problem_dict
 from tests.unit.observe_sample import HOSTILE, sample_report
 
 
@@ -68,11 +69,11 @@ def test_problems_with_their_action_and_ticket_draft() -> None:
     report = sample_report()
     page = html.render(report)
     (failed,) = [p for p in report.problems() if p.category.value == "sos_api_error"]
-    ticket = failed.to_dict(report.facts())["ticket"]
+    ticket = problem_dict(failed, report.facts())["ticket"]
     assert ticket and "SOS API" in ticket
     assert "<details><summary>Ticket draft</summary><pre>" in page
     assert escape(ticket) in page
-    assert escape(failed.action) in page
+    assert escape(action_of(failed)) in page
 
 
 def test_status_counts_before_and_after_the_applied_changes() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from sos_inventory.config import RetryPolicy
 from sos_inventory.errors import (
     CircuitOpen,
     DeadlineExceeded,
@@ -22,8 +23,9 @@ from sos_inventory.errors import (
     SosRejected,
     SosServerError,
     SosTimeoutError,
+    is_transient,
 )
-from sos_inventory.sos.resilience import Resilience, RetryPolicy, is_transient
+from sos_inventory.inventory.resilience import Resilience
 
 
 class FakeTime:
@@ -214,7 +216,7 @@ def test_auth_errors_are_never_retried_and_do_not_open_the_breaker() -> None:
 
 
 def test_gather_or_cancel_cancels_the_siblings_of_a_failure_before_it_raises() -> None:
-    from sos_inventory.sos.resilience import gather_or_cancel
+    from sos_inventory.inventory.resilience import gather_or_cancel
 
     cancelled: list[str] = []
 
@@ -240,7 +242,7 @@ def test_gather_or_cancel_cancels_the_siblings_of_a_failure_before_it_raises() -
 
 
 def test_rate_limiter_spaces_request_starts_evenly() -> None:
-    from sos_inventory.sos.resilience import RateLimiter
+    from sos_inventory.inventory.resilience import RateLimiter
 
     fake = FakeTime()
     limiter = RateLimiter(4, clock=fake.clock, sleep=fake.sleep)
@@ -270,7 +272,7 @@ def test_rate_limiter_spaces_request_starts_evenly() -> None:
     ],
 )
 def test_query_strategy_choice(strategy: str, hosts: int, total: int, chosen: str) -> None:
-    from sos_inventory.job import choose_strategy
+    from sos_inventory.sync.engine import choose_strategy
 
     assert choose_strategy(strategy, hosts, total, 1000) == chosen  # type: ignore[arg-type]
 
@@ -357,7 +359,7 @@ def test_a_success_restarts_the_breaker_count_from_zero() -> None:
 
 
 def test_gather_or_cancel_cancelled_waits_for_every_child_to_finish_cancelling() -> None:
-    from sos_inventory.sos.resilience import gather_or_cancel
+    from sos_inventory.inventory.resilience import gather_or_cancel
 
     cleaned: list[str] = []
 
@@ -384,7 +386,7 @@ def test_gather_or_cancel_cancelled_waits_for_every_child_to_finish_cancelling()
 
 
 def test_rate_limiter_lets_the_first_request_go_at_once_and_takes_rates_of_one_or_less() -> None:
-    from sos_inventory.sos.resilience import RateLimiter
+    from sos_inventory.inventory.resilience import RateLimiter
 
     for rate, interval in ((1, 1.0), (0.5, 2.0)):
         fake = FakeTime()

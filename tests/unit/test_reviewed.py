@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from sos_inventory.errors import PlanFileError
-from sos_inventory.plan import Change
-from sos_inventory.reviewed import load_plan, plan_document, undo_changes
+from sos_inventory.model import Change
+from sos_inventory.sync.reviewed import load_plan, plan_document, undo_changes
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 CHANGE = Change("ALC", "h1", "U1", {"status": "Build"}, {"status": "Live"}, {"status": "lifecycle"})

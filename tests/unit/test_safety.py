@@ -3,10 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from sos_inventory.config import Safety
-from sos_inventory.devices import DeviceSet
-from sos_inventory.model import RowError
-from sos_inventory.plan import Change, Plan
-from sos_inventory.safety import check, limits_with_overrides
+from sos_inventory.model import Change, RowError
+from sos_inventory.sync.devices import DeviceSet
+from sos_inventory.sync.plan import Plan
+from sos_inventory.sync.safety import check, limits_with_overrides
 from tests.builders import make_device as device
 
 

@@ -27,11 +27,9 @@ from sos_inventory.cli.common import (
 from sos_inventory.config import DEFAULT_CONFIG
 from sos_inventory.errors import Interrupted
 from sos_inventory.interrupts import Interrupts
-from sos_inventory.model import new_run_id
-from sos_inventory.plan import Problem
+from sos_inventory.model import Category, Problem, new_run_id
 from sos_inventory.redact import RedactingStream
 from sos_inventory.report.run import EXIT_DEFECT
-from sos_inventory.runbook import Category
 
 __all__ = ["EXIT_CODES", "LAZY_COMMANDS", "build_parser", "main"]
 

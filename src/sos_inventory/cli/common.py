@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import TextIO
 
 from sos_inventory.config import Config, DevicesSpec, load_config, with_overrides
-from sos_inventory.devices import DeviceSet, DevicesFile, find_files, parse_timestamp, read_files
-from sos_inventory.errors import ConfigError, InputError, LedgerError, SosError, SosInventoryError
+from sos_inventory.errors import ConfigError
 from sos_inventory.interrupts import Interrupts
-from sos_inventory.plan import Problem
+from sos_inventory.model import Category, Problem
 from sos_inventory.redact import redact, untrusted
-from sos_inventory.runbook import Category, default_knowledge
+from sos_inventory.runbook import action_of, default_knowledge
+from sos_inventory.sync.devices import DeviceSet, DevicesFile, find_files, parse_timestamp, read_files
 
 log = logging.getLogger("sos_inventory")
 
@@ -115,34 +115,6 @@ def read_inputs(args: argparse.Namespace) -> tuple[Config, DeviceSet, datetime]:
     return config, read_files(config, files), now
 
 
-def problem_of(error: SosInventoryError) -> Problem:
-    """The one problem an error that ended a command makes: its category, its message (the items
-    it introduces as details) and the action that fixes this very error, when it has its own."""
-    if isinstance(error, SosError):
-        return Problem.from_error(error)
-    if isinstance(error, ConfigError):
-        return Problem(
-            Category.INPUT_ERROR,
-            "configuration problem(s)",
-            details=tuple(error.problems),
-            action_text=error.action,
-        )
-    if isinstance(error, InputError):
-        return Problem(
-            Category.INPUT_ERROR,
-            f"nothing was written: {error.headline}",
-            details=tuple(str(p) for p in error.problems),
-            action_text=error.action,
-        )
-    if isinstance(error, LedgerError):
-        return Problem(
-            Category.STATE_ERROR,
-            f"{error}; the run stopped before its next write (no write without evidence)",
-            action_text=error.action,
-        )
-    return Problem(Category.INPUT_ERROR, f"{error}; nothing was written", action_text=error.action)
-
-
 def interrupts_of(args: argparse.Namespace) -> Interrupts:
     """The command's signal handling (set up by the console script; a fresh one in tests)."""
     interrupts: Interrupts | None = getattr(args, "interrupts", None)
@@ -169,7 +141,7 @@ def print_diagnosis(
         print(f"why: {info.summary}", file=out)
     rerun = "advised, the cause is usually transient" if info.transient else "will not help until it is fixed"
     print(f"rerun: {rerun}", file=out)
-    print(f"action: {problem.action}", file=out)
+    print(f"action: {action_of(problem)}", file=out)
     if traceback_path:
         print(f"traceback: {traceback_path}", file=out)
     if info.ticket:

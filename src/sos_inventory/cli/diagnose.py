@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sos_inventory.diagnose import DiagnoseError, Diagnosis, diagnose_blocks, read_blocks
-from sos_inventory.errors import ConfigError
-from sos_inventory.jenkins import Jenkins
+from sos_inventory.diagnose.jenkins import Jenkins
+from sos_inventory.diagnose.logs import Diagnosis, diagnose_blocks, read_blocks
+from sos_inventory.diagnose.trends import Run, render_trends, trends_dict
+from sos_inventory.errors import ConfigError, DiagnoseError
 from sos_inventory.redact import secret_forms
 from sos_inventory.runbook import Knowledge, default_knowledge, load_knowledge
-from sos_inventory.trends import Run, render_trends, trends_dict
 
 EPILOG = """examples:
   sos-inventory diagnose consoleText.log

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sos_inventory import ledger
 from sos_inventory.cli.common import add_state_dir
-from sos_inventory.devices import parse_timestamp
 from sos_inventory.errors import LedgerError
 from sos_inventory.report.run import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
+from sos_inventory.state import sqlite as ledger
+from sos_inventory.sync.devices import parse_timestamp
 
 _RAW = argparse.RawDescriptionHelpFormatter
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 # Only what --help needs is imported with this module; the rest when a command runs.
 if TYPE_CHECKING:
+    from sos_inventory.model import Progress
     from sos_inventory.observe.logs import LogFormat
-    from sos_inventory.observe.progress import Progress
     from sos_inventory.report.run import RunReport
 
 log = logging.getLogger("sos_inventory")
@@ -68,8 +68,9 @@ def start(argv: Sequence[str]) -> str:
 
 def setup(args: argparse.Namespace, run_id: str) -> None:
     """Configure the log lines and choose the progress display (set on ``args``, with ``run_id``)."""
+    from sos_inventory.model import no_progress
     from sos_inventory.observe.logs import configure, secret_values
-    from sos_inventory.observe.progress import Bar, Lines, no_progress
+    from sos_inventory.observe.progress import Bar, Lines
 
     verbose = getattr(args, "verbose", 0)
     quiet = getattr(args, "quiet", False)

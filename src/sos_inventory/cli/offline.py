@@ -7,14 +7,15 @@ import json
 import sys
 from datetime import datetime
 
-from sos_inventory.cli.common import print_diagnosis, problem_of, read_inputs
+from sos_inventory.cli.common import print_diagnosis, read_inputs
 from sos_inventory.config import Config
-from sos_inventory.devices import EMPTY_EXPORT, DeviceSet, empty_files
 from sos_inventory.errors import ConfigError, InputError
-from sos_inventory.ownership import explain, explanation
-from sos_inventory.plan import Problem, duplicate_rows, input_problems
+from sos_inventory.model import Category, Problem
 from sos_inventory.report.run import EXIT_OK, EXIT_PROBLEMS, EXIT_REFUSED, EXIT_USAGE
-from sos_inventory.runbook import Category
+from sos_inventory.runbook import problem_dict, problem_of
+from sos_inventory.sync.devices import EMPTY_EXPORT, DeviceSet, empty_files
+from sos_inventory.sync.ownership import explain, explanation
+from sos_inventory.sync.plan import duplicate_rows, input_problems
 
 
 def _inputs(args: argparse.Namespace) -> tuple[Config, DeviceSet, datetime] | int:
@@ -46,7 +47,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         "machines": len(device_set.devices),
         "excluded": len(device_set.excluded),
         "invalid": device_set.invalid_rows,
-        "problems": [p.to_dict() for p in problems],
+        "problems": [problem_dict(p) for p in problems],
         "exit_code": code,
     }
     if args.json:

@@ -11,17 +11,18 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sos_inventory import drift, ledger
 from sos_inventory.cli.common import log
 from sos_inventory.config import Config, parse_duration
 from sos_inventory.errors import ConfigError, LedgerError, PlanFileError
-from sos_inventory.ledger import Ledger, LedgerRecorder
-from sos_inventory.plan import Change, Plan, Problem
+from sos_inventory.model import Category, Change, Problem
 from sos_inventory.redact import untrusted
 from sos_inventory.report import RunReport
 from sos_inventory.report.run import iso
-from sos_inventory.reviewed import load_plan, plan_document, undo_changes
-from sos_inventory.runbook import Category
+from sos_inventory.state import sqlite as ledger
+from sos_inventory.state.sqlite import Ledger, LedgerRecorder
+from sos_inventory.sync import drift
+from sos_inventory.sync.plan import Plan
+from sos_inventory.sync.reviewed import load_plan, plan_document, undo_changes
 
 
 @contextmanager

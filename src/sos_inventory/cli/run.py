@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sos_inventory import __version__
-from sos_inventory.apply import not_attempted
 from sos_inventory.cli import observe as observe_cli
 from sos_inventory.cli.common import (
     config_of,
@@ -29,14 +28,13 @@ from sos_inventory.cli.common import (
     interrupts_of,
     log,
     print_diagnosis,
-    problem_of,
     run_clock,
     save_traceback,
     write_stdout,
 )
 from sos_inventory.cli.recording import drift_review, recorded_run, reviewed_plan, save_plan, undo_plan
 from sos_inventory.config import Config, credentials_from_env, parse_duration
-from sos_inventory.devices import DevicesFile
+from sos_inventory.diagnose.netfacts import network_facts
 from sos_inventory.errors import (
     ConfigError,
     DeadlineExceeded,
@@ -49,12 +47,7 @@ from sos_inventory.errors import (
     SosError,
     SosInventoryError,
 )
-from sos_inventory.interrupts import Interrupts
-from sos_inventory.job import RunOptions, RunResult, c_codes_in_play, make_plan, run_reviewed, run_update
-from sos_inventory.lock import run_lock
-from sos_inventory.model import new_run_id
-from sos_inventory.netfacts import network_facts
-from sos_inventory.notify import (
+from sos_inventory.incidents.alerts import (
     ALERTS_NAME,
     alert_events,
     event_text,
@@ -63,8 +56,8 @@ from sos_inventory.notify import (
     post_alert,
     save_alert_state,
 )
-from sos_inventory.plan import Problem
-from sos_inventory.provenance import provenance
+from sos_inventory.interrupts import Interrupts
+from sos_inventory.model import Category, Problem, new_run_id
 from sos_inventory.redact import untrusted
 from sos_inventory.report import RunReport, check_report_dir, write_reports
 from sos_inventory.report import console as console_report
@@ -79,15 +72,25 @@ from sos_inventory.report.run import (
     EXIT_USAGE,
 )
 from sos_inventory.report.text import summary_line
-from sos_inventory.runbook import UPDATE_FAILED, Category
-from sos_inventory.safety import limits_with_overrides
+from sos_inventory.runbook import UPDATE_FAILED, problem_of
+from sos_inventory.state.sqlite.lock import run_lock
+from sos_inventory.sync.apply import not_attempted
+from sos_inventory.sync.devices import DevicesFile
+from sos_inventory.sync.engine import (
+    RunOptions,
+    RunResult,
+    c_codes_in_play,
+    make_plan,
+    run_reviewed,
+    run_update,
+)
+from sos_inventory.sync.provenance import provenance
+from sos_inventory.sync.safety import limits_with_overrides
 
 
 def _failures(report: RunReport) -> list[Problem]:
     """What the run failed at, for alerts: never success, ambiguity or bad rows alone."""
-    failed_updates = [
-        Problem.from_error(o.error) for o in report.outcomes if o.outcome == "failed" and o.error
-    ]
+    failed_updates = [problem_of(o.error) for o in report.outcomes if o.outcome == "failed" and o.error]
     if report.exit_code == EXIT_OK or (report.exit_code == EXIT_PROBLEMS and not failed_updates):
         return []
     return [*report.failures, *failed_updates] or [_primary(report)]
@@ -164,7 +167,7 @@ def _stopped(report: RunReport, stopped: SosInventoryError) -> int:
 def _stop_problem(stopped: SosInventoryError, progress: str) -> Problem:
     """The problem that says why the run stopped early."""
     if isinstance(stopped, SosError):
-        base = Problem.from_error(stopped)
+        base = problem_of(stopped)
         return Problem(
             base.category,
             f"{base.message}; the run stopped: {progress}",
@@ -182,7 +185,7 @@ def _stop_problem(stopped: SosInventoryError, progress: str) -> Problem:
         )
     cause = stopped.cause if isinstance(stopped, RunStopped) else None
     if cause is not None:
-        base = Problem.from_error(cause)
+        base = problem_of(cause)
         return Problem(
             base.category,
             f"{base.message}; the inventory looks down ({stopped}): the run stopped: {progress}",
@@ -438,7 +441,7 @@ def _primary(report: RunReport) -> Problem:
         return report.failures[0]
     for outcome in report.outcomes:
         if outcome.outcome == "failed" and outcome.error is not None:
-            return Problem.from_error(outcome.error)
+            return problem_of(outcome.error)
     return report.problems()[0]
 
 

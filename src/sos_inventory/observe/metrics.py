@@ -19,8 +19,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created
 from prometheus_client.exposition import pushadd_to_gateway, write_to_textfile
 from prometheus_client.parser import text_string_to_metric_families
 
+from sos_inventory.model import Category
 from sos_inventory.report.run import RunReport
-from sos_inventory.runbook import Category
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def last_success(report: RunReport, metrics_file: Path | None, state_dir: Path |
     if report.exit_code in SUCCESS_CODES and report.finished_at is not None:
         return report.finished_at.timestamp()
     if state_dir is not None:
-        from sos_inventory import ledger  # sqlite3: only when metrics are asked for
+        from sos_inventory.state import sqlite as ledger  # sqlite3: only when metrics are asked for
 
         recorded = ledger.last_success(state_dir, SUCCESS_CODES)
         if recorded is not None:

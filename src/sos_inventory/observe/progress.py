@@ -13,13 +13,6 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-#: ``progress(phase, done, total)``; ``total`` is None while it is not known yet.
-Progress = Callable[[str, int, int | None], None]
-
-
-def no_progress(phase: str, done: int, total: int | None) -> None:
-    """The library's default: show nothing."""
-
 
 def _fraction(done: int, total: int | None) -> str:
     if total is None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sos_inventory.apply import Outcome
 from sos_inventory.report.run import HOST_LISTS, RunReport
 from sos_inventory.report.text import (
     CONSOLE_HOSTS,
@@ -14,6 +13,8 @@ from sos_inventory.report.text import (
     split_not_attempted,
     summary_line,
 )
+from sos_inventory.runbook import action_of
+from sos_inventory.sync.apply import Outcome
 
 DEFAULT_ROWS = 50
 
@@ -27,11 +28,20 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
     return out
 
 
-def _changes(outcomes: Sequence[Outcome]) -> list[str]:
-    return _table(
-        [(o.change.c_code, o.change.hostname, o.outcome, change_text(o)) for o in outcomes],
+ALL_WITH_V = "-v lists all; report.json has every one"
+LISTED = "report.json and summary.md list all"
+
+
+def _changes(title: str, outcomes: Sequence[Outcome], limit: int | None, where_more: str) -> list[str]:
+    """A table of changes under its title, the first ``limit``, then how many more and where they are."""
+    if not outcomes:
+        return []
+    shown, rest = capped(outcomes, limit)
+    table = _table(
+        [(o.change.c_code, o.change.hostname, o.outcome, change_text(o)) for o in shown],
         ("C_CODE", "HOSTNAME", "OUTCOME", "CHANGE"),
     )
+    return [title, *table, *([f"  ... and {rest} more ({where_more})"] if rest else [])]
 
 
 def render(report: RunReport, *, verbose: bool = False) -> str:
@@ -49,22 +59,12 @@ def render(report: RunReport, *, verbose: bool = False) -> str:
         for p in shown_problems:
             lines.append(f"  [{p.category.value}] {p.message}")
             lines += [f"      - {item}" for item in p.details]
-            lines.append(f"      action: {p.action}")
+            lines.append(f"      action: {action_of(p)}")
         if rest:
-            lines.append(f"  ... and {rest} more (-v lists all; report.json has every one)")
+            lines.append(f"  ... and {rest} more ({ALL_WITH_V})")
     left, others = split_not_attempted(report)
-    if left:
-        first, rest = capped(left, FIRST_NOT_ATTEMPTED)
-        lines.append(f"Not attempted ({len(left)}; a rerun makes them):")
-        lines += _changes(first)
-        if rest:
-            lines.append(f"  ... and {rest} more (report.json and summary.md list all)")
-    if others:
-        shown, rest = capped(others, max_rows)
-        lines.append(f"Changes ({len(others)}):")
-        lines += _changes(shown)
-        if rest:
-            lines.append(f"  ... and {rest} more (-v lists all; report.json has every one)")
+    lines += _changes(f"Not attempted ({len(left)}; a rerun makes them):", left, FIRST_NOT_ATTEMPTED, LISTED)
+    lines += _changes(f"Changes ({len(others)}):", others, max_rows, ALL_WITH_V)
     if verbose:
         lists = report.host_lists()
         for key, title in HOST_LISTS:
@@ -73,6 +73,6 @@ def render(report: RunReport, *, verbose: bool = False) -> str:
                 lines.append(f"{title} ({len(lists[key])}):")
                 lines += [f"  {host}" for host in hosts]
                 if rest:
-                    lines.append(f"  ... and {rest} more (report.json and summary.md list all)")
+                    lines.append(f"  ... and {rest} more ({LISTED})")
     lines.append(summary_line(report))
     return "\n".join(lines) + "\n"

@@ -16,10 +16,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
-from sos_inventory.apply import Outcome
 from sos_inventory.model import Status
 from sos_inventory.report.run import HOST_LISTS, RunReport, iso
 from sos_inventory.report.text import FIRST_NOT_ATTEMPTED, change_text, split_not_attempted, summary_line
+from sos_inventory.runbook import problem_dict
+from sos_inventory.sync.apply import Outcome
 
 MAX_ROWS = 2000  # per table or list; report.json has every one
 
@@ -197,7 +198,7 @@ def _problems(report: RunReport) -> list[str]:
         return []
     out = [f'<h2 id="problems">Problems ({len(problems)})</h2>']
     for problem in problems[:MAX_ROWS]:
-        data: dict[str, Any] = problem.to_dict(report.facts())
+        data: dict[str, Any] = problem_dict(problem, report.facts())
         where = " ".join(_e(v) for v in (problem.c_code, problem.hostname, problem.source) if v)
         out.append('<div class="problem">')
         out.append(f'<p><span class="category">{_e(problem.category.value)}</span> {where}</p>')

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from sos_inventory.report.run import RunReport, iso
+from sos_inventory.runbook import problem_dict
 
 VERSION = 1
 
@@ -38,7 +39,7 @@ def as_dict(report: RunReport) -> dict[str, Any]:
         "c_codes": report.c_codes,
         "counts": report.counts(),
         "changes": changes,
-        "problems": [p.to_dict(report.facts()) for p in report.problems()],
+        "problems": [problem_dict(p, report.facts()) for p in report.problems()],
         "build_url": report.build_url,
         "not_in_inventory": [n.to_dict() for n in plan.not_in_inventory] if plan else [],
         "orphans": [n.to_dict() for n in plan.orphans] if plan else [],

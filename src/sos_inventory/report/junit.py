@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from sos_inventory.plan import Problem
+from sos_inventory.model import Problem
 from sos_inventory.redact import printable
 from sos_inventory.report.run import HOST_LISTS, RunReport
 from sos_inventory.report.text import ending_line
+from sos_inventory.runbook import action_of, problem_of
 
 SUITE = "sos-inventory"
 
 
 def _fail(case: ET.Element, problem: Problem) -> None:
     failure = ET.SubElement(case, "failure", message=problem.message[:500], type=problem.category.value)
-    failure.text = f"{problem.message}\nAction: {problem.action}"
+    failure.text = f"{problem.message}\nAction: {action_of(problem)}"
 
 
 def render(report: RunReport) -> str:
@@ -33,7 +34,7 @@ def render(report: RunReport) -> str:
         ET.SubElement(case, "system-out").text = f"unid {change.unid}: {fields} ({outcome.outcome})"
         cases += 1
         if outcome.outcome == "failed" and outcome.error is not None:
-            _fail(case, Problem.from_error(outcome.error))
+            _fail(case, problem_of(outcome.error))
             failures += 1
         elif outcome.outcome == "not_attempted":
             ET.SubElement(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sos_inventory.apply import Outcome
 from sos_inventory.redact import printable
 from sos_inventory.report.run import HOST_LISTS, RunReport, iso
 from sos_inventory.report.text import (
@@ -18,6 +17,8 @@ from sos_inventory.report.text import (
     split_not_attempted,
     summary_line,
 )
+from sos_inventory.runbook import action_of
+from sos_inventory.sync.apply import Outcome
 
 MAX_ROWS = 500
 
@@ -76,7 +77,7 @@ def render(report: RunReport) -> str:
         lines += ["", f"## Problems ({len(problems)})", ""]
         shown_problems, rest = capped(problems, MAX_ROWS)
         for p in shown_problems:
-            lines.append(f"- **{p.category.value}** {_cell(p.message)}  \n  Action: {_cell(p.action)}")
+            lines.append(f"- **{p.category.value}** {_cell(p.message)}  \n  Action: {_cell(action_of(p))}")
             lines += [f"  - {_cell(item)}" for item in p.details]
             if p.hostnames:
                 lines.append(f"  Machines ({len(p.hostnames)}): {', '.join(p.hostnames)}")

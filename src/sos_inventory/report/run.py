@@ -6,11 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from sos_inventory.apply import Outcome, planned
 from sos_inventory.errors import SosError, SosHttpError
-from sos_inventory.plan import Plan, Problem
-from sos_inventory.runbook import category_of
-from sos_inventory.safety import Verdict
+from sos_inventory.model import Problem
+from sos_inventory.runbook import category_of, problem_of
+from sos_inventory.sync.apply import Outcome, planned
+from sos_inventory.sync.plan import Plan
+from sos_inventory.sync.safety import Verdict
 
 #: Exit codes (README, Exit codes), named where the reports need them.
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
@@ -175,7 +176,7 @@ def _update_problems(outcomes: Iterable[Outcome]) -> list[Problem]:
             groups.setdefault((category_of(error), error.c_code, *status), []).append(error)
     problems = []
     for errors in groups.values():
-        first = Problem.from_error(errors[0])
+        first = problem_of(errors[0])
         if len(errors) > 1:
             hosts = sorted({e.hostname for e in errors if e.hostname})
             first = replace(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-from sos_inventory.apply import Outcome
 from sos_inventory.report.run import RunReport
+from sos_inventory.sync.apply import Outcome
 
 T = TypeVar("T")
 

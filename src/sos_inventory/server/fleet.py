@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from sos_inventory.lifecycle import DEFAULT_BUILD_WINDOW
+from sos_inventory.config import DEFAULT_BUILD_WINDOW
 from sos_inventory.model import COLUMNS, Status
 
 DOMAIN = "alchemy.ibm.com"

@@ -20,16 +20,6 @@ RESOLV_CONF = Path("/etc/resolv.conf")
 LOOKUP_TIMEOUT = 2.0
 
 
-def is_loopback(hostname: str) -> bool:
-    """Whether ``hostname`` names this machine without a resolver (localhost, 127.0.0.0/8, ::1)."""
-    if hostname.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
-
-
 def first_resolver(path: Path = RESOLV_CONF) -> str | None:
     """The first ``nameserver`` of resolv.conf (None: no file, or none listed)."""
     try:

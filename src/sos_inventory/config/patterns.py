@@ -29,7 +29,9 @@ from re import _constants as sre
 from re import _parser as sre_parse
 from typing import Any, Protocol
 
-__all__ = ["WIDE_REPEAT", "RulePattern", "UnsafePattern", "compile_rule_pattern", "is_simple"]
+from sos_inventory.errors import UnsafePattern
+
+__all__ = ["WIDE_REPEAT", "RulePattern", "compile_rule_pattern", "is_simple"]
 
 #: A repetition with a larger upper bound than this counts as unbounded.
 WIDE_REPEAT = 16
@@ -45,10 +47,6 @@ class RulePattern(Protocol):
     def pattern(self) -> str: ...
 
     def search(self, text: str) -> Any: ...
-
-
-class UnsafePattern(ValueError):
-    """The pattern could take super-linear time and RE2 cannot run it."""
 
 
 def _walk(items: Any, inside_repeat: bool, found: list[str]) -> int:

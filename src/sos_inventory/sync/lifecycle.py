@@ -15,9 +15,6 @@ from datetime import UTC, datetime, timedelta
 
 from sos_inventory.model import Device, Status
 
-#: The default build window: a machine younger than this is still being built.
-DEFAULT_BUILD_WINDOW = timedelta(hours=48)
-
 
 def build_since(now: datetime, build_window: timedelta) -> datetime:
     """The provision date after which a machine is still in Build at ``now`` (in UTC).

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sos_inventory.errors import LedgerError
-from sos_inventory.ledger.schema import connect, from_json, ledger_path, parse_time
+from sos_inventory.state.sqlite.schema import connect, from_json, ledger_path, parse_time
 
 # Run and finish rows are the rows without a request: the partial index ledger_runs holds them,
 # and a query uses it when its WHERE has the term "request IS NULL" as written.

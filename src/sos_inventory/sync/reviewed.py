@@ -1,7 +1,7 @@
 """Plans a human reviews before they are applied: saved plans (README, Evidence) and undo plans.
 
 Both are a list of changes whose ``before`` is what the record must still hold
-for the change to be applied; :func:`sos_inventory.job.run_reviewed` re-reads
+for the change to be applied; :func:`sos_inventory.sync.engine.run_reviewed` re-reads
 each record and applies only those, the others are ``stale`` (for an undo: the
 record was changed since that run).
 """
@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sos_inventory.errors import PlanFileError
-from sos_inventory.model import WRITABLE_FIELDS
-from sos_inventory.plan import Change
+from sos_inventory.model import WRITABLE_FIELDS, Change
 
 PLAN_FORMAT = "sos-inventory-plan"
 #: What fixes a --plan file that is not a plan this tool can apply.

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
-from sos_inventory.diagnose import DiagnoseError
+from sos_inventory.errors import DiagnoseError
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_JSON = 8 * 1024 * 1024

@@ -23,11 +23,9 @@ from sos_inventory.errors import (
     SosInventoryError,
     SosProtocolError,
     SosTlsError,
+    is_transient,
 )
-from sos_inventory.model import ServerRecord
-from sos_inventory.observe.progress import Progress, no_progress
-from sos_inventory.plan import Change
-from sos_inventory.sos.resilience import is_transient
+from sos_inventory.model import Change, Progress, ServerRecord, no_progress
 
 log = logging.getLogger(__name__)
 

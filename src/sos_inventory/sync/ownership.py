@@ -3,7 +3,7 @@
 Ownership: two ordered rule lists (application, environment); the first rule
 whose every pattern matches gives the value. No match leaves the inventory's
 value alone and makes the machine *unowned* for that field. The Status comes
-from :mod:`sos_inventory.lifecycle`. ``explain`` says why, in words.
+from :mod:`sos_inventory.sync.lifecycle`. ``explain`` says why, in words.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from sos_inventory.config import Config, Rule
-from sos_inventory.lifecycle import build_ends, build_since, status_since
 from sos_inventory.model import Device, Status
+from sos_inventory.sync.lifecycle import build_ends, build_since, status_since
 
 
 class Desired(NamedTuple):

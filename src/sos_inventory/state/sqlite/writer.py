@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from sos_inventory.errors import LedgerError
-from sos_inventory.ledger.read import unfinished_runs, unsettled
-from sos_inventory.ledger.schema import (
+from sos_inventory.model import Change
+from sos_inventory.state.sqlite.reader import unfinished_runs, unsettled
+from sos_inventory.state.sqlite.schema import (
     COLUMNS,
     GENESIS,
     INSERT,
@@ -19,7 +20,6 @@ from sos_inventory.ledger.schema import (
     now_text,
     to_json,
 )
-from sos_inventory.plan import Change
 
 #: What fixes a ledger the run cannot write.
 UNWRITABLE = (

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sos_inventory.ledger.schema import COLUMNS, GENESIS, SORTED_COLUMNS, chain_hash
+from sos_inventory.state.sqlite.schema import COLUMNS, GENESIS, SORTED_COLUMNS, chain_hash
 
 
 @dataclass(frozen=True, slots=True)

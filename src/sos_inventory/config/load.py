@@ -1,9 +1,8 @@
-"""Load and validate the YAML config; compile rules once.
+"""Load and validate the YAML config into its values (settings.py); compile rules once.
 
 Every problem in a config file is collected and reported together
 (:class:`~sos_inventory.errors.ConfigError`), so one run shows them all.
-Secrets never live in the config: they come from the environment
-(:func:`credentials_from_env`).
+Secrets never live in the config: they come from the environment (credentials.py).
 """
 
 from __future__ import annotations
@@ -12,254 +11,34 @@ import difflib
 import hashlib
 import re
 import ssl
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sos_inventory.credentials import Credentials, credentials_from_env
-from sos_inventory.errors import ConfigError
-from sos_inventory.lifecycle import DEFAULT_BUILD_WINDOW
-from sos_inventory.model import COLUMNS, RULE_FIELDS, Device
-from sos_inventory.netfacts import is_loopback
-from sos_inventory.patterns import RulePattern, UnsafePattern, compile_rule_pattern
-from sos_inventory.redact import untrusted
-from sos_inventory.sos.resilience import RetryPolicy
-from sos_inventory.yamlload import load_yaml
+from sos_inventory.config.patterns import RulePattern, compile_rule_pattern
+from sos_inventory.config.rules import Rule, RuleSet
+from sos_inventory.config.settings import (
+    DEFAULT_BUILD_WINDOW,
+    DEFAULT_CONFIG,
+    DEFAULT_MAX_BODY_MB,
+    DEFAULT_URL,
+    Config,
+    DevicesSpec,
+    RetryPolicy,
+    Safety,
+    parse_duration,
+)
+from sos_inventory.config.yamlload import load_yaml
+from sos_inventory.errors import ConfigError, UnsafePattern
+from sos_inventory.model import COLUMNS, RULE_FIELDS
+from sos_inventory.outbound import is_loopback
+from sos_inventory.redact import shown, untrusted
 
-DEFAULT_CONFIG = "sos-inventory.yaml"
-DEFAULT_URL = "http://127.0.0.1:8742"
-DEFAULT_MAX_BODY_MB = 64
-
-__all__ = ["Config", "ConfigError", "Credentials", "credentials_from_env", "load_config"]  # and the rest
-
-_FIELD_INDEX = {name: Device._fields.index(name) for name in RULE_FIELDS}
-_FEW_VALUES = frozenset({"device_type", "location", "account", "c_code"})  # dozens of values a fleet
-_UNKNOWN = object()
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$", re.IGNORECASE)
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _ACCOUNT = re.compile(r"[0-9]+")  # fullmatch: "531277\n" is not an account
 _C_CODE = re.compile(r"[A-Za-z0-9_-]+")
-
-
-@dataclass(frozen=True, slots=True, eq=False)  # compared by identity: one object per rule of the config
-class Rule:
-    """One compiled rule: all ``when`` patterns must match (re.search, case-insensitive)."""
-
-    where: str  # e.g. "ownership.application[2]", for messages and explain
-    when: tuple[tuple[str, RulePattern], ...]
-    value: str
-
-    def matches(self, device: Device) -> bool:
-        """True when every pattern finds a match in its field of the device."""
-        return all(pattern.search(getattr(device, name)) for name, pattern in self.when)
-
-    def describe(self) -> str:
-        """The rule's condition as the user wrote it."""
-        parts = ", ".join(f"{name} ~ /{pattern.pattern}/" for name, pattern in self.when)
-        return f"{self.where}: {parts}"
-
-
-class RuleSet:
-    """An ordered rule list, compiled once; ``first_match`` is the first rule that matches.
-
-    Rule evaluation runs for every machine of every run (a million at fleet scale),
-    so each test is a bare ``pattern.search`` on a field read by position from the
-    Device tuple (every rule field is a Device field holding text), and the common
-    rule, one pattern, needs nothing more. When every rule of a one-field list is
-    anchored at the start (``^prod-dal``, ``^(stage|stgiks)-``...), one regular
-    expression of them all, tried in order at position 0, finds the first match in
-    one call (measured: 2-4x faster than a search per rule). For unanchored patterns
-    a combined expression was measured slower (it cannot use ``re.search``'s fast
-    literal scan), so those are searched one by one.
-    """
-
-    __slots__ = ("_at", "_match", "_memo", "_one_field", "_searches", "_tests", "rules")
-
-    def __init__(self, rules: Sequence[Rule] = ()) -> None:
-        self.rules = tuple(rules)
-        self._tests = [
-            (
-                rule,
-                _FIELD_INDEX[rule.when[0][0]],
-                rule.when[0][1].search,
-                tuple((_FIELD_INDEX[name], pattern.search) for name, pattern in rule.when[1:]),
-            )
-            for rule in self.rules
-        ]
-        # The usual list, every rule one pattern on the same field: a tighter loop.
-        fields = {name for rule in self.rules for name, _ in rule.when}
-        single = all(len(rule.when) == 1 for rule in self.rules)
-        self._one_field = _FIELD_INDEX[next(iter(fields))] if single and len(fields) == 1 else None
-        self._searches = [(search, rule) for rule, _, search, _ in self._tests]
-        # A field with few distinct values (a VIP's Device Type, say): each value is tested once.
-        self._memo: dict[str, Rule | None] | None = (
-            {} if single and len(fields) == 1 and next(iter(fields)) in _FEW_VALUES else None
-        )
-        # Anchored one-field lists: the rule whose marker group (after its pattern) matched.
-        self._match: Callable[[str], re.Match[str] | None] | None = None
-        self._at: dict[int, Rule] = {}
-        if self._one_field is not None and self.rules:
-            self._combine()
-
-    def _combine(self) -> None:
-        branches: list[str] = []
-        group = 0
-        for rule in self.rules:
-            pattern = rule.when[0][1]
-            if not isinstance(pattern, re.Pattern):  # a pattern on the linear-time engine
-                return
-            if not _start_anchored(pattern.pattern) or _NUMBERED_BACKREF.search(pattern.pattern):
-                return
-            scope = "?i:" if pattern.flags & re.IGNORECASE else "?:"
-            branches.append(f"({scope}{pattern.pattern})()")
-            group += pattern.groups + 1
-            self._at[group] = rule
-        try:
-            self._match = re.compile("|".join(branches)).match
-        except re.error:  # e.g. the same group name in two rules: search them one by one
-            self._at = {}
-
-    def first_match(self, device: Device) -> Rule | None:
-        """The first rule whose every pattern matches this device, or None."""
-        fields: Sequence[Any] = device  # the rule fields are the text fields of the tuple
-        if self._one_field is not None:
-            text = fields[self._one_field]
-            if self._memo is not None:
-                found = self._memo.get(text, _UNKNOWN)
-                if found is not _UNKNOWN:
-                    return found  # type: ignore[return-value]
-            matched = None
-            if self._match is not None:
-                found_at = self._match(text)
-                matched = None if found_at is None else self._at[found_at.lastindex or 0]
-            else:
-                for search, rule in self._searches:
-                    if search(text) is not None:
-                        matched = rule
-                        break
-            if self._memo is not None:
-                self._memo[text] = matched
-            return matched
-        for rule, index, search, more in self._tests:
-            if search(fields[index]) is not None and (
-                not more or all(test(fields[at]) is not None for at, test in more)
-            ):
-                return rule
-        return None
-
-    def __len__(self) -> int:
-        return len(self.rules)
-
-    def __iter__(self) -> Iterator[Rule]:
-        return iter(self.rules)
-
-    def __repr__(self) -> str:
-        return f"RuleSet({len(self.rules)} rules)"
-
-
-_NUMBERED_BACKREF = re.compile(r"\\[1-9]")  # \1...: would point elsewhere in a combined expression
-
-
-def _start_anchored(pattern: str) -> bool:
-    """Whether every top-level alternative of ``pattern`` starts with ``^`` (so that it can only
-    match at position 0). Conservative: a pattern it cannot read simply is not combined."""
-    if not pattern.startswith("^") or "[]" in pattern or "[^]" in pattern:
-        return False
-    depth, in_class, escaped, expect_anchor = 0, False, False, False
-    for char in pattern[1:]:
-        if expect_anchor:
-            if char != "^":
-                return False
-            expect_anchor = False
-        elif escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth < 0:
-                return False
-        elif char == "|" and depth == 0:
-            expect_anchor = True
-    return not expect_anchor and depth == 0
-
-
-@dataclass(frozen=True, slots=True)
-class DevicesSpec:
-    """Where devices come from: one folder of ``Acct<N>/devices.csv`` or files."""
-
-    path: Path
-    account: str | None = None  # for an explicit file outside an Acct<N> folder
-
-
-@dataclass(frozen=True, slots=True)
-class Safety:
-    """Limits that refuse a run before any write (enforced by the resilience work)."""
-
-    max_changes: int = 500
-    max_change_ratio: float = 0.2
-    min_export_ratio: float = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    """A validated configuration."""
-
-    path: Path | None
-    devices: tuple[DevicesSpec, ...]
-    accounts: Mapping[str, str]
-    inventory_url: str
-    build_window: timedelta
-    exclude: RuleSet
-    application_rules: RuleSet
-    environment_rules: RuleSet
-    safety: Safety = field(default_factory=Safety)
-    columns: Mapping[str, str] = field(default_factory=dict)
-    page_size: int = 1000
-    # Per attempt. With 4 attempts and capped backoff, a service that accepts connections but
-    # never answers is declared down in about a minute, well inside a Jenkins build's patience.
-    timeout: float = 15.0
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    manual_edits: str = "overwrite"  # MANUAL_EDITS: the exports are the truth, or leave hand edits alone
-    sha256: str | None = None  # of the config file's bytes, for the reports (None: not from a file)
-    allow_insecure_http: bool = False  # http:// to a host that is not loopback (docs/security.md)
-    ca_bundle: Path | None = None  # CA certificates trusted besides the system's
-    max_body: int = DEFAULT_MAX_BODY_MB << 20  # bytes of one answer of the inventory
-
-    @property
-    def c_codes(self) -> list[str]:
-        """Every C_Code the config maps an account to, sorted."""
-        return sorted(set(self.accounts.values()))
-
-
-#: The longest duration any setting takes (a build window, a deadline): ten years.
-MAX_DURATION = timedelta(days=3650)
-
-
-def parse_duration(text: object) -> timedelta:
-    """Parse ``48h``, ``2d``, ``90m``, ``30s`` (or a number of hours), at most MAX_DURATION."""
-    if isinstance(text, bool):
-        raise ValueError(f"not a duration: {shown(text)}")
-    if isinstance(text, int | float):
-        seconds = float(text) * 3600
-    else:
-        match = _DURATION.match(str(text))
-        if not match:
-            raise ValueError(f"not a duration: {shown(text)} (use e.g. 48h, 2d, 90m)")
-        seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
-    if not seconds <= MAX_DURATION.total_seconds():  # NaN and inf too
-        raise ValueError(f"{shown(text)} is longer than the {MAX_DURATION.days}d this accepts")
-    return timedelta(seconds=seconds)
 
 
 class _Collector:
@@ -291,19 +70,6 @@ class _Collector:
             if key not in known:
                 place = f"{where}.{key}" if where else key
                 self.add(place, f"unknown key{_suggestion(key, known)} (known: {', '.join(known)})")
-
-
-def shown(value: object, limit: int = 60) -> str:
-    """A value for an error message: its repr, escaped and capped (a value may be huge or hostile)."""
-    if isinstance(value, str):
-        text = repr(value[: limit * 2])
-    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
-        text = f"an integer of {value.bit_length()} bits"  # repr of a huge int raises ValueError
-    elif value is None or isinstance(value, int | float | bool):
-        text = repr(value)
-    else:
-        text = f"a {type(value).__name__}"
-    return untrusted(text, limit)
 
 
 def _suggestion(key: str, known: Sequence[str]) -> str:

@@ -28,49 +28,19 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
+from sos_inventory.config.settings import RetryPolicy
 from sos_inventory.errors import (
     CircuitOpen,
     DeadlineExceeded,
     SosError,
     SosHttpError,
-    SosRateLimited,
-    SosServerError,
     SosTimeoutError,
-    SosTransportError,
+    is_transient,
 )
 
 T = TypeVar("T")
-
-#: 5xx statuses worth a retry: the service or a proxy in front of it failed for now.
-RETRYABLE_5XX = frozenset({500, 502, 503, 504})
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How hard to try one request."""
-
-    attempts: int = 4  # first try included
-    base_delay: float = 0.5  # seconds; the n-th retry waits up to base * 2**(n-1)
-    max_delay: float = 20.0  # cap of one backoff sleep
-    max_retry_after: float = 60.0  # cap of a server-requested wait
-    breaker_failures: int = 5  # consecutive final transient failures that open the breaker
-    budget: int = 500  # retry tokens
-    retry_cost: int = 5
-    timeout_retry_cost: int = 10
-
-    def backoff(self, retry: int, rng: random.Random) -> float:
-        """Full jitter: uniform in [0, min(max, base * 2**(retry-1))]."""
-        return rng.uniform(0.0, min(self.max_delay, self.base_delay * 2 ** (retry - 1)))
-
-
-def is_transient(error: SosError) -> bool:
-    """True when a later attempt may succeed."""
-    if isinstance(error, SosTransportError | SosRateLimited):
-        return True
-    return isinstance(error, SosServerError) and error.status in RETRYABLE_5XX
 
 
 class RetryBudget:

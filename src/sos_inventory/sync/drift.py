@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from sos_inventory.plan import Change, Plan, Problem
-from sos_inventory.runbook import Category
+from sos_inventory.model import Category, Change, Problem
+from sos_inventory.sync.plan import Plan
 
 #: A field rewritten in each of this many latest runs is a fight.
 FIGHT_RUNS = 3

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sos_inventory.diagnose import Diagnosis, Finding
-from sos_inventory.runbook import Category
+from sos_inventory.diagnose.logs import Diagnosis, Finding
+from sos_inventory.model import Category
 
 # The fact that tells two failures of one category apart, in order of preference.
 _SUBJECT: dict[Category, tuple[str, ...]] = {

@@ -1,7 +1,7 @@
 """Desired state vs the inventory: a Plan of changes and problems (docs/sos-api.md).
 
 A Plan is a value: it can be printed, serialised and checked before anything is
-written, and :mod:`sos_inventory.apply` runs it. Changes and problems are
+written, and :mod:`sos_inventory.sync.apply` runs it. Changes and problems are
 sorted, so the same inputs always give the same output.
 """
 
@@ -10,18 +10,17 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import filterfalse, groupby
 from operator import itemgetter
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from sos_inventory.config import Config, Rule
-from sos_inventory.devices import DeviceSet
-from sos_inventory.errors import ConfigError, SosError, SosHttpError
-from sos_inventory.model import Device, ServerRecord
-from sos_inventory.ownership import Desired, Owners
-from sos_inventory.runbook import UNEXPECTED_SERVERS, Category, category_of, default_knowledge, message_of
+from sos_inventory.errors import ConfigError
+from sos_inventory.model import Category, Change, Device, KnownNames, Notice, Problem, ServerRecord
+from sos_inventory.runbook import UNEXPECTED_SERVERS
+from sos_inventory.sync.devices import DeviceSet
+from sos_inventory.sync.ownership import Desired, Owners
 
 T = TypeVar("T")
 
@@ -31,130 +30,6 @@ _DISAMBIGUATORS: tuple[tuple[str, str, str], ...] = (
     ("private_ip", "ip_private", "private IP"),
     ("public_ip", "ip_public", "public IP"),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class KnownNames:
-    """The applications and environments an inventory (one C_Code) knows."""
-
-    applications: frozenset[str]
-    environments: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One record to update: only the fields that differ."""
-
-    c_code: str
-    hostname: str
-    unid: str
-    before: Mapping[str, str]
-    after: Mapping[str, str]
-    rules: Mapping[str, str] = field(default_factory=dict)  # field -> what decided it (evidence)
-    manual_edit: bool = False  # the record was edited by hand since this job wrote it (README, Evidence)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "c_code": self.c_code,
-            "hostname": self.hostname,
-            "unid": self.unid,
-            "before": dict(self.before),
-            "after": dict(self.after),
-        }
-        if self.rules:
-            out["rules"] = dict(self.rules)
-        if self.manual_edit:
-            out["manual_edit"] = True
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """Something the run could not do or could not decide, in the runbook's terms."""
-
-    category: Category
-    message: str
-    c_code: str | None = None
-    hostname: str | None = None
-    source: str | None = None  # file:line for input problems
-    facts: Mapping[str, str] = field(default_factory=dict)  # for actions and tickets: host, status, time...
-    hostnames: tuple[str, ...] = ()  # every machine this one cause hit (beyond ``hostname``)
-    action_text: str | None = None  # the action, when the runbook's for the category is not precise
-    details: tuple[str, ...] = ()  # the items the message introduces (each problem of a config)
-
-    def all_facts(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        """Every fact known about this problem, for the runbook's templates."""
-        known = {"evidence": self.message, **self.facts, **(extra or {})}
-        if self.c_code:
-            known["c_code"] = self.c_code
-        if self.hostname:
-            known["hostname"] = self.hostname
-        return known
-
-    @property
-    def action(self) -> str:
-        return " ".join(self.actions())
-
-    def actions(self, extra_facts: Mapping[str, str] | None = None) -> list[str]:
-        """What to do, one step an item."""
-        if self.action_text is not None:
-            return [self.action_text]
-        return default_knowledge().actions(self.category, self.all_facts(extra_facts))
-
-    @classmethod
-    def from_error(cls, error: SosError, *, time: str | None = None) -> Problem:
-        """The problem an inventory error makes, with the runbook's message, category and facts."""
-        facts: dict[str, str] = {"operation": error.operation}
-        if error.url:
-            facts["host"] = urlsplit(error.url).hostname or ""
-        if isinstance(error, SosHttpError):
-            facts["status"] = str(error.status)
-        if error.unid:
-            facts["unid"] = error.unid
-        facts["time"] = time or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return cls(
-            category_of(error), message_of(error), c_code=error.c_code, hostname=error.hostname, facts=facts
-        )
-
-    def to_dict(self, extra_facts: Mapping[str, str] | None = None) -> dict[str, Any]:
-        knowledge = default_knowledge()
-        facts = self.all_facts(extra_facts)
-        actions = self.actions(extra_facts)
-        out: dict[str, Any] = {
-            "category": self.category.value,
-            "c_code": self.c_code,
-            "hostname": self.hostname,
-            "message": self.message,
-            "action": " ".join(actions),
-            "actions": actions,
-            "transient": knowledge.info(self.category, facts).transient,
-            "ticket": knowledge.ticket(self.category, facts),
-        }
-        if self.hostnames:
-            out["hostnames"] = list(self.hostnames)
-        if self.details:
-            out["details"] = list(self.details)
-        if self.source:
-            out["source"] = self.source
-        if self.facts:
-            out["facts"] = dict(self.facts)
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class Notice:
-    """A fact worth listing that is not a failure (not in inventory, orphan, unowned)."""
-
-    c_code: str
-    hostname: str
-    detail: str
-    unid: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"c_code": self.c_code, "hostname": self.hostname, "detail": self.detail}
-        if self.unid:
-            out["unid"] = self.unid
-        return out
 
 
 @dataclass(frozen=True, slots=True)

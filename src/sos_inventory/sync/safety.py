@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sos_inventory.config import Safety
-from sos_inventory.devices import EMPTY_EXPORT, DeviceSet, empty_files
-from sos_inventory.plan import Plan
+from sos_inventory.sync.devices import EMPTY_EXPORT, DeviceSet, empty_files
+from sos_inventory.sync.plan import Plan
 
 RATIO_MIN_RECORDS = 10
 

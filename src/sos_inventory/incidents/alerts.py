@@ -25,10 +25,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+from sos_inventory.model import Problem
 from sos_inventory.outbound import open_url
-from sos_inventory.plan import Problem
 from sos_inventory.redact import redact, register_secret
-from sos_inventory.runbook import default_knowledge
+from sos_inventory.runbook import action_of, default_knowledge
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def alert_text(problem: Problem, *, build_url: str | None, exit_code: int, summa
             f"{ALERT}{link}",
             f"*Cause:* `{problem.category.value}`: {info.summary} (exit code {exit_code}; {rerun})",
             f"*Error:* {problem.message[:600]}",
-            f"*Action:* {problem.action}",
+            f"*Action:* {action_of(problem)}",
             f"*Run:* {summary}",
         ]
     )

@@ -25,8 +25,8 @@ and ``audit`` (verify, export).
 
 from __future__ import annotations
 
-from sos_inventory.ledger.audit import Verification, export_rows, verify
-from sos_inventory.ledger.read import (
+from sos_inventory.state.sqlite.audit import Verification, export_rows, verify
+from sos_inventory.state.sqlite.reader import (
     FieldChange,
     RunSummary,
     applied_writes,
@@ -36,7 +36,7 @@ from sos_inventory.ledger.read import (
     run_changes,
     runs,
 )
-from sos_inventory.ledger.schema import (
+from sos_inventory.state.sqlite.schema import (
     COLUMNS,
     GENESIS,
     LEDGER_NAME,
@@ -45,7 +45,7 @@ from sos_inventory.ledger.schema import (
     chain_hash,
     ledger_path,
 )
-from sos_inventory.ledger.store import Ledger, LedgerRecorder
+from sos_inventory.state.sqlite.writer import Ledger, LedgerRecorder
 
 __all__ = [
     "COLUMNS",

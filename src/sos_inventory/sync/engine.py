@@ -16,18 +16,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, TypeVar, cast
 
-from sos_inventory import safety
-from sos_inventory.apply import ApplyResult, Outcome, Recorder, apply_changes
-from sos_inventory.config import Config, Credentials, Safety
-from sos_inventory.devices import DeviceSet, DevicesFile, gc_paused, loading, log_read
+from sos_inventory.config import Config, Credentials, RetryPolicy, Safety
 from sos_inventory.errors import DeadlineExceeded, Interrupted, RunStopped, SosInventoryError
 from sos_inventory.interrupts import Interrupts
-from sos_inventory.model import ServerRecord
-from sos_inventory.observe.progress import Progress, no_progress
-from sos_inventory.plan import Change, KnownNames, Plan, Problem, build_plan
-from sos_inventory.runbook import Category
-from sos_inventory.sos.client import SosClient
-from sos_inventory.sos.resilience import Resilience, RetryPolicy, gather_or_cancel
+from sos_inventory.inventory.resilience import Resilience, gather_or_cancel
+from sos_inventory.inventory.sos.client import SosClient
+from sos_inventory.model import Category, Change, KnownNames, Problem, Progress, ServerRecord, no_progress
+from sos_inventory.sync import safety
+from sos_inventory.sync.apply import ApplyResult, Outcome, Recorder, apply_changes
+from sos_inventory.sync.devices import DeviceSet, DevicesFile, gc_paused, loading, log_read
+from sos_inventory.sync.plan import Plan, build_plan
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from sos_inventory.errors import ConfigError
-from sos_inventory.netfacts import is_loopback
+from sos_inventory.outbound import is_loopback
 from sos_inventory.redact import SHORT_SECRET, register_credentials, untrusted
 
 #: A token file is a few dozen bytes; anything much larger is the wrong file.

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from sos_inventory.config import DEFAULT_MAX_BODY_MB, Credentials
+from sos_inventory.config import DEFAULT_MAX_BODY_MB, Credentials, RetryPolicy
 from sos_inventory.errors import (
     ConfigError,
     Operation,
@@ -36,9 +36,9 @@ from sos_inventory.errors import (
     SosTlsError,
     http_error_class,
 )
+from sos_inventory.inventory.resilience import RateLimiter, Resilience, gather_or_cancel
 from sos_inventory.model import WRITABLE_FIELDS, ServerRecord
 from sos_inventory.redact import mask_url, untrusted
-from sos_inventory.sos.resilience import RateLimiter, Resilience, RetryPolicy, gather_or_cancel
 
 log = logging.getLogger(__name__)
 

@@ -28,10 +28,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
-from sos_inventory.errors import SosInventoryError
-from sos_inventory.needles import SAMPLE, cover, required_literals
+from sos_inventory.diagnose.needles import SAMPLE, cover, required_literals
+from sos_inventory.model import Category
 from sos_inventory.redact import mask
-from sos_inventory.runbook import Category, Knowledge, Pattern, default_knowledge
+from sos_inventory.runbook import Knowledge, Pattern, default_knowledge
 
 _ANSI = re.compile(r"\x1b\[8mha:[^\x1b]*\x1b\[0m|\x1b\[[0-9;?]*[A-Za-z]")
 # One separator space only after a time stamp: what follows may be indented (a traceback frame).
@@ -61,10 +61,6 @@ MAX_FINDINGS = 200
 MAX_TRACEBACK = 1000
 #: Lines after an ``error:`` line within which the job's ``cause:`` line belongs to it.
 _BLOCK_SPAN = 40
-
-
-class DiagnoseError(SosInventoryError):
-    """The log could not be read (missing file, unreachable build URL, ...)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""Failures told to people: alerts to a webhook (and, next, tickets)."""

@@ -1,0 +1,1 @@
+"""The inventory the job keeps in step: the Inventory protocol and its implementations."""

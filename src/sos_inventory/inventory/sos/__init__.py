@@ -1,0 +1,1 @@
+"""The SOS inventory API, the first Inventory implementation."""
