@@ -70,7 +70,8 @@ SESSIONS: dict[str, list[Step]] = {
         Step("sos-inventory audit export --since 2026-11-01 --format csv > evidence.csv"),
     ],
     "diagnosis": [
-        Step(f"SOS_API_TOKEN=an-expired-token sos-inventory plan --config {CONFIG} --now {NOW} -q"),
+        # One request at a time: the first refused request is always the same one (page 1 of ALC).
+        Step(f"SOS_API_TOKEN=an-expired-token sos-inventory plan --config {CONFIG} --concurrency 1 -q"),
     ],
 }
 #: Sessions that need the server seeded and running before their first step.

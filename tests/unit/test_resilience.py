@@ -272,7 +272,7 @@ def test_rate_limiter_spaces_request_starts_evenly() -> None:
     ],
 )
 def test_query_strategy_choice(strategy: str, hosts: int, total: int, chosen: str) -> None:
-    from sos_inventory.sync.engine import choose_strategy
+    from sos_inventory.inventory.sos.inventory import choose_strategy
 
     assert choose_strategy(strategy, hosts, total, 1000) == chosen  # type: ignore[arg-type]
 

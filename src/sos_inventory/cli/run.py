@@ -219,7 +219,6 @@ def _options(args: argparse.Namespace, config: Config, now: datetime) -> RunOpti
     return RunOptions(
         now=now,
         concurrency=args.concurrency,
-        retry=config.retry,
         deadline=deadline,
         limits=limits,
         force=args.force,

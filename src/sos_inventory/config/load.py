@@ -25,6 +25,7 @@ from sos_inventory.config.settings import (
     DEFAULT_CONFIG,
     DEFAULT_MAX_BODY_MB,
     DEFAULT_URL,
+    INVENTORY_APIS,
     Config,
     DevicesSpec,
     RetryPolicy,
@@ -223,6 +224,18 @@ def _url(raw: object, errors: _Collector, *, where: str, allow_insecure_http: bo
     return url.rstrip("/")
 
 
+def _file_url(raw: object, errors: _Collector) -> str:
+    """``inventory.url`` of ``inventory.api: memory``: a ``file://`` URL of an inventory dump."""
+    if not isinstance(raw, str) or not raw.startswith("file://") or not urlsplit(raw).path:
+        errors.add(
+            "inventory.url",
+            f"inventory.api memory reads a dump: give its file:// URL, not {shown(raw)}",
+            action="Set inventory.url to file:///PATH of a `sos-inventory server dump` output or a SEED.json.",
+        )
+        return "file:///dev/null"
+    return raw
+
+
 def _number(
     section: Mapping[str, Any],
     key: str,
@@ -336,6 +349,7 @@ _TOP_KEYS = (
     "drift",
 )
 _INVENTORY_KEYS = (
+    "api",
     "url",
     "page_size",
     "timeout",
@@ -413,13 +427,20 @@ def config_from_mapping(data: object, *, base: Path, origin: str, path: Path | N
         errors.add("lifecycle.build_window", str(exc))
         build_window = DEFAULT_BUILD_WINDOW
     allow_insecure_http = _flag(inventory, "allow_insecure_http", "inventory", errors)
+    api = inventory.get("api", "sos")
+    if api not in INVENTORY_APIS:
+        errors.add("inventory.api", f"must be one of {', '.join(INVENTORY_APIS)}, not {shown(api)}")
+        api = "sos"
     config = Config(
         path=path,
         devices=_devices(data.get("devices"), base, errors),
         accounts=_accounts(data.get("accounts"), errors),
-        inventory_url=_url(
+        inventory_url=_file_url(inventory.get("url"), errors)
+        if api == "memory"
+        else _url(
             inventory.get("url"), errors, where="inventory.url", allow_insecure_http=allow_insecure_http
         ),
+        inventory_api=api,
         build_window=build_window,
         exclude=RuleSet(_exclusions(data.get("exclude"), errors)),
         application_rules=RuleSet(_rules("ownership.application", ownership.get("application"), errors)),

@@ -15,6 +15,8 @@ from sos_inventory.redact import shown
 DEFAULT_CONFIG = "sos-inventory.yaml"
 DEFAULT_URL = "http://127.0.0.1:8742"
 DEFAULT_MAX_BODY_MB = 64
+#: ``inventory.api``: the inventory implementations (inventory/__init__.py maps each to its module).
+INVENTORY_APIS = ("sos", "memory")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -79,6 +81,7 @@ class Config:
     manual_edits: str = "overwrite"  # MANUAL_EDITS: the exports are the truth, or leave hand edits alone
     sha256: str | None = None  # of the config file's bytes, for the reports (None: not from a file)
     allow_insecure_http: bool = False  # http:// to a host that is not loopback (docs/security.md)
+    inventory_api: str = "sos"  # INVENTORY_APIS: which implementation reads and writes the inventory
     ca_bundle: Path | None = None  # CA certificates trusted besides the system's
     max_body: int = DEFAULT_MAX_BODY_MB << 20  # bytes of one answer of the inventory
 

@@ -1,26 +1,27 @@
-"""The job, end to end: read the exports, fetch the inventories, plan, check, apply.
+"""The sync, end to end: read the exports and the inventories at once, plan, check, apply.
 
-These are the library calls the CLI makes; they never print or exit.
+It knows the Inventory protocol (inventory/protocol.py), never an API; run.py calls it with
+the request's inventory and evidence recorder. It never prints or exits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Literal, TypeVar, cast
+from typing import TypeVar
 
-from sos_inventory.config import Config, Credentials, RetryPolicy, Safety
+from sos_inventory.config import Config, Credentials, Safety
 from sos_inventory.errors import DeadlineExceeded, Interrupted, RunStopped, SosInventoryError
 from sos_inventory.interrupts import Interrupts
-from sos_inventory.inventory.resilience import Resilience, gather_or_cancel
-from sos_inventory.inventory.sos.client import SosClient
+from sos_inventory.inventory import InventorySettings, open_inventory
+from sos_inventory.inventory.protocol import Inventory, QueryStrategy
+from sos_inventory.inventory.resilience import gather_or_cancel
 from sos_inventory.model import Category, Change, KnownNames, Problem, Progress, ServerRecord, no_progress
 from sos_inventory.sync import safety
 from sos_inventory.sync.apply import ApplyResult, Outcome, Recorder, apply_changes
@@ -29,7 +30,6 @@ from sos_inventory.sync.plan import Plan, build_plan
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-QueryStrategy = Literal["auto", "bulk", "per-host"]
 
 #: The phases told to RunOptions.progress.
 READING_EXPORTS, READING_INVENTORY, PLANNING = "reading exports", "reading inventory", "planning"
@@ -41,7 +41,6 @@ class RunOptions:
 
     now: datetime
     concurrency: int = 8
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
     deadline: float | None = None  # seconds from the start of the inventory work
     limits: Safety | None = None  # None: the config's
     force: bool = False
@@ -125,73 +124,25 @@ class Snapshot:
 class _Requests:
     """Inventory reads expected and done, for the progress.
 
-    Each C_Code's first page is expected from the start, so the count of requests done
-    reaches the expected one only when every inventory has been read.
+    Each C_Code's first read is expected from the start, so the count of reads done reaches
+    the expected one only when every inventory has been read.
     """
 
     progress: Progress
     expected: int = 0
     done: int = 0
 
-    def expect(self, more: int) -> None:
-        self.expected += more
+    def tick(self, more: int) -> None:
+        """``more`` reads planned (> 0), or one done (0): the inventory's ReadTick."""
+        if more:
+            self.expected += more
+        else:
+            self.done += 1
         self.progress(READING_INVENTORY, self.done, self.expected)
-
-    def tick(self) -> None:
-        self.done += 1
-        self.progress(READING_INVENTORY, self.done, self.expected)
-
-    async def counted(self, work: Awaitable[T]) -> T:
-        result = await work
-        self.tick()
-        return result
-
-
-def choose_strategy(strategy: QueryStrategy, hosts: int, total: int, page_size: int) -> QueryStrategy:
-    """``auto``: per-host queries when they take fewer requests than the remaining pages."""
-    if strategy != "auto":
-        return strategy
-    remaining_pages = max(0, math.ceil(total / page_size) - 1)
-    return "per-host" if hosts < remaining_pages else "bulk"
-
-
-async def _read_inventory(
-    client: SosClient,
-    c_code: str,
-    *,
-    rows: int,
-    devices: Awaitable[DeviceSet],
-    strategy: QueryStrategy,
-    snapshot: Snapshot,
-    requests: _Requests,
-) -> None:
-    """Read one C_Code's inventory, from the moment the run starts.
-
-    ``rows`` bounds the machines before the exports are read (``auto`` decides on it):
-    when even that many hostnames would take more requests than the pages, the pages are
-    read at once, while the exports are parsed; otherwise the run waits for the machines
-    (``devices``) and queries their hostnames.
-    """
-    # Forced per-host needs only the inventory's size (the safety ratios use it): a 1-record page.
-    first = await client.page(c_code, 1, size=1 if strategy == "per-host" else None)
-    total = first[0]
-    snapshot.totals[c_code] = total
-    requests.tick()
-    if choose_strategy(strategy, rows, total, client.page_size) == "per-host":
-        # The machines are at most ``rows``: per-host stays the cheaper way, whatever their number.
-        names = sorted({device.hostname for device in (await devices).devices if device.c_code == c_code})
-        log.info("%s: %d machine(s) in a %d-record inventory: per-host queries", c_code, len(names), total)
-        requests.expect(len(names))
-        found = await gather_or_cancel(*(requests.counted(client.records_of(c_code, host)) for host in names))
-        snapshot.records[c_code] = [record for records in found for record in records]
-        snapshot.partial.add(c_code)
-        return
-    requests.expect(max(0, math.ceil(total / client.page_size) - 1))
-    snapshot.records[c_code] = await client.fetch_inventory(c_code, first, on_page=requests.tick)
 
 
 async def _snapshot(
-    client: SosClient,
+    inventory: Inventory,
     rows: Mapping[str, int],
     devices: Awaitable[DeviceSet],
     strategy: QueryStrategy,
@@ -199,25 +150,24 @@ async def _snapshot(
 ) -> Snapshot:
     snapshot = Snapshot()
     requests = _Requests(progress)
-    requests.expect(len(rows))  # the first pages
+    requests.tick(len(rows))  # the first reads
+
+    async def hostnames(c_code: str) -> list[str]:
+        return [device.hostname for device in (await devices).devices if device.c_code == c_code]
 
     async def one(c_code: str) -> None:
-        applications, environments, _ = await gather_or_cancel(
-            client.applications(c_code),
-            client.environments(c_code),
-            _read_inventory(
-                client,
-                c_code,
-                rows=rows[c_code],
-                devices=devices,
-                strategy=strategy,
-                snapshot=snapshot,
-                requests=requests,
-            ),
+        read = await inventory.read(
+            c_code,
+            machines_at_most=rows[c_code],
+            hostnames=lambda: hostnames(c_code),
+            strategy=strategy,
+            tick=requests.tick,
         )
-        snapshot.known[c_code] = KnownNames(
-            cast(frozenset[str], applications), cast(frozenset[str], environments)
-        )
+        snapshot.records[c_code] = read.records
+        snapshot.known[c_code] = read.known
+        snapshot.totals[c_code] = read.total
+        if read.partial:
+            snapshot.partial.add(c_code)
 
     await gather_or_cancel(*(one(c_code) for c_code in sorted(rows)))
     return snapshot
@@ -226,23 +176,14 @@ async def _snapshot(
 class _Run:
     """One run's shared state: the client, its resilience, and the stop signals."""
 
-    def __init__(self, config: Config, credentials: Credentials, options: RunOptions) -> None:
+    def __init__(
+        self, config: Config, credentials: Credentials, options: RunOptions, inventory: Inventory | None
+    ) -> None:
         self.config = config
         self.options = options
-        started = time.monotonic()
-        deadline = None if options.deadline is None else started + options.deadline
-        self.resilience = Resilience(options.retry, deadline=deadline)
-        self.client = SosClient(
-            config.inventory_url,
-            credentials,
-            concurrency=options.concurrency,
-            page_size=config.page_size,
-            timeout=config.timeout,
-            resilience=self.resilience,
-            max_rps=options.max_rps,
-            ca_bundle=None if config.ca_bundle is None else str(config.ca_bundle),
-            max_body=config.max_body,
-        )
+        self.deadline = None if options.deadline is None else time.monotonic() + options.deadline
+        settings = InventorySettings(options.concurrency, self.deadline, options.max_rps)
+        self.inventory = inventory or open_inventory(config, credentials, settings)
         self.signal_number: int | None = None
         self._task: asyncio.Task[object] | None = None  # the phase a signal may cancel
         self._cancel_at_once = False
@@ -252,8 +193,7 @@ class _Run:
         if self.signal_number is not None:
             name = signal.Signals(self.signal_number).name
             return Interrupted(f"stopped by {name}", self.signal_number)
-        left = self.resilience.remaining()
-        if left is not None and left <= 0:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
             return DeadlineExceeded(f"the run's deadline ({self.options.deadline:g}s) passed")
         return None
 
@@ -298,7 +238,7 @@ class _Run:
         }
         parsed: asyncio.Future[DeviceSet] = asyncio.get_running_loop().create_future()
         progress = self.options.progress
-        reading = asyncio.ensure_future(_snapshot(self.client, rows, parsed, strategy, progress))
+        reading = asyncio.ensure_future(_snapshot(self.inventory, rows, parsed, strategy, progress))
         try:
             bound = sum(rows.values()) if strategy == "auto" else None
             device_set = await _read_devices_stepwise(files, self.config, progress, bound)
@@ -343,15 +283,10 @@ class _Run:
         return plan, verdict
 
     async def apply(self, plan: Plan) -> ApplyResult:
-        async def update(change: Change) -> ServerRecord:
-            return await self.client.update(
-                change.c_code, change.unid, change.after, hostname=change.hostname
-            )
-
         return await self.interruptible(
             lambda: apply_changes(
                 plan.changes,
-                update,
+                self.inventory.update,
                 concurrency=self.options.concurrency,
                 stop=self.stop_reason,
                 progress=self.options.progress,
@@ -364,12 +299,16 @@ class _Run:
         """Re-read the records of ``changes`` host by host: the indices of the stale changes (the
         record no longer holds their ``before``, or is gone), of the stale ones whose record holds
         their ``after`` already (an undo done twice, a plan applied again), and each inventory's size."""
-        hosts = sorted({(c.c_code, c.hostname) for c in changes})
-        c_codes = sorted({c_code for c_code, _ in hosts})
+        hosts = {
+            c_code: sorted({c.hostname for c in changes if c.c_code == c_code})
+            for c_code in {c.c_code for c in changes}
+        }
+        c_codes = sorted(hosts)
 
-        async def read() -> tuple[list[list[ServerRecord]], list[tuple[int, list[ServerRecord]]]]:
-            found = await gather_or_cancel(*(self.client.records_of(c, h) for c, h in hosts))
-            sizes = await gather_or_cancel(*(self.client.page(c, 1, size=1) for c in c_codes))
+        async def read() -> tuple[list[list[ServerRecord]], list[int]]:
+            inventory = self.inventory
+            found = await gather_or_cancel(*(inventory.records_of(c, hosts[c]) for c in c_codes))
+            sizes = await gather_or_cancel(*(inventory.size(c) for c in c_codes))
             return found, sizes
 
         found, sizes = await self.interruptible(read, cancel_at_once=True)
@@ -381,7 +320,7 @@ class _Run:
                 stale.add(index)
                 if record is not None and all(record.field(n) == v for n, v in change.after.items()):
                     done.add(index)
-        return stale, done, {c_code: size[0] for c_code, size in zip(c_codes, sizes, strict=True)}
+        return stale, done, dict(zip(c_codes, sizes, strict=True))
 
 
 def _stale_problem(changes: Sequence[Change], done: int, why: str, action: str | None) -> Problem:
@@ -410,6 +349,7 @@ def run_reviewed(
     stale_because: str = "the record changed since the plan was made",
     stale_action: str | None = None,
     interrupts: Interrupts | None = None,
+    inventory: Inventory | None = None,
 ) -> RunResult:
     """Apply exactly ``changes`` (a reviewed plan, an undo) where each record still holds their ``before``.
 
@@ -440,7 +380,7 @@ def run_reviewed(
         applied.outcomes = [Outcome(c, "stale") if i in stale else next(made) for i, c in enumerate(changes)]
         result.applied = applied
 
-    return _execute(config, credentials, options, body, interrupts=interrupts)
+    return _execute(config, credentials, options, body, interrupts=interrupts, inventory=inventory)
 
 
 def _execute(
@@ -450,25 +390,27 @@ def _execute(
     body: Callable[[_Run, RunResult], Awaitable[None]],
     *,
     interrupts: Interrupts | None,
+    inventory: Inventory | None,
 ) -> RunResult:
-    """Run ``body`` with a client, the signal handling and the counts; this package's errors
-    become the result's ``error``."""
+    """Run ``body`` with the inventory (the config's, unless one is given), the signal handling and
+    the counts; this package's errors become the result's ``error``."""
     result = RunResult()
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
-        job = _Run(config, credentials, options)
+        job = _Run(config, credentials, options, inventory)
 
         def on_signal(number: int) -> None:  # in the signal handler: hand over to the loop
             loop.call_soon_threadsafe(job.on_signal, number)
 
         with interrupts.delegate(on_signal) if interrupts is not None else nullcontext():
             try:
-                async with job.client:
+                async with job.inventory:
                     await body(job, result)
             finally:
-                result.attempts, result.retries = job.resilience.attempts, job.resilience.retries
-                result.attempts_by_kind = dict(job.resilience.attempts_by_kind)
+                counts = job.inventory.counts()
+                result.attempts, result.retries = counts.attempts, counts.retries
+                result.attempts_by_kind = dict(counts.by_kind)
 
     try:
         with gc_paused():
@@ -496,6 +438,7 @@ def make_plan(
     options: RunOptions,
     *,
     interrupts: Interrupts | None = None,
+    inventory: Inventory | None = None,
 ) -> RunResult:
     """Read the exports and the inventories, compute the plan and the safety verdict; writes nothing.
 
@@ -504,7 +447,14 @@ def make_plan(
     (SosError) or a stop (RunStopped) is the result's ``error``. With ``interrupts``, the
     run handles SIGINT/SIGTERM (see :mod:`sos_inventory.interrupts`).
     """
-    return _execute(config, credentials, options, _plan_and_apply(files, write=False), interrupts=interrupts)
+    return _execute(
+        config,
+        credentials,
+        options,
+        _plan_and_apply(files, write=False),
+        interrupts=interrupts,
+        inventory=inventory,
+    )
 
 
 def run_update(
@@ -514,10 +464,18 @@ def run_update(
     options: RunOptions,
     *,
     interrupts: Interrupts | None = None,
+    inventory: Inventory | None = None,
 ) -> RunResult:
     """Plan; unless the safety guards refuse, apply every change over the same connections.
 
     Errors before the writes are the result's ``error``, as for make_plan; errors while
     applying are recorded in ``applied`` instead.
     """
-    return _execute(config, credentials, options, _plan_and_apply(files, write=True), interrupts=interrupts)
+    return _execute(
+        config,
+        credentials,
+        options,
+        _plan_and_apply(files, write=True),
+        interrupts=interrupts,
+        inventory=inventory,
+    )
