@@ -9,7 +9,8 @@ attributes, never the message text::
     ├── InputError                  a devices file cannot be read at all,
     │                               or the report folder written          (exit 3)
     ├── LockHeld                    another run holds the state lock      (exit 5)
-    ├── LedgerError                 the ledger cannot be written or read  (exit 3)
+    ├── StateError                  the state store (lock, ledger, alert state) cannot
+    │                               be written or read, or is newer than this tool (exit 3)
     ├── PlanFileError               a saved plan is unusable or too old   (exit 3)
     ├── UnsafePattern               a rule pattern that could run for ever (a ConfigError's item)
     ├── DiagnoseError               a console log cannot be read          (diagnose: exit 2)
@@ -105,8 +106,9 @@ class LockHeld(SosInventoryError):
         super().__init__(f"another run holds {path}: {holder}")
 
 
-class LedgerError(SosInventoryError):
-    """The ledger (the evidence of every write) cannot be written or read: no write without evidence."""
+class StateError(SosInventoryError):
+    """The state store (the ledger: the evidence of every write) cannot be written or read, or was
+    written by a newer version of the tool: no write without evidence."""
 
     def __init__(self, message: str, *, action: str | None = None) -> None:
         super().__init__(message)

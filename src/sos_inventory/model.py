@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any, NamedTuple
 
 #: The only metadata fields the job ever writes (docs/sos-api.md).
@@ -232,3 +232,39 @@ Progress = Callable[[str, int, int | None], None]
 
 def no_progress(phase: str, done: int, total: int | None) -> None:
     """The library's default: show nothing."""
+
+
+class ExitCode(IntEnum):
+    """How a command ends (README, Exit codes): the one place the codes are written; the help
+    texts and the README's table are made of, or checked against, :data:`EXIT_MEANINGS`."""
+
+    OK = 0
+    PROBLEMS = 1
+    USAGE = 2
+    REFUSED = 3
+    UNREACHABLE = 4
+    LOCKED = 5
+    DEFECT = 70
+
+
+#: The codes of a run that did its job (1: some machines need a human, the rest is in step).
+DONE = frozenset({ExitCode.OK, ExitCode.PROBLEMS})
+#: A run stopped by signal N exits 128 + N (as a shell reports it): SIGINT 130, SIGTERM 143.
+SIGNALLED = 128
+
+#: What each code means, in the words of every help text.
+EXIT_MEANINGS: dict[str, str] = {
+    "0": "done: the inventory is in step (plan: the plan was computed)",
+    "1": "done, but some machines could not be updated or were ambiguous, or some rows were invalid",
+    "2": "usage or configuration error",
+    "3": "refused: input invalid, or a safety limit would be crossed; nothing written",
+    "4": "the inventory is unreachable or refused the credentials; the run stopped",
+    "5": "another run of the job holds the lock",
+    "70": "internal error (a defect): the traceback is saved beside the report",
+    "130/143": "interrupted by SIGINT/SIGTERM (in-flight requests finished, report written)",
+}
+
+
+def exit_codes_help() -> str:
+    """The exit codes as ``--help`` lists them."""
+    return "exit codes:\n" + "".join(f"  {code:<2} {meaning}\n" for code, meaning in EXIT_MEANINGS.items())

@@ -24,7 +24,6 @@ import yaml
 from sos_inventory.errors import (
     ConfigError,
     InputError,
-    LedgerError,
     SosAuthError,
     SosDnsError,
     SosError,
@@ -33,6 +32,7 @@ from sos_inventory.errors import (
     SosRateLimited,
     SosTlsError,
     SosTransportError,
+    StateError,
 )
 from sos_inventory.model import Category, Problem
 
@@ -358,7 +358,7 @@ def problem_of(error: SosInventoryError) -> Problem:
             details=tuple(str(p) for p in error.problems),
             action_text=error.action,
         )
-    if isinstance(error, LedgerError):
+    if isinstance(error, StateError):
         return Problem(
             Category.STATE_ERROR,
             f"{error}; the run stopped before its next write (no write without evidence)",

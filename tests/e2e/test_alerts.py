@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from sos_inventory.state import open_store
 from tests.e2e.conftest import Fleet
 from tests.e2e.test_diagnose_notify import Receiver
 
@@ -14,7 +15,7 @@ def _texts(receiver: Receiver) -> list[str]:
 
 
 def test_a_failure_is_alerted_once_reminded_daily_and_resolved_once(fleet: Fleet) -> None:
-    state = fleet.root / ".sos-inventory" / "alerts.json"
+    state = open_store(fleet.root / ".sos-inventory")  # the open alerts live in the state store
     with Receiver() as receiver:
         failing = fleet.env(token="wrong-token")
 
@@ -24,7 +25,7 @@ def test_a_failure_is_alerted_once_reminded_daily_and_resolved_once(fleet: Fleet
         assert run(failing) == 4
         [alert] = _texts(receiver)
         assert alert.startswith("Error during updating the SOS Inventory") and "`auth_failure`" in alert
-        key = next(iter(json.loads(state.read_text())))
+        key = next(iter(state.alert_state()))
         assert key.startswith("auth_failure/")
 
         assert run(failing) == 4
@@ -32,9 +33,9 @@ def test_a_failure_is_alerted_once_reminded_daily_and_resolved_once(fleet: Fleet
         assert len(receiver.posts) == 1  # the same failure again: no new message
 
         # A day later (the state as it is 25 hours after the alert), it is still failing: one reminder.
-        opened = json.loads(state.read_text())
+        opened = state.alert_state()
         opened[key]["last_sent"] = (datetime.now(UTC) - timedelta(hours=25)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        state.write_text(json.dumps(opened))
+        state.save_alert_state(opened)
         assert run(failing) == 4
         assert run(failing) == 4
         assert len(receiver.posts) == 2
@@ -45,7 +46,7 @@ def test_a_failure_is_alerted_once_reminded_daily_and_resolved_once(fleet: Fleet
         assert _texts(receiver)[2].startswith(f"Resolved: `{key}`")
         assert run(fleet.env()) == 1
         assert len(receiver.posts) == 3  # resolved once
-        assert json.loads(state.read_text()) == {}
+        assert state.alert_state() == {}
         assert all("wrong-token" not in text for text in _texts(receiver))
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from sos_inventory.errors import LedgerError
+from sos_inventory.errors import StateError
+from sos_inventory.state import open_store
 from sos_inventory.state import sqlite as ledger
 from tests.e2e.conftest import EXPECTED_CHANGES, NOW, TOKEN, Fleet, write_fleet, write_seed, write_users
 from tests.serverutil import running_server, seed_db
@@ -125,7 +126,7 @@ def _in_flight(state: Path) -> tuple[int, int]:
     """(requests recorded, requests settled) in the ledger, (0, 0) before it exists."""
     try:
         db = ledger.open_reader(state)
-    except LedgerError:  # the first run is creating it
+    except StateError:  # the first run is creating it
         return 0, 0
     try:
         requests = db.execute("SELECT COUNT(DISTINCT request) FROM ledger WHERE kind = 'change'").fetchone()
@@ -200,4 +201,5 @@ def test_the_last_success_metric_comes_from_the_ledger_even_with_no_earlier_metr
     failed = fleet.cli("update", "--metrics-file", str(fresh), env=fleet.env(token="tok-wrong-SECRET"))
     assert failed.returncode == 4, failed.stderr
     assert _last_success(fresh) == succeeded
-    assert ledger.last_success(fleet.root / ".sos-inventory", (0, 1)) is not None
+    with open_store(fleet.root / ".sos-inventory").reader() as book:
+        assert book.last_success((0, 1)) is not None

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from sos_inventory.errors import LedgerError
+from sos_inventory.errors import StateError
 from sos_inventory.model import Change
+from sos_inventory.state import open_store
 from sos_inventory.state import sqlite as ledger
 from sos_inventory.state.sqlite import Ledger, LedgerRecorder
 
@@ -86,12 +88,20 @@ def test_editing_or_deleting_a_row_by_hand_is_found(tmp_path: Path) -> None:
     raw.close()
 
 
+def _last_success(state_dir: Path) -> datetime | None:
+    with open_store(state_dir).reader() as book:
+        return book.last_success((0,))
+
+
 def test_last_success_is_the_last_run_that_exited_0(tmp_path: Path) -> None:
-    assert ledger.last_success(tmp_path) is None
+    with pytest.raises(StateError, match="no ledger"):
+        _last_success(tmp_path)
+    _run(tmp_path, "20261127T120000Z-0002", exit_code=4)
+    assert _last_success(tmp_path) is None
     _run(tmp_path, "20261127T120000Z-0001")
-    first = ledger.last_success(tmp_path)
+    first = _last_success(tmp_path)
     _run(tmp_path, "20261128T120000Z-0002", exit_code=4)
-    assert first is not None and ledger.last_success(tmp_path) == first
+    assert first is not None and _last_success(tmp_path) == first
 
 
 def test_applied_writes_ignore_failed_and_pending_requests(tmp_path: Path) -> None:
@@ -106,14 +116,14 @@ def test_applied_writes_ignore_failed_and_pending_requests(tmp_path: Path) -> No
 def test_a_ledger_that_cannot_be_written_is_refused_at_open(tmp_path: Path) -> None:
     _run(tmp_path, "20261127T120000Z-0001")
     ledger.ledger_path(tmp_path).chmod(stat.S_IRUSR)
-    with pytest.raises(LedgerError, match="cannot be written"):
+    with pytest.raises(StateError, match="cannot be written"):
         Ledger.open(tmp_path)
 
 
 def test_a_state_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
     blocker = tmp_path / "state"
     blocker.write_text("not a folder")
-    with pytest.raises(LedgerError, match="cannot be written"):
+    with pytest.raises(StateError, match="cannot be written"):
         Ledger.open(blocker)
 
 

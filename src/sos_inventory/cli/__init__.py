@@ -22,14 +22,12 @@ from sos_inventory.cli.common import (
     add_state_dir,
     print_diagnosis,
     quiet_stdout,
-    save_traceback,
 )
 from sos_inventory.config import DEFAULT_CONFIG
 from sos_inventory.errors import Interrupted
 from sos_inventory.interrupts import Interrupts
-from sos_inventory.model import Category, Problem, new_run_id
+from sos_inventory.model import Category, ExitCode, Problem, new_run_id
 from sos_inventory.redact import RedactingStream
-from sos_inventory.report.run import EXIT_DEFECT
 
 __all__ = ["EXIT_CODES", "LAZY_COMMANDS", "build_parser", "main"]
 
@@ -328,12 +326,14 @@ def _main(argv: Sequence[str] | None, interrupts: Interrupts | None) -> int:
         quiet_stdout()
         return EXIT_BROKEN_PIPE
     except Exception as exc:  # a defect: a one-line pointer and the traceback in a file, never exit 1
+        from sos_inventory.report import save_traceback  # the report writers: not for --help
+
         path = save_traceback(exc, getattr(args, "run_id", None) or new_run_id(datetime.now(UTC)), None)
         problem = Problem(
             Category.CODE_DEFECT, f"internal error in {args.command}: {type(exc).__name__}: {exc}"
         )
         print_diagnosis(problem, traceback_path=str(path))
-        return EXIT_DEFECT
+        return ExitCode.DEFECT
 
 
 if __name__ == "__main__":

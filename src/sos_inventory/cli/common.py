@@ -7,8 +7,6 @@ import argparse
 import logging
 import os
 import sys
-import tempfile
-import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,8 +15,8 @@ from typing import TextIO
 from sos_inventory.config import Config, DevicesSpec, load_config, with_overrides
 from sos_inventory.errors import ConfigError
 from sos_inventory.interrupts import Interrupts
-from sos_inventory.model import Category, Problem
-from sos_inventory.redact import redact, untrusted
+from sos_inventory.model import Category, Problem, exit_codes_help
+from sos_inventory.redact import untrusted
 from sos_inventory.runbook import action_of, default_knowledge
 from sos_inventory.sync.devices import DeviceSet, DevicesFile, find_files, parse_timestamp, read_files
 
@@ -28,16 +26,7 @@ log = logging.getLogger("sos_inventory")
 DEFAULT_STATE_DIR = ".sos-inventory"
 
 
-EXIT_CODES = """exit codes:
-  0  done: the inventory is in step (plan: the plan was computed)
-  1  done, but some machines could not be updated or were ambiguous, or some rows were invalid
-  2  usage or configuration error
-  3  refused: input invalid, or a safety limit would be crossed; nothing written
-  4  the inventory is unreachable or refused the credentials; the run stopped
-  5  another run of the job holds the lock
-  70 internal error (a defect): the traceback is saved beside the report
-  130/143  interrupted by SIGINT/SIGTERM (in-flight requests finished, report written)
-"""
+EXIT_CODES = exit_codes_help()
 
 
 def add_state_dir(parser: argparse.ArgumentParser) -> None:
@@ -146,22 +135,6 @@ def print_diagnosis(
         print(f"traceback: {traceback_path}", file=out)
     if info.ticket:
         print("ticket: a draft is in report.json (problems[].ticket) with --report-dir", file=out)
-
-
-def save_traceback(error: BaseException, run_id: str, folder: Path | None) -> Path:
-    """Save an internal error's traceback beside the report (or in the temp folder); its path."""
-    text = redact("".join(traceback.format_exception(error)))  # a local variable may hold a secret
-    for where in (folder, Path(tempfile.gettempdir())):
-        if where is None:
-            continue
-        path = where / f"traceback-{run_id}.txt"
-        try:
-            where.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            return path
-        except OSError:
-            continue
-    return Path("(the traceback could not be saved)")
 
 
 def write_stdout(text: str) -> None:

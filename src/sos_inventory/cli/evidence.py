@@ -11,27 +11,28 @@ from datetime import datetime
 from typing import Any
 
 from sos_inventory.cli.common import add_state_dir
-from sos_inventory.errors import LedgerError
-from sos_inventory.report.run import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
-from sos_inventory.state import sqlite as ledger
+from sos_inventory.errors import StateError
+from sos_inventory.model import ExitCode
+from sos_inventory.state import open_store
+from sos_inventory.state.sqlite.schema import COLUMNS
+from sos_inventory.state.store import FieldChange, LedgerReader
 from sos_inventory.sync.devices import parse_timestamp
 
 _RAW = argparse.RawDescriptionHelpFormatter
 
 
-def _with_ledger(command: Callable[[Any, argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Open the state dir's ledger read-only for ``command``; exit 2 when there is none."""
+def _with_ledger(
+    command: Callable[[LedgerReader, argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    """Open the state's ledger read-only for ``command``; exit 2 when there is none."""
 
     def run(args: argparse.Namespace) -> int:
         try:
-            db = ledger.open_reader(args.state_dir)
-        except LedgerError as exc:
+            with open_store(args.state_dir).reader() as book:
+                return command(book, args)
+        except StateError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        try:
-            return command(db, args)
-        finally:
-            db.close()
+            return ExitCode.USAGE
 
     return run
 
@@ -43,15 +44,15 @@ def _table(rows: list[list[str]]) -> str:
     )
 
 
-def _runs(db: Any, args: argparse.Namespace) -> int:
-    found = ledger.runs(db, args.limit)
+def _runs(book: LedgerReader, args: argparse.Namespace) -> int:
+    found = book.runs(args.limit)
     if args.json:
         json.dump([run.to_dict() for run in found], sys.stdout, indent=2)
         sys.stdout.write("\n")
-        return EXIT_OK
+        return ExitCode.OK
     if not found:
         print("no run in the ledger yet")
-        return EXIT_OK
+        return ExitCode.OK
     rows = [["RUN", "STARTED", "COMMAND", "EXIT", "DURATION", "CHANGES", "APPLIED", "FAILED", "STATE"]]
     for run in found:
         counts = run.counts
@@ -69,63 +70,63 @@ def _runs(db: Any, args: argparse.Namespace) -> int:
             ]
         )
     sys.stdout.write(_table(rows))
-    return EXIT_OK
+    return ExitCode.OK
 
 
-def _outcome_text(change: ledger.FieldChange) -> str:
+def _outcome_text(change: FieldChange) -> str:
     if change.outcome == "pending":
         return "pending (never settled: the run ended before the answer; the next run re-read the record)"
     return change.outcome + (f": {change.error}" if change.error else "")
 
 
-def _history(db: Any, args: argparse.Namespace) -> int:
-    changes = ledger.history(db, args.hostname)
+def _history(book: LedgerReader, args: argparse.Namespace) -> int:
+    changes = book.history(args.hostname)
     if args.json:
         json.dump([change.to_dict() for change in changes], sys.stdout, indent=2)
         sys.stdout.write("\n")
-        return EXIT_OK
+        return ExitCode.OK
     if not changes:
         print(f"no change of {args.hostname} in the ledger")
-        return EXIT_OK
+        return ExitCode.OK
     for change in changes:
         print(
             f"{change.time}  run {change.run_id}  {change.c_code} {change.hostname} ({change.unid})  "
             f"{change.field}: {change.before!r} -> {change.after!r}  [{change.rule or '-'}]  "
             f"{_outcome_text(change)}"
         )
-    return EXIT_OK
+    return ExitCode.OK
 
 
-def _verify(db: Any, args: argparse.Namespace) -> int:
-    result = ledger.verify(db)
+def _verify(book: LedgerReader, args: argparse.Namespace) -> int:
+    result = book.verify()
     if result.intact:
         print(f"ledger intact: {result.rows} rows, chain head {result.head}")
-        return EXIT_OK
+        return ExitCode.OK
     print(
         f"ledger NOT intact: row {result.bad_seq} does not match: {result.reason} "
         f"({result.rows} rows before it verified)",
     )
-    return EXIT_PROBLEMS
+    return ExitCode.PROBLEMS
 
 
-def _export(db: Any, args: argparse.Namespace) -> int:
+def _export(book: LedgerReader, args: argparse.Namespace) -> int:
     since: datetime | None = None
     if args.since:
         try:
             since = parse_timestamp(args.since)
         except ValueError:
             print(f"error: --since {args.since!r} is not a date (e.g. 2026-11-01)", file=sys.stderr)
-            return EXIT_USAGE
-    rows = ledger.export_rows(db, since)
+            return ExitCode.USAGE
+    rows = book.export_rows(since)
     out = sys.stdout
     if args.format == "jsonl":
         for row in rows:
             out.write(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
     else:
-        writer = csv.DictWriter(out, fieldnames=[*ledger.COLUMNS, "hash"], lineterminator="\n")
+        writer = csv.DictWriter(out, fieldnames=[*COLUMNS, "hash"], lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def register_runs(commands: Any) -> None:

@@ -10,8 +10,7 @@ from datetime import datetime
 from sos_inventory.cli.common import print_diagnosis, read_inputs
 from sos_inventory.config import Config
 from sos_inventory.errors import ConfigError, InputError
-from sos_inventory.model import Category, Problem
-from sos_inventory.report.run import EXIT_OK, EXIT_PROBLEMS, EXIT_REFUSED, EXIT_USAGE
+from sos_inventory.model import Category, ExitCode, Problem
 from sos_inventory.runbook import problem_dict, problem_of
 from sos_inventory.sync.devices import EMPTY_EXPORT, DeviceSet, empty_files
 from sos_inventory.sync.ownership import explain, explanation
@@ -24,7 +23,7 @@ def _inputs(args: argparse.Namespace) -> tuple[Config, DeviceSet, datetime] | in
         return read_inputs(args)
     except (ConfigError, InputError) as exc:
         print_diagnosis(problem_of(exc))
-        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_REFUSED
+        return ExitCode.USAGE if isinstance(exc, ConfigError) else ExitCode.REFUSED
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -40,7 +39,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         *input_problems(device_set),
         *duplicate_rows(device_set),
     ]  # fmt: skip
-    code = EXIT_REFUSED if empty else EXIT_PROBLEMS if problems else EXIT_OK
+    code = ExitCode.REFUSED if empty else ExitCode.PROBLEMS if problems else ExitCode.OK
     summary = {
         "files": [str(f.path) for f in device_set.files],
         "devices": device_set.rows,
@@ -59,8 +58,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{summary['devices']} rows in {len(device_set.files)} file(s): {summary['machines']} machines, "
         f"{summary['excluded']} excluded, {summary['invalid']} invalid"
     )
-    verdict = "OK" if code == EXIT_OK else f"{len(problems)} problem(s)"
-    if code == EXIT_REFUSED:
+    verdict = "OK" if code == ExitCode.OK else f"{len(problems)} problem(s)"
+    if code == ExitCode.REFUSED:
         verdict += ", plan and update would refuse to run"
     print(f"{args.config}: {verdict}; {counts}")
     return code
@@ -77,7 +76,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     found = [d for d in device_set.devices if d.hostname == wanted]
     excluded = [d for d in device_set.excluded if d.hostname == wanted]
     invalid = [e for e in device_set.invalid if e.hostname == wanted]
-    code = EXIT_OK if found or excluded else EXIT_PROBLEMS
+    code = ExitCode.OK if found or excluded else ExitCode.PROBLEMS
     if args.json:
         print(
             json.dumps(

@@ -519,7 +519,9 @@ def with_overrides(
     """The config with the command line's inventory URL and CA bundle, validated like the config's own."""
     errors = _Collector("--inventory-url")
     url = config.inventory_url
-    if inventory_url is not None:
+    if inventory_url is not None and config.inventory_api == "memory":
+        url = _file_url(inventory_url, errors)
+    elif inventory_url is not None:
         url = _url(inventory_url, errors, where="URL", allow_insecure_http=config.allow_insecure_http)
     bundle = config.ca_bundle
     if ca_bundle is not None:

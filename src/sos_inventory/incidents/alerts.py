@@ -15,20 +15,21 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Literal
 
-from sos_inventory.model import Problem
+from sos_inventory.model import ExitCode, Problem
 from sos_inventory.outbound import open_url
 from sos_inventory.redact import redact, register_secret
+from sos_inventory.report.run import RunReport
+from sos_inventory.report.text import summary_line
 from sos_inventory.runbook import action_of, default_knowledge
+from sos_inventory.state.store import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,6 @@ def _deliver(request: urllib.request.Request, timeout: float, outcome: list[bool
 
 # --- alerts without noise (README, Evidence) ----------------------------------------------------------
 
-ALERTS_NAME = "alerts.json"
 #: An open failure is posted again at most this often.
 REMIND_EVERY = timedelta(days=1)
 
@@ -177,30 +177,27 @@ def event_text(event: AlertEvent, *, build_url: str | None, exit_code: int, summ
     return text
 
 
-def load_alert_state(path: Path) -> dict[str, dict[str, str]]:
-    """The open failures (an unreadable file: none, so alerts are sent again rather than lost)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {str(k): {str(a): str(b) for a, b in v.items()} for k, v in data.items() if isinstance(v, dict)}
-
-
-def save_alert_state(path: Path, state: Mapping[str, Mapping[str, str]]) -> None:
-    """Replace the file atomically; a failure is logged and never changes the run's outcome."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError as exc:
-        log.warning("could not save the alert state %s: %s", path, exc.strerror or exc)
-
-
 def _parse(text: str) -> datetime:
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return datetime.min.replace(tzinfo=UTC)
+
+
+def notify(report: RunReport, store: StateStore, url: str, *, now: datetime) -> None:
+    """Alerts without noise for one run: a failure when it first appears, a daily reminder while it
+    lasts, one "resolved" when a run no longer has it. Never raises; a webhook that fails is
+    tried again by the next run."""
+    if report.exit_code == ExitCode.LOCKED:
+        return  # another run's: this one says nothing of the failures
+    failing = report.failing()
+    state = store.alert_state()
+    sent = []
+    for event in alert_events(state, failing, now):
+        text = event_text(
+            event, build_url=report.build_url, exit_code=report.exit_code, summary=summary_line(report)
+        )
+        if post_alert(url, text):
+            sent.append(event)
+            log.info("%s posted to the webhook: %s", event.kind, event.key)
+    store.save_alert_state(next_state(state, failing, sent, now))

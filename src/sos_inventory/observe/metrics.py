@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created
 from prometheus_client.exposition import pushadd_to_gateway, write_to_textfile
 from prometheus_client.parser import text_string_to_metric_families
 
+from sos_inventory.errors import StateError
 from sos_inventory.model import Category
 from sos_inventory.report.run import RunReport
 
@@ -59,9 +60,13 @@ def last_success(report: RunReport, metrics_file: Path | None, state_dir: Path |
     if report.exit_code in SUCCESS_CODES and report.finished_at is not None:
         return report.finished_at.timestamp()
     if state_dir is not None:
-        from sos_inventory.state import sqlite as ledger  # sqlite3: only when metrics are asked for
+        from sos_inventory.state import open_store  # sqlite3: only when metrics are asked for
 
-        recorded = ledger.last_success(state_dir, SUCCESS_CODES)
+        try:
+            with open_store(state_dir).reader() as book:
+                recorded = book.last_success(SUCCESS_CODES)
+        except StateError:
+            recorded = None  # no ledger yet: the previous metrics file may know
         if recorded is not None:
             return recorded.timestamp()
     return previous_last_success(metrics_file)

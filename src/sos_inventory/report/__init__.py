@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from sos_inventory.redact import redact
 from sos_inventory.report import html, json_report, junit, markdown
 from sos_inventory.report.run import RunReport, iso
 
-__all__ = ["RunReport", "check_report_dir", "iso", "write_reports"]
+__all__ = ["RunReport", "check_report_dir", "iso", "save_traceback", "write_reports"]
 
 RENDERERS: dict[str, Callable[[RunReport], str]] = {
     "report.json": json_report.render,
@@ -37,6 +38,22 @@ def _write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def save_traceback(error: BaseException, run_id: str, folder: Path | None) -> Path:
+    """Save an internal error's traceback beside the report (or in the temp folder); its path."""
+    text = redact("".join(traceback.format_exception(error)))  # a local variable may hold a secret
+    for where in (folder, Path(tempfile.gettempdir())):
+        if where is None:
+            continue
+        path = where / f"traceback-{run_id}.txt"
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            return path
+        except OSError:
+            continue
+    return Path("(the traceback could not be saved)")
 
 
 def check_report_dir(folder: Path) -> None:

@@ -5,17 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sos_inventory.errors import SosError, SosHttpError
-from sos_inventory.model import Problem
+from sos_inventory.model import ExitCode, Problem
 from sos_inventory.runbook import category_of, problem_of
 from sos_inventory.sync.apply import Outcome, planned
 from sos_inventory.sync.plan import Plan
 from sos_inventory.sync.safety import Verdict
-
-#: Exit codes (README, Exit codes), named where the reports need them.
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
-EXIT_DEFECT = 70
 
 #: The hostname lists of a report, in the order every format shows them.
 HOST_LISTS: tuple[tuple[str, str], ...] = (
@@ -61,6 +58,9 @@ class RunReport:
     network: dict[str, str] = field(default_factory=dict)
     # Where the inputs came from: input name -> path, commit, ref (provenance.py).
     inputs: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    report_dir: Path | None = None  # where the report files go (None: none asked, or it cannot be written)
+    warnings: list[str] = field(default_factory=list)  # what a person should know that is no failure
+    ledger_head: str | None = None  # the ledger's chain head after this run's last row
 
     def facts(self) -> dict[str, str]:
         """Facts of the run that every problem's ticket may quote."""
@@ -132,28 +132,44 @@ class RunReport:
         """How the run ended, in a few words, and why (the first lines of every human report)."""
         code, c = self.exit_code, self.counts()
         done = f"{c['applied']} applied, {c['failed']} failed, {c['not_attempted']} not attempted"
-        if code in (EXIT_OK, EXIT_PROBLEMS) and self.command == "plan":
-            more = f"; {len(self.problems())} problem(s) need a human" if code == EXIT_PROBLEMS else ""
+        if code in (ExitCode.OK, ExitCode.PROBLEMS) and self.command == "plan":
+            more = f"; {len(self.problems())} problem(s) need a human" if code == ExitCode.PROBLEMS else ""
             return "Plan computed, nothing written", f"{c['changes']} change(s) to make{more}."
-        if code == EXIT_OK:
+        if code == ExitCode.OK:
             return (
                 "Done: the inventory is in step",
                 f"{c['applied']} change(s) applied; nothing needs a human.",
             )
-        if code == EXIT_PROBLEMS:
+        if code == ExitCode.PROBLEMS:
             return "Done, but some machines need a human", f"{len(self.problems())} problem(s) below; {done}."
-        if code == EXIT_USAGE:
+        if code == ExitCode.USAGE:
             return "Not started: usage or configuration error", self._first_failure("nothing was done")
-        if code == EXIT_REFUSED:
+        if code == ExitCode.REFUSED:
             return "Refused before any write", self._first_failure("nothing was written")
-        if code == EXIT_UNREACHABLE:
+        if code == ExitCode.UNREACHABLE:
             return "Stopped early", self.stopped or self._first_failure(done)
-        if code == EXIT_DEFECT:
+        if code == ExitCode.DEFECT:
             where = f"; traceback in {self.traceback_path}" if self.traceback_path else ""
             return "Internal error (a defect in sos-inventory)", self._first_failure(done) + where
         if code > 128:
             return "Interrupted", self.stopped or "stopped by a signal"
         return f"Ended with exit code {code}", self.stopped or ""
+
+    def primary(self) -> Problem:
+        """The problem that best explains the exit code: the run's own, then updates', then the plan's."""
+        if self.failures:
+            return self.failures[0]
+        for outcome in self.outcomes:
+            if outcome.outcome == "failed" and outcome.error is not None:
+                return problem_of(outcome.error)
+        return self.problems()[0]
+
+    def failing(self) -> list[Problem]:
+        """What the run failed at, for alerts and tickets: never success, ambiguity or bad rows alone."""
+        failed_updates = [problem_of(o.error) for o in self.outcomes if o.outcome == "failed" and o.error]
+        if self.exit_code == ExitCode.OK or (self.exit_code == ExitCode.PROBLEMS and not failed_updates):
+            return []
+        return [*self.failures, *failed_updates] or [self.primary()]
 
     def _first_failure(self, otherwise: str) -> str:
         return self.failures[0].message if self.failures else otherwise

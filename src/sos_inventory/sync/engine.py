@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
 
-from sos_inventory.config import Config, Credentials, Safety
+from sos_inventory.config import Config, Credentials
 from sos_inventory.errors import DeadlineExceeded, Interrupted, RunStopped, SosInventoryError
 from sos_inventory.interrupts import Interrupts
 from sos_inventory.inventory import InventorySettings, open_inventory
@@ -42,7 +42,6 @@ class RunOptions:
     now: datetime
     concurrency: int = 8
     deadline: float | None = None  # seconds from the start of the inventory work
-    limits: Safety | None = None  # None: the config's
     force: bool = False
     overrides: tuple[str, ...] = ()
     reason: str | None = None  # why the guards are overridden (--reason), recorded with the verdict
@@ -271,11 +270,10 @@ class _Run:
             plan.in_step,
             len(plan.problems),
         )
-        limits = self.options.limits or self.config.safety
         verdict = safety.check(
             plan,
             device_set,
-            limits,
+            self.config.safety,
             force=self.options.force,
             overrides=self.options.overrides,
             reason=self.options.reason,
@@ -364,7 +362,7 @@ def run_reviewed(
         fresh = tuple(c for i, c in enumerate(changes) if i not in stale)
         problems = (_stale_problem(old, len(done), stale_because, stale_action),) if old else ()
         result.plan = Plan(changes=tuple(changes), problems=problems, records=totals)
-        limits = replace(options.limits or config.safety, min_export_ratio=0.0)
+        limits = replace(config.safety, min_export_ratio=0.0)  # no export is read: no ratio to check
         result.verdict = safety.check(
             replace(result.plan, changes=fresh),
             DeviceSet(),

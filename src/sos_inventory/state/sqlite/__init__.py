@@ -25,10 +25,8 @@ and ``audit`` (verify, export).
 
 from __future__ import annotations
 
-from sos_inventory.state.sqlite.audit import Verification, export_rows, verify
+from sos_inventory.state.sqlite.audit import export_rows, verify
 from sos_inventory.state.sqlite.reader import (
-    FieldChange,
-    RunSummary,
     applied_writes,
     history,
     last_success,
@@ -45,6 +43,7 @@ from sos_inventory.state.sqlite.schema import (
     chain_hash,
     ledger_path,
 )
+from sos_inventory.state.sqlite.store import SqliteStore
 from sos_inventory.state.sqlite.writer import Ledger, LedgerRecorder
 
 __all__ = [
@@ -52,11 +51,9 @@ __all__ = [
     "GENESIS",
     "LEDGER_NAME",
     "SORTED_COLUMNS",
-    "FieldChange",
     "Ledger",
     "LedgerRecorder",
-    "RunSummary",
-    "Verification",
+    "SqliteStore",
     "applied_writes",
     "canonical",
     "chain_hash",

@@ -5,25 +5,11 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sos_inventory.state.sqlite.schema import COLUMNS, GENESIS, SORTED_COLUMNS, chain_hash
-
-
-@dataclass(frozen=True, slots=True)
-class Verification:
-    """What ``audit verify`` found."""
-
-    rows: int
-    head: str
-    bad_seq: int | None = None  # the first row that does not match
-    reason: str = ""
-
-    @property
-    def intact(self) -> bool:
-        return self.bad_seq is None
+from sos_inventory.state.store import Verification
 
 
 def verify(db: sqlite3.Connection) -> Verification:

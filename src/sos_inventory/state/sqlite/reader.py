@@ -7,14 +7,14 @@ They never write, and tolerate a crash at any point: a change never settled read
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sos_inventory.errors import LedgerError
+from sos_inventory.errors import StateError
 from sos_inventory.state.sqlite.schema import connect, from_json, ledger_path, parse_time
+from sos_inventory.state.store import FieldChange, RunSummary
 
 # Run and finish rows are the rows without a request: the partial index ledger_runs holds them,
 # and a query uses it when its WHERE has the term "request IS NULL" as written.
@@ -58,93 +58,19 @@ def unsettled(db: sqlite3.Connection, run_id: str) -> int:
     return int(row[0] or 0)
 
 
-@dataclass(frozen=True, slots=True)
-class RunSummary:
-    """One run as ``runs`` lists it."""
-
-    run_id: str
-    command: str
-    started_at: str
-    finished_at: str | None  # None: no finish row yet (running, or killed and not yet closed)
-    exit_code: int | None
-    counts: Mapping[str, int] = field(default_factory=dict)
-    details: Mapping[str, Any] = field(default_factory=dict)  # the run and finish rows' data
-
-    @property
-    def state(self) -> str:
-        if self.finished_at is None:
-            return "unfinished"
-        return "killed" if self.details.get("ended") else "finished"
-
-    @property
-    def duration(self) -> float | None:
-        if self.finished_at is None:
-            return None
-        return (parse_time(self.finished_at) - parse_time(self.started_at)).total_seconds()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "command": self.command,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "state": self.state,
-            "exit_code": self.exit_code,
-            "duration_seconds": self.duration,
-            "counts": dict(self.counts),
-            "details": dict(self.details),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class FieldChange:
-    """One field change of one record, with what became of its request."""
-
-    seq: int
-    run_id: str
-    time: str
-    c_code: str
-    hostname: str
-    unid: str
-    field: str
-    before: str | None
-    after: str
-    outcome: str  # pending (never settled), applied, failed, not_attempted
-    rule: str | None
-    error: str | None = None
-    settled_at: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "run_id": self.run_id,
-            "time": self.time,
-            "c_code": self.c_code,
-            "hostname": self.hostname,
-            "unid": self.unid,
-            "field": self.field,
-            "before": self.before,
-            "after": self.after,
-            "outcome": self.outcome,
-            "rule": self.rule,
-            "error": self.error,
-            "settled_at": self.settled_at,
-        }
-
-
 def open_reader(state_dir: Path) -> sqlite3.Connection:
-    """A read-only connection to the ledger; LedgerError when there is none."""
+    """A read-only connection to the ledger; StateError when there is none."""
     path = ledger_path(state_dir)
     if not path.is_file():
-        raise LedgerError(f"no ledger in {state_dir} (no update has run with this --state-dir)")
+        raise StateError(f"no ledger in {state_dir} (no update has run with this --state-dir)")
     try:
         db = connect(path, write=False)
         made = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ledger'").fetchone()
     except sqlite3.Error as exc:
-        raise LedgerError(f"the ledger {path} cannot be read: {exc}") from None
+        raise StateError(f"the ledger {path} cannot be read: {exc}") from None
     if made is None:  # created this instant by a first run, or not a ledger
         db.close()
-        raise LedgerError(f"{path} holds no ledger yet")
+        raise StateError(f"{path} holds no ledger yet")
     return db
 
 
@@ -241,21 +167,14 @@ def applied_writes(
     return out
 
 
-def last_success(state_dir: Path, codes: Collection[int] = (0,)) -> datetime | None:
-    """When the last run that exited with one of ``codes`` finished (None: no ledger, or no such run)."""
-    try:
-        db = open_reader(state_dir)
-    except LedgerError:
-        return None
-    try:
-        query = (
-            "SELECT time, data FROM ledger INDEXED BY ledger_runs WHERE request IS NULL AND kind = 'finish' "
-            "ORDER BY seq DESC"
-        )
-        for row in db.execute(query):
-            data = from_json(row["data"])
-            if data.get("exit_code") in codes:
-                return parse_time(str(data.get("finished_at") or row["time"]))
-        return None
-    finally:
-        db.close()
+def last_success(db: sqlite3.Connection, codes: Collection[int] = (0,)) -> datetime | None:
+    """When the last run that exited with one of ``codes`` finished (None: no such run)."""
+    query = (
+        "SELECT time, data FROM ledger INDEXED BY ledger_runs WHERE request IS NULL AND kind = 'finish' "
+        "ORDER BY seq DESC"
+    )
+    for row in db.execute(query):
+        data = from_json(row["data"])
+        if data.get("exit_code") in codes:
+            return parse_time(str(data.get("finished_at") or row["time"]))
+    return None

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sos_inventory.errors import StateError
+
 LEDGER_NAME = "ledger.db"
 
 
@@ -84,14 +86,51 @@ def ledger_path(state_dir: Path) -> Path:
     return state_dir / LEDGER_NAME
 
 
+ALERTS = """
+CREATE TABLE IF NOT EXISTS alerts (
+    key       TEXT PRIMARY KEY,
+    since     TEXT,
+    last_sent TEXT
+);
+"""
+
+
+#: The schema's versions, each the script that takes a database from the version before it
+#: (``PRAGMA user_version``). A ledger made before the versions were counted reads 0 and holds
+#: version 1's table already: its script only adds what is missing.
+MIGRATIONS: tuple[str, ...] = (
+    SCHEMA,  # 1: the ledger
+    ALERTS,  # 2: the alert state, which lived in alerts.json before
+)
+VERSION = len(MIGRATIONS)
+
+
 def connect(path: Path, *, write: bool) -> sqlite3.Connection:
+    """A connection to the database (``write``: its schema brought to this version first).
+
+    StateError when the database was made by a newer version of the tool: its rows may mean
+    what this version cannot know, and writing there could break them."""
     if write:
         connection = sqlite3.connect(path, isolation_level=None, timeout=30)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
-        connection.executescript(f"BEGIN;{SCHEMA}COMMIT;")  # a reader sees all of it or none
     else:
         connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+        if version > VERSION:
+            raise StateError(
+                f"{path} was written by a newer sos-inventory (schema {version}; this one knows up to "
+                f"{VERSION})",
+                action="Run the version of sos-inventory that wrote it (or a newer one); this one leaves "
+                "the state untouched.",
+            )
+        for number in range(version + 1, VERSION + 1) if write else ():
+            # All of a step or none: a reader never sees half a schema.
+            connection.executescript(f"BEGIN;{MIGRATIONS[number - 1]}PRAGMA user_version = {number};COMMIT;")
+    except BaseException:
+        connection.close()
+        raise
     connection.row_factory = sqlite3.Row
     return connection
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sos_inventory.errors import LedgerError
+from sos_inventory.errors import StateError
 from sos_inventory.model import Change
 from sos_inventory.state.sqlite.reader import unfinished_runs, unsettled
 from sos_inventory.state.sqlite.schema import (
@@ -47,7 +47,7 @@ class Ledger:
 
     @classmethod
     def open(cls, state_dir: Path) -> Ledger:
-        """Open (or create) the ledger; LedgerError when it cannot be written."""
+        """Open (or create) the ledger; StateError when it cannot be written."""
         path = ledger_path(state_dir)
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
@@ -57,7 +57,12 @@ class Ledger:
             connection.execute("COMMIT")
             return cls(connection, path)
         except (OSError, sqlite3.Error) as exc:
-            raise LedgerError(f"the ledger {path} cannot be written: {exc}", action=UNWRITABLE) from None
+            raise StateError(f"the ledger {path} cannot be written: {exc}", action=UNWRITABLE) from None
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The writer's connection (the store keeps its alert state in the same database)."""
+        return self._db
 
     @property
     def head(self) -> str:
@@ -117,7 +122,7 @@ class Ledger:
                 self._db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            raise LedgerError(f"the ledger {self.path} cannot be written: {exc}", action=UNWRITABLE) from None
+            raise StateError(f"the ledger {self.path} cannot be written: {exc}", action=UNWRITABLE) from None
         self._head = head
         self._settles.clear()
         return list(range(first, seq + 1))
