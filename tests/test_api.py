@@ -50,7 +50,7 @@ def test_every_public_name_resolves_and_importing_the_package_loads_none_of_them
         timeout=60,
         check=True,
     )
-    assert probe.stdout.strip() == "['sos_inventory']"
+    assert probe.stdout.strip() == "['sos_inventory', 'sos_inventory.model']"
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         _ = sos_inventory.nothing
     assert re.fullmatch(r"\d+\.\d+\.\d+", sos_inventory.__version__)

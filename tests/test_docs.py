@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from sos_inventory.cli import EXIT_CODES, build_parser
+from sos_inventory.model import ExitCode
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -60,6 +61,24 @@ def test_every_option_of_plan_and_update_is_in_the_readme() -> None:
 def test_readme_exit_codes_match_the_cli() -> None:
     for code, meaning in re.findall(r"^  (\d)  (.+)$", EXIT_CODES, flags=re.MULTILINE):
         assert re.search(rf"\|\s*{code}\s*\|", README), f"exit code {code} ({meaning}) missing from README"
+
+
+def test_every_exit_code_table_holds_exactly_the_codes_of_the_enum() -> None:
+    """The README's and the runbook's tables, the help text, and the enum list the same codes."""
+    codes = {str(code.value) for code in ExitCode} | {"130", "143"}
+    runbook = (ROOT / "docs" / "runbook.md").read_text(encoding="utf-8")
+    for name, text in (
+        ("README.md", README.split("## Exit codes", 1)[1].split("\n## ", 1)[0]),
+        ("runbook", runbook.split("## Exit codes", 1)[1].split("\n## ", 1)[0]),
+    ):
+        rows = {
+            code
+            for cell in re.findall(r"^\| ([\d, /]+) \|", text, re.MULTILINE)
+            for code in re.findall(r"\d+", cell)
+        }
+        assert rows == codes, name
+    helped = {code for line in EXIT_CODES.splitlines()[1:] for code in re.findall(r"\d+", line.split()[0])}
+    assert helped == codes
 
 
 def test_readme_first_screen_has_the_two_commands_and_ci_runs_the_test_one() -> None:

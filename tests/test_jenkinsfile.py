@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from sos_inventory.cli import build_parser
+from sos_inventory.model import ExitCode
 from tests.builders import config_data, row, write_csv
 from tests.e2e.conftest import EMAIL, TOKEN, write_seed, write_users
 from tests.serverutil import RunningServer, running_server, seed_db
@@ -363,6 +364,7 @@ def test_the_result_mapping_of_job_step_is_the_one_the_runs_above_assume() -> No
         ).stdout
         for code in (0, 1, 2, 3, 4, 5, 70, 130, 143)
     }
+    assert (ExitCode.OK, ExitCode.PROBLEMS, ExitCode.LOCKED) == (0, 1, 5)  # the codes job.sh maps by value
     assert {code: text.strip() for code, text in mapping.items()} == {
         0: "SUCCESS",
         1: "UNSTABLE",

@@ -14,7 +14,7 @@ run clock; the options) and returns the :class:`RunReport`; it never prints or e
 a :class:`StateStore` (``open_store``) may be given to it. docs/architecture.md draws the rest.
 
 The names are loaded when first used: the command line imports this package before anything
-else (its signal handling comes first), so importing it costs nothing.
+else (its signal handling comes first), so importing it loads only the ground floor's values.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from sos_inventory.model import VERSION as __version__
 
 #: Public name -> the module that defines it.
 _PUBLIC = {

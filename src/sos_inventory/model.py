@@ -16,6 +16,9 @@ from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Any, NamedTuple
 
+#: The tool's version (pyproject.toml's), named in every report and ledger run row.
+VERSION = "0.1.0"
+
 #: The only metadata fields the job ever writes (docs/sos-api.md).
 WRITABLE_FIELDS: tuple[str, ...] = ("application", "environment", "status")
 

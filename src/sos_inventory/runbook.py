@@ -63,6 +63,7 @@ class CategoryInfo:
     ticket: str | None  # a key of Knowledge.tickets
     actions: tuple[str, ...]
     statuses: Mapping[str, CategoryInfo] = field(default_factory=dict)  # HTTP status -> refined info
+    subject: tuple[str, ...] = ()  # the facts that tell two failures of the category apart
 
     def refined(self, facts: Mapping[str, str]) -> CategoryInfo:
         """The category as the failure's facts say it: its HTTP status's variant, if it has one."""
@@ -161,7 +162,7 @@ def _category_info(
     where: str, raw: object, base: CategoryInfo | None, problems: _Problems, *, variant: bool = False
 ) -> CategoryInfo | None:
     """A category (or, ``variant``, one of its HTTP status variants) merged over ``base``."""
-    known = {"summary", "transient", "ticket", "actions"} | (set() if variant else {"statuses"})
+    known = {"summary", "transient", "ticket", "actions"} | (set() if variant else {"statuses", "subject"})
     if not isinstance(raw, Mapping):
         problems.add(where, f"must be a mapping ({', '.join(sorted(known))})")
         return None
@@ -172,7 +173,7 @@ def _category_info(
         "transient": base.transient if base else None,
         "ticket": base.ticket if base else None,
         "actions": list(base.actions) if base else None,
-        **{key: value for key, value in raw.items() if key != "statuses"},
+        **{key: value for key, value in raw.items() if key not in ("statuses", "subject")},
     }
     if not isinstance(merged["summary"], str):
         problems.add(f"{where}.summary", "must be text")
@@ -184,7 +185,13 @@ def _category_info(
     if not isinstance(actions, list) or not actions or not all(isinstance(a, str) for a in actions):
         problems.add(f"{where}.actions", "must be a non-empty list of text")
         return None
-    info = CategoryInfo(merged["summary"], merged["transient"], merged["ticket"], tuple(actions))
+    subject = raw.get("subject", list(base.subject) if base else [])
+    if not isinstance(subject, list) or not all(isinstance(name, str) for name in subject):
+        problems.add(f"{where}.subject", "must be a list of fact names")
+        subject = []
+    info = CategoryInfo(
+        merged["summary"], merged["transient"], merged["ticket"], tuple(actions), {}, tuple(subject)
+    )
     if variant:
         return info
     statuses = dict(base.statuses) if base else {}

@@ -28,7 +28,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from sos_inventory import __version__
 from sos_inventory.config import Config, Credentials, DevicesSpec
 from sos_inventory.diagnose.netfacts import network_facts
 from sos_inventory.errors import (
@@ -45,7 +44,17 @@ from sos_inventory.errors import (
 )
 from sos_inventory.interrupts import Interrupts
 from sos_inventory.inventory.protocol import Inventory, QueryStrategy
-from sos_inventory.model import DONE, Category, Change, ExitCode, Problem, Progress, new_run_id, no_progress
+from sos_inventory.model import (
+    DONE,
+    VERSION,
+    Category,
+    Change,
+    ExitCode,
+    Problem,
+    Progress,
+    new_run_id,
+    no_progress,
+)
 from sos_inventory.redact import untrusted
 from sos_inventory.report import check_report_dir, save_traceback
 from sos_inventory.report.run import RunReport, iso
@@ -160,7 +169,7 @@ def run(
         started_at=started,
         now=request.now,
         run_id=request.run_id or new_run_id(started),
-        version=__version__,
+        version=VERSION,
         build_url=request.build_url,
         config_path=str(request.config.path) if request.config.path else None,
         config_sha256=request.config.sha256,
@@ -559,7 +568,7 @@ def not_started(
         started_at=started,
         now=started,
         run_id=run_id or new_run_id(started),
-        version=__version__,
+        version=VERSION,
         build_url=build_url or os.environ.get("BUILD_URL"),
         report_dir=report_dir,
         finished_at=started,

@@ -14,8 +14,8 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from sos_inventory import __version__
 from sos_inventory.cli import observe as observe_cli
 from sos_inventory.cli.common import (
     EXIT_CODES,
@@ -26,7 +26,7 @@ from sos_inventory.cli.common import (
 from sos_inventory.config import DEFAULT_CONFIG
 from sos_inventory.errors import Interrupted
 from sos_inventory.interrupts import Interrupts
-from sos_inventory.model import Category, ExitCode, Problem, new_run_id
+from sos_inventory.model import VERSION, Category, ExitCode, Problem, new_run_id
 from sos_inventory.redact import RedactingStream
 
 __all__ = ["EXIT_CODES", "LAZY_COMMANDS", "build_parser", "main"]
@@ -62,6 +62,19 @@ def _lazy(target: str) -> Callable[[argparse.Namespace], int]:
 
 
 def _common(parser: argparse.ArgumentParser, *, network: bool) -> None:
+    """The options of validate and explain; ``network`` (plan, update, undo): the inventory's too."""
+    _input_options(parser)
+    if network:
+        _network_options(parser)
+        _guard_options(parser)
+        add_state_dir(parser)
+    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more detail (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    observe_cli.add_options(parser, network=network)
+
+
+def _input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", type=Path, default=Path(DEFAULT_CONFIG), help=f"YAML config (default: {DEFAULT_CONFIG})"
     )
@@ -84,80 +97,78 @@ def _common(parser: argparse.ArgumentParser, *, network: bool) -> None:
         help="only these C_Codes (repeatable or comma-separated; default: all in the config)",
     )
     parser.add_argument("--now", metavar="ISO8601", help="run clock for Status (default: the current time)")
-    if network:
-        parser.add_argument(
-            "--concurrency",
-            type=int,
-            default=8,
-            metavar="N",
-            help="parallel requests to the inventory (default 8)",
-        )
-        parser.add_argument(
-            "--report-dir", type=Path, metavar="DIR", help="write report.json, junit.xml, summary.md here"
-        )
-        parser.add_argument(
-            "--inventory-url", metavar="URL", help="SOS API base URL (overrides inventory.url of the config)"
-        )
-        parser.add_argument(
-            "--ca-bundle",
-            type=Path,
-            metavar="PEM",
-            help="CA certificates to trust besides the system's (overrides inventory.ca_bundle)",
-        )
-        parser.add_argument(
-            "--query-strategy",
-            choices=("auto", "bulk", "per-host"),
-            default="auto",
-            help="read whole inventories page by page (bulk), or only the exports' hostnames (per-host); "
-            "auto picks whichever takes fewer requests (default)",
-        )
-        parser.add_argument(
-            "--max-rps",
-            type=float,
-            metavar="N",
-            help="at most N requests per second to the inventory (a shared production API); default: no cap",
-        )
-        parser.add_argument(
-            "--deadline",
-            default="30m",
-            metavar="DURATION",
-            help="stop starting requests after this long (e.g. 20m, 1h; default 30m)",
-        )
-        parser.add_argument(
-            "--notify-url",
-            metavar="URL",
-            default=os.environ.get("SOS_NOTIFY_URL"),
-            help="Slack-compatible webhook for one alert per failed run (default: $SOS_NOTIFY_URL)",
-        )
-        guards = parser.add_argument_group("safety guards (refuse before any write; exit 3)")
-        guards.add_argument(
-            "--force", action="store_true", help="apply even if a safety limit is crossed (needs --reason)"
-        )
-        guards.add_argument(
-            "--reason",
-            metavar="TEXT",
-            help="why this run overrides a guard (required with --force); recorded in the report and the ledger",
-        )
-        guards.add_argument(
-            "--max-changes", type=int, metavar="N", help="raise safety.max_changes for this run"
-        )
-        guards.add_argument(
-            "--max-change-ratio",
-            type=float,
-            metavar="R",
-            help="raise safety.max_change_ratio (0..1) for this run",
-        )
-        guards.add_argument(
-            "--min-export-ratio",
-            type=float,
-            metavar="R",
-            help="lower safety.min_export_ratio (0..1) for this run",
-        )
-        add_state_dir(parser)
-    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more detail (-vv for debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
-    observe_cli.add_options(parser, network=network)
+
+
+def _network_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        metavar="N",
+        help="parallel requests to the inventory (default 8)",
+    )
+    parser.add_argument(
+        "--report-dir", type=Path, metavar="DIR", help="write report.json, junit.xml, summary.md here"
+    )
+    parser.add_argument(
+        "--inventory-url", metavar="URL", help="SOS API base URL (overrides inventory.url of the config)"
+    )
+    parser.add_argument(
+        "--ca-bundle",
+        type=Path,
+        metavar="PEM",
+        help="CA certificates to trust besides the system's (overrides inventory.ca_bundle)",
+    )
+    parser.add_argument(
+        "--query-strategy",
+        choices=("auto", "bulk", "per-host"),
+        default="auto",
+        help="read whole inventories page by page (bulk), or only the exports' hostnames (per-host); "
+        "auto picks whichever takes fewer requests (default)",
+    )
+    parser.add_argument(
+        "--max-rps",
+        type=float,
+        metavar="N",
+        help="at most N requests per second to the inventory (a shared production API); default: no cap",
+    )
+    parser.add_argument(
+        "--deadline",
+        default="30m",
+        metavar="DURATION",
+        help="stop starting requests after this long (e.g. 20m, 1h; default 30m)",
+    )
+    parser.add_argument(
+        "--notify-url",
+        metavar="URL",
+        default=os.environ.get("SOS_NOTIFY_URL"),
+        help="Slack-compatible webhook for one alert per failed run (default: $SOS_NOTIFY_URL)",
+    )
+
+
+def _guard_options(parser: argparse.ArgumentParser) -> None:
+    guards = parser.add_argument_group("safety guards (refuse before any write; exit 3)")
+    guards.add_argument(
+        "--force", action="store_true", help="apply even if a safety limit is crossed (needs --reason)"
+    )
+    guards.add_argument(
+        "--reason",
+        metavar="TEXT",
+        help="why this run overrides a guard (required with --force); recorded in the report and the ledger",
+    )
+    guards.add_argument("--max-changes", type=int, metavar="N", help="raise safety.max_changes for this run")
+    guards.add_argument(
+        "--max-change-ratio",
+        type=float,
+        metavar="R",
+        help="raise safety.max_change_ratio (0..1) for this run",
+    )
+    guards.add_argument(
+        "--min-export-ratio",
+        type=float,
+        metavar="R",
+        help="lower safety.min_export_ratio (0..1) for this run",
+    )
 
 
 def _wait_lock(parser: argparse.ArgumentParser) -> None:
@@ -170,18 +181,8 @@ def _wait_lock(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The command line; with ``command``, the other LAZY_COMMANDS are listed but not loaded."""
-    parser = argparse.ArgumentParser(
-        prog="sos-inventory",
-        description="Keep the SOS security-compliance inventory in step with the Netint devices.csv exports.",
-        epilog=EXIT_CODES + "\nCredentials come from SOS_API_EMAIL and SOS_API_TOKEN, never from the config.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+def _add_validate(commands: Any) -> None:
     raw = argparse.RawDescriptionHelpFormatter
-
     validate = commands.add_parser(
         "validate",
         help="check the config and devices files; writes nothing, queries nothing",
@@ -192,6 +193,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _common(validate, network=False)
     validate.set_defaults(func=_lazy("sos_inventory.cli.offline:cmd_validate"))
 
+
+def _add_plan(commands: Any) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
     plan = commands.add_parser(
         "plan",
         help="show the changes update would make; writes nothing",
@@ -208,6 +212,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     plan.set_defaults(func=_lazy("sos_inventory.cli.run:cmd_plan"), reports_interrupts=True)
 
+
+def _add_update(commands: Any) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
     update = commands.add_parser(
         "update",
         help="the job: plan, then update every record that differs, and report",
@@ -233,6 +240,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     update.set_defaults(func=_lazy("sos_inventory.cli.run:cmd_update"), reports_interrupts=True)
 
+
+def _add_undo(commands: Any) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
     undo = commands.add_parser(
         "undo",
         help="put back what one run wrote (print the plan; --apply writes it)",
@@ -250,6 +260,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _wait_lock(undo)
     undo.set_defaults(func=_lazy("sos_inventory.cli.run:cmd_undo"), reports_interrupts=True)
 
+
+def _add_explain(commands: Any) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
     why = commands.add_parser(
         "explain",
         help="why a machine gets its Application, Environment and Status",
@@ -261,6 +274,23 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     why.add_argument("hostname", help="short hostname or FQDN, any case")
     _common(why, network=False)
     why.set_defaults(func=_lazy("sos_inventory.cli.offline:cmd_explain"))
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with ``command``, the other LAZY_COMMANDS are listed but not loaded."""
+    parser = argparse.ArgumentParser(
+        prog="sos-inventory",
+        description="Keep the SOS security-compliance inventory in step with the Netint devices.csv exports.",
+        epilog=EXIT_CODES + "\nCredentials come from SOS_API_EMAIL and SOS_API_TOKEN, never from the config.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_validate(commands)
+    _add_plan(commands)
+    _add_update(commands)
+    _add_undo(commands)
+    _add_explain(commands)
 
     for name, (module, help_text) in LAZY_COMMANDS.items():
         if command in (None, name):

@@ -14,7 +14,6 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import TypeVar
 
 from sos_inventory.cli import observe as observe_cli
@@ -174,7 +173,7 @@ def show(report: RunReport, args: argparse.Namespace) -> int:
     if report.exit_code != ExitCode.OK and report.problems():
         print_diagnosis(report.primary(), traceback_path=report.traceback_path)
     if args.notify_url and report.exit_code < 100:  # an interrupted run says nothing of the failures
-        notify(report, open_store(args.state_dir), args.notify_url, now=datetime.now(UTC))
+        notify(report, open_store(args.state_dir), args.notify_url, now=report.started_at)
     return report.exit_code
 
 

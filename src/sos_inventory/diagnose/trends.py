@@ -17,21 +17,8 @@ from typing import Any
 
 from sos_inventory.diagnose.logs import Diagnosis, Finding
 from sos_inventory.model import Category
+from sos_inventory.runbook import default_knowledge
 
-# The fact that tells two failures of one category apart, in order of preference.
-_SUBJECT: dict[Category, tuple[str, ...]] = {
-    Category.DNS_LOOKUP_FAILURE: ("resolver_ip", "host"),
-    Category.NETWORK_TIMEOUT: ("remote_ip", "host"),
-    Category.TLS_FAILURE: ("host",),
-    Category.SOS_API_ERROR: ("status", "c_code"),
-    Category.AUTH_FAILURE: ("status", "c_code"),
-    Category.RATE_LIMITED: ("c_code",),
-    Category.DUPLICATE_HOSTNAME: ("hostname",),
-    Category.INPUT_ERROR: ("file",),
-    Category.SAFETY_GUARD: ("c_code",),
-    Category.INTERRUPTED: (),
-    Category.CODE_DEFECT: (),
-}
 _LABEL = {"resolver_ip": "resolver", "remote_ip": "remote", "status": "HTTP"}
 
 
@@ -81,7 +68,7 @@ class Cause:
 
 def subject_of(finding: Finding) -> str:
     """What tells this failure apart from others of its category, e.g. ``resolver 9.0.128.50``."""
-    for name in _SUBJECT.get(finding.category, ()):
+    for name in default_knowledge().categories[finding.category].subject:
         value = finding.facts.get(name)
         if value:
             return f"{_LABEL.get(name, name)} {value}" if name in _LABEL else value

@@ -2,7 +2,7 @@
 
 A failure (category and C_Code) is posted when it first appears, reminded at
 most once a day while it lasts, and one "resolved" message is posted when a
-run no longer has it; the open failures are kept in ``<state-dir>/alerts.json``.
+run no longer has it; the open failures are kept in the state store (state/store.py).
 
 The text starts with the runbook's alert ("Error during updating the SOS
 Inventory metadata used to track security compliance"), links the Jenkins
