@@ -13,8 +13,8 @@
 #   jenkins/job.sh result N   the build result of exit code N: SUCCESS, UNSTABLE, NOT_BUILT or FAILURE
 #
 # Parameters come from the environment (the Jenkinsfile's parameters are environment variables):
-# C_CODES, PLAN_ONLY, FORCE, FORCE_REASON, MAX_CHANGES, MAX_CHANGE_RATIO, MIN_EXPORT_RATIO,
-# EXPORT_EVIDENCE, NETINT_REPO, NETINT_BRANCH. Secrets (SOS_API_TOKEN, the git credential) come
+# C_CODES, UNDO_RUN, PLAN_ONLY, FORCE, FORCE_REASON, MAX_CHANGES, MAX_CHANGE_RATIO, MIN_EXPORT_RATIO,
+# CONCURRENCY, MAX_RPS, EXPORT_EVIDENCE, NETINT_REPO, NETINT_BRANCH. Secrets (SOS_API_TOKEN, the git credential) come
 # from Jenkins' credential bindings and are never echoed.
 set -euo pipefail
 
@@ -27,12 +27,21 @@ CLI="$VENV/bin/sos-inventory"
 USAGE=2  # sos-inventory's exit code for a usage error: a bad parameter is one too
 
 say() { printf 'sos-inventory job: %s\n' "$*"; }
+# A usage error of the job itself, in the tool's own closing words, so that `diagnose` reads it back.
+refuse() {
+    printf 'error: %s\ncause: input_error\nrerun: will not help until it is fixed\naction: %s\n' "$1" "$2" >&2
+    exit $USAGE
+}
 flag() { case "${1:-}" in true | TRUE | True | yes | 1) return 0 ;; *) return 1 ;; esac; }
 
 prepare() {
     # A killed or failed build must never publish the reports of the build before it.
     rm -rf "$REPORTS" evidence
     mkdir -p "$REPORTS" evidence
+    [ -f "$CONFIG" ] || refuse "no $CONFIG in the job's checkout" \
+        "Commit the job's config beside the Jenkinsfile (start from jenkins/sos-inventory.example.yaml)."
+    mkdir -p "$STATE" 2>/dev/null || refuse "cannot create the state folder $STATE" \
+        "Create $STATE on the agent, owned by the user Jenkins runs as (it keeps the lock and the ledger)."
     if [ -n "${SOS_INVENTORY_VENV:-}" ]; then
         say "using the venv $VENV"
         return
@@ -55,7 +64,7 @@ exports() {
     local repo=${NETINT_REPO:?NETINT_REPO: the git repository of the Netint exports}
     local branch=${NETINT_BRANCH:-master}
     case "$repo" in
-    *://*@*) say "NETINT_REPO must not hold credentials (bind the netint-git credential instead)"; exit $USAGE ;;
+    *://*@*) refuse "NETINT_REPO holds credentials" "Give NETINT_REPO without user or password; bind the netint-git credential instead." ;;
     esac
     # A fresh shallow checkout each build: what was read is exactly that commit, nothing left over.
     rm -rf "$EXPORTS"
@@ -75,8 +84,9 @@ validate() {
 }
 
 update() {
-    local args=(--config "$CONFIG" --devices "$EXPORTS" --report-dir "$REPORTS" --state-dir "$STATE"
-        --deadline "${SOS_DEADLINE:-40m}")
+    local args=(--config "$CONFIG" --report-dir "$REPORTS" --state-dir "$STATE" --deadline "${SOS_DEADLINE:-40m}"
+        --concurrency "${CONCURRENCY:-8}")
+    [ -z "${MAX_RPS:-}" ] || args+=(--max-rps "$MAX_RPS")
     local reason=${FORCE_REASON:-}
     local codes=${C_CODES:-}
     for c_code in ${codes//,/ }; do
@@ -86,13 +96,17 @@ update() {
     [ -z "${MAX_CHANGE_RATIO:-}" ] || args+=(--max-change-ratio "$MAX_CHANGE_RATIO")
     [ -z "${MIN_EXPORT_RATIO:-}" ] || args+=(--min-export-ratio "$MIN_EXPORT_RATIO")
     if flag "${FORCE:-}"; then
-        if [ -z "${reason// /}" ]; then
-            say "FORCE needs FORCE_REASON: why the guard is overridden is recorded in the report and the ledger"
-            return $USAGE
-        fi
+        [ -n "${reason// /}" ] || refuse "FORCE needs FORCE_REASON" \
+            "Give FORCE_REASON: why the guard is overridden (the report and the ledger record it)."
         args+=(--force)
     fi
     [ -z "${reason// /}" ] || args+=(--reason "$reason")
+    if [ -n "${UNDO_RUN:-}" ]; then
+        # What that run wrote, put back where the records still hold it (no export is read).
+        run_cli undo "$UNDO_RUN" --apply "${args[@]}"
+        return
+    fi
+    args+=(--devices "$EXPORTS")
     if flag "${PLAN_ONLY:-}"; then
         # The plan, saved for review: `update --plan reports/plan.json` applies exactly it later.
         run_cli plan "${args[@]}" --out "$REPORTS/plan.json"

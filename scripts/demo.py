@@ -76,6 +76,7 @@ def main() -> int:
     print(f"listening on {url} (log: {OUT / 'server.log'})")
     try:
         common = ["--config", str(DEMO / "sos-inventory.yaml"), "--inventory-url", url, "--now", NOW]
+        common += ["--state-dir", str(OUT / "state")]  # the ledger of the demo, with everything else it wrote
         step("Run the job: sos-inventory update")
         update_code = run(["update", *common, "--report-dir", str(OUT / "reports")], env)
         print(f"(exit code {update_code})")

@@ -89,7 +89,9 @@ TARGETS = (
     ),
     Target("resilience", "src/sos_inventory/inventory/resilience.py", ("tests/unit/test_resilience.py",)),
     Target("plan", "src/sos_inventory/sync/plan.py", ("tests/unit/test_plan.py",)),
-    Target("safety", "src/sos_inventory/sync/safety.py", ("tests/unit/test_safety.py", "tests/unit/test_plan.py")),
+    Target(
+        "safety", "src/sos_inventory/sync/safety.py", ("tests/unit/test_safety.py", "tests/unit/test_plan.py")
+    ),
     Target("ownership", "src/sos_inventory/sync/ownership.py", ("tests/unit/test_ownership.py",)),
     Target("lifecycle", "src/sos_inventory/sync/lifecycle.py", ("tests/unit/test_lifecycle.py",)),
     Target("apply", "src/sos_inventory/sync/apply.py", ("tests/unit/test_apply.py",)),

@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from sos_inventory.cli import build_parser
+from sos_inventory.config import load_config
 from sos_inventory.model import ExitCode
 from tests.builders import config_data, row, write_csv
 from tests.e2e.conftest import EMAIL, TOKEN, write_seed, write_users
@@ -102,6 +103,18 @@ class Build:
 class Workspace:
     root: Path
     env: dict[str, str]
+    db: Path  # the reference server's inventory
+
+    def statuses(self) -> set[str]:
+        """Every Status the inventory holds now."""
+        dumped = subprocess.run(
+            [sys.executable, "-m", "sos_inventory", "server", "dump", "--db", str(self.db)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return {record["status"] for record in json.loads(dumped.stdout)["servers"]}
 
     def sh(self, script: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -201,7 +214,7 @@ def workspace(tmp_path: Path) -> Iterator[tuple[Workspace, RunningServer, str]]:
             "SOS_API_EMAIL": EMAIL,
             "SOS_API_TOKEN": TOKEN,
         }
-        yield Workspace(root, env), server, commit
+        yield Workspace(root, env, db), server, commit
 
 
 def write_job_config(root: Path, url: str, **overrides: Any) -> None:
@@ -383,6 +396,9 @@ def test_every_parameter_reaches_the_job_and_every_command_parses() -> None:
     script = JOB.read_text(encoding="utf-8")
     assert declared == {
         "C_CODES",
+        "UNDO_RUN",
+        "CONCURRENCY",
+        "MAX_RPS",
         "PLAN_ONLY",
         "FORCE",
         "FORCE_REASON",
@@ -401,7 +417,54 @@ def test_every_parameter_reaches_the_job_and_every_command_parses() -> None:
         assert callable(args.func)
 
 
+def test_undo_run_puts_back_what_a_run_wrote(workspace: tuple[Workspace, RunningServer, str]) -> None:
+    space, _, _ = workspace
+    assert space.run_build().result == "SUCCESS"
+    assert space.statuses() == {"Live"}
+    ran = json.loads(
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "sos_inventory",
+                "runs",
+                "--json",
+                "--state-dir",
+                space.env["SOS_STATE_DIR"],
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )[0]["run_id"]
+    space.env["UNDO_RUN"] = ran
+    build = space.run_build()
+    assert build.result == "SUCCESS", build.log
+    data = _report(space)
+    assert data["command"] == "undo" and data["counts"]["applied"] == len(HOSTS)
+    assert space.statuses() == {"Build"}  # as seeded: what the first build wrote is put back
+
+
+def test_a_job_without_its_config_fails_in_prepare_with_the_tool_s_own_diagnosis(
+    workspace: tuple[Workspace, RunningServer, str],
+) -> None:
+    space, _, _ = workspace
+    (space.root / "sos-inventory.yaml").unlink()
+    build = space.run_build()
+    assert build.result == "FAILURE" and build.ran == ["prepare", "evidence", "verify", "diagnose"]
+    log = "".join(build.log)
+    assert "error: no sos-inventory.yaml in the job's checkout" in log and "cause: input_error" in log
+    assert "jenkins/sos-inventory.example.yaml" in log
+
+
+def test_the_example_config_is_a_valid_config_for_the_real_api() -> None:
+    config = load_config(JOB.parent / "sos-inventory.example.yaml")
+    assert config.inventory_url.startswith("https://") and config.c_codes == ["ALC", "ALC_FR2"]
+
+
 def test_schedule_one_build_at_a_time_timeout_and_credentials_never_interpolated() -> None:
+    # Every four hours: H H/4 (H(0-3)/4 would step through hours 0-3 only: once a day).
+    assert "cron('H H/4 * * *')" in JENKINSFILE
     for needle in ("cron(", "disableConcurrentBuilds()", "timeout(time:", "sh 'jenkins/job.sh diagnose'"):
         assert needle in JENKINSFILE, needle
     assert "usernameVariable: 'SOS_API_EMAIL', passwordVariable: 'SOS_API_TOKEN'" in JENKINSFILE

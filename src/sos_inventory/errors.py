@@ -63,9 +63,16 @@ class ConfigError(SosInventoryError):
     an option out of range).
     """
 
-    def __init__(self, problems: list[str] | str, *, action: str | None = None) -> None:
+    def __init__(
+        self,
+        problems: list[str] | str,
+        *,
+        action: str | None = None,
+        headline: str = "configuration problem(s)",
+    ) -> None:
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         self.action = action
+        self.headline = headline  # what the problems are about, for the one error line that lists them
         super().__init__("; ".join(self.problems))
 
 
@@ -173,9 +180,11 @@ class SosError(SosInventoryError):
         url: str | None = None,
         hostname: str | None = None,
         unid: str | None = None,
+        reason: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.reason = reason  # what a transport error was, when it says more (refused)
         # When it happened (UTC, to the second): the time a ticket gives the SOS API team.
         self.time = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.operation: Operation = operation

@@ -54,20 +54,21 @@ _OPTIONAL = re.compile(r"\[\[((?:(?!\[\[|\]\]).)*)\]\]")
 class CategoryInfo:
     """What one category means and what to do about it.
 
-    ``statuses`` refines it by the failure's HTTP status (its ``status`` fact): a 422 is a
-    rejected value, not an outage, and a 403 a missing role, not an expired token.
+    ``variants`` refine it by what the failure's facts say: its HTTP status (``status``: a 422 is
+    a rejected value, not an outage; a 403 a missing role, not an expired token) or the reason
+    of a transport error (``reason``: a refused connection is a wrong address, not a blip).
     """
 
     summary: str
     transient: bool
     ticket: str | None  # a key of Knowledge.tickets
     actions: tuple[str, ...]
-    statuses: Mapping[str, CategoryInfo] = field(default_factory=dict)  # HTTP status -> refined info
+    variants: Mapping[str, CategoryInfo] = field(default_factory=dict)  # status or reason -> refined info
     subject: tuple[str, ...] = ()  # the facts that tell two failures of the category apart
 
     def refined(self, facts: Mapping[str, str]) -> CategoryInfo:
         """The category as the failure's facts say it: its HTTP status's variant, if it has one."""
-        return self.statuses.get(facts.get("status", ""), self)
+        return self.variants.get(facts.get("status", "")) or self.variants.get(facts.get("reason", ""), self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +163,7 @@ def _category_info(
     where: str, raw: object, base: CategoryInfo | None, problems: _Problems, *, variant: bool = False
 ) -> CategoryInfo | None:
     """A category (or, ``variant``, one of its HTTP status variants) merged over ``base``."""
-    known = {"summary", "transient", "ticket", "actions"} | (set() if variant else {"statuses", "subject"})
+    known = {"summary", "transient", "ticket", "actions"} | (set() if variant else {"variants", "subject"})
     if not isinstance(raw, Mapping):
         problems.add(where, f"must be a mapping ({', '.join(sorted(known))})")
         return None
@@ -173,7 +174,7 @@ def _category_info(
         "transient": base.transient if base else None,
         "ticket": base.ticket if base else None,
         "actions": list(base.actions) if base else None,
-        **{key: value for key, value in raw.items() if key not in ("statuses", "subject")},
+        **{key: value for key, value in raw.items() if key not in ("variants", "subject")},
     }
     if not isinstance(merged["summary"], str):
         problems.add(f"{where}.summary", "must be text")
@@ -194,28 +195,35 @@ def _category_info(
     )
     if variant:
         return info
-    statuses = dict(base.statuses) if base else {}
-    if "statuses" in raw:
-        statuses.update(_statuses(info, raw["statuses"], f"{where}.statuses", problems))
-    return replace(info, statuses=statuses)
+    variants = dict(base.variants) if base else {}
+    if "variants" in raw:
+        variants.update(_variants(info, raw["variants"], f"{where}.variants", problems))
+    return replace(info, variants=variants)
 
 
-def _statuses(info: CategoryInfo, raw: object, where: str, problems: _Problems) -> dict[str, CategoryInfo]:
-    """A category's variants by HTTP status (keys: one status or several, space-separated): each
+#: The reasons of transport errors a variant may name (SosError.reason).
+REASONS = frozenset({"refused"})
+
+
+def _variants(info: CategoryInfo, raw: object, where: str, problems: _Problems) -> dict[str, CategoryInfo]:
+    """A category's variants (keys: HTTP statuses or reasons, several separated by spaces): each
     inherits what it does not say from the category."""
-    statuses: dict[str, CategoryInfo] = {}
+    variants: dict[str, CategoryInfo] = {}
     if not isinstance(raw, Mapping):
-        problems.add(where, 'must map HTTP statuses (e.g. "400 404 422") to summary/transient/ticket/actions')
-        return statuses
+        problems.add(where, 'must map HTTP statuses or reasons (e.g. "400 404 422", refused) to their texts')
+        return variants
     for key, variant in raw.items():
-        codes = str(key).split()
-        if not codes or not all(_HTTP_STATUS.fullmatch(code) for code in codes):
-            problems.add(f"{where}.{key}", "keys are HTTP statuses, several separated by spaces")
+        words = str(key).split()
+        if not words or not all(_HTTP_STATUS.fullmatch(word) or word in REASONS for word in words):
+            problems.add(
+                f"{where}.{key}",
+                f"keys are HTTP statuses or reasons ({', '.join(sorted(REASONS))}), several separated by spaces",
+            )
             continue
         refined = _category_info(f"{where}.{key}", variant, info, problems, variant=True)
         if refined is not None:
-            statuses.update(dict.fromkeys(codes, refined))
-    return statuses
+            variants.update(dict.fromkeys(words, refined))
+    return variants
 
 
 def _merge(base: Knowledge | None, data: object, origin: str) -> Knowledge:
@@ -342,6 +350,8 @@ def problem_of(error: SosInventoryError) -> Problem:
     very error when the error has its own."""
     if isinstance(error, SosError):
         facts: dict[str, str] = {"operation": error.operation, "time": error.time}
+        if error.reason:
+            facts["reason"] = error.reason
         if error.url:
             facts["host"] = urlsplit(error.url).hostname or ""
         if isinstance(error, SosHttpError):

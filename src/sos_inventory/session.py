@@ -176,6 +176,7 @@ def run(
         inventory_url=request.config.inventory_url,
         api_user=request.credentials.email,
         report_dir=request.report_dir,
+        writes=request.writes,
     )
     interrupts = interrupts or Interrupts()
     store = state or open_store(request.state_dir)
@@ -270,10 +271,9 @@ def _work(
         changes = _undo_changes(store, inputs.run_id)
         why = f"changed since run {inputs.run_id}"
         stale_action: str | None = (
-            "Nothing was written to these records. Where they already hold the values from before "
-            f"run {inputs.run_id} (an undo done twice), nothing is left to do; otherwise "
-            "`sos-inventory history HOSTNAME` shows what changed them since, and the next update "
-            "decides them again from the exports."
+            "Nothing was written to these records: something changed them since that run "
+            "(`sos-inventory history HOSTNAME` shows what the job wrote); the next update decides "
+            "them again from the exports."
         )
         report.inputs = provenance(_config_path(config))
     else:
@@ -327,6 +327,7 @@ def _ended(report: RunReport, work: Callable[[], None]) -> None:
 def _conclude(report: RunReport, result: RunResult) -> None:
     """Fill the report from what the sync did and decide the exit code (raises what stopped it)."""
     report.attempts, report.retries = result.attempts, result.retries
+    report.warnings.extend(result.warnings)
     report.attempts_by_kind = result.attempts_by_kind
     if result.plan is not None:
         report.set_plan(result.plan)
@@ -341,7 +342,7 @@ def _conclude(report: RunReport, result: RunResult) -> None:
         report.stopped = (
             f"refused by {len(refusals)} safety limit(s) ({', '.join(r.limit for r in refusals)})"
         )
-        if report.command != "plan":
+        if report.writes:
             report.stopped += "; nothing was written"
         report.exit_code = ExitCode.REFUSED
     elif result.applied is not None and result.applied.stopped_by is not None:
@@ -507,10 +508,14 @@ def _undo_changes(store: StateStore, run_id: str) -> list[Change]:
     try:
         with store.reader() as book:
             if run_id not in {r.run_id for r in book.runs()}:
-                raise ConfigError(f"run {shown} is not in the ledger of {store.location}", action=action)
+                raise ConfigError(
+                    f"run {shown} is not in the ledger of {store.location}",
+                    action=action,
+                    headline="unknown run",
+                )
             return undo_changes(run_id, book.run_changes(run_id))
     except StateError as exc:
-        raise ConfigError(f"run {shown}: {exc}", action=action) from None
+        raise ConfigError(f"run {shown}: {exc}", action=action, headline="unknown run") from None
 
 
 def _reviewed_changes(inputs: ReviewedPlan, config: Config, clock: datetime) -> list[Change]:

@@ -121,7 +121,8 @@ def test_a_report_folder_that_cannot_be_written_refuses_the_run(chaos_fleet: Cha
     result = fleet.cli("update", "--report-dir", str(blocker / "reports"))
     assert result.returncode == 3, result.stderr
     assert "the report folder cannot be written" in result.stderr
-    assert "action: Make the --report-dir folder writable" in result.stderr
+    assert "is a file, not a folder" in result.stderr
+    assert "action: Point --report-dir at a folder" in result.stderr
     assert fleet.server.stats()["requests"] == 0
     assert fleet.state() == before
 

@@ -45,7 +45,16 @@ class Job:
         return {**env, "SOS_API_EMAIL": EMAIL, "SOS_API_TOKEN": token}
 
     def command(self, *args: str, url: str | None = None, config: Path | None = None) -> list[str]:
-        command = ["update", "--config", str(config or self.config), "--now", NOW]
+        # The job's own state folder: never the one of the folder the tests run in.
+        command = [
+            "update",
+            "--config",
+            str(config or self.config),
+            "--now",
+            NOW,
+            "--state-dir",
+            str(self.root / "state"),
+        ]
         return [*CLI, *command, "--inventory-url", url or self.server.url, *args]
 
     def run(

@@ -180,6 +180,7 @@ def test_a_terminal_shows_progress_bars(fleet: Fleet) -> None:
     command = [
         sys.executable, "-m", "sos_inventory", "update",
         "--config", str(fleet.config), "--inventory-url", fleet.server.url, "--now", NOW,
+        "--state-dir", str(fleet.root / "state"),
     ]  # fmt: skip
     leader, follower = pty.openpty()
     try:

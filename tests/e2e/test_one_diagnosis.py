@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import READER_TOKEN, Fleet
+from tests.e2e.conftest import EXPECTED_CHANGES, READER_TOKEN, Fleet
 from tests.e2e.small_fleet import report, small_fleet
 
 __all__ = ["small_fleet"]  # the fixture
@@ -86,20 +86,21 @@ def test_an_unwritable_report_folder_says_so_once(fleet: Fleet) -> None:
     assert result.returncode == 3
     block = closing_block(result)
     assert "the report folder cannot be written" in block["error"]
-    assert (
-        block["action"].startswith("Make the --report-dir folder writable") and GENERIC not in result.stderr
-    )
+    assert "a-file is a file, not a folder" in result.stderr
+    assert block["action"].startswith("Point --report-dir at a folder") and GENERIC not in result.stderr
 
 
-def test_a_second_undo_says_the_records_already_hold_the_values(fleet: Fleet) -> None:
+def test_a_second_undo_finds_the_records_already_restored_and_ends_in_step(fleet: Fleet) -> None:
     run_id = json.loads(fleet.cli("update", "--json").stdout)["run_id"]
-    assert fleet.cli("undo", run_id, "--apply").returncode == 0
-    result = fleet.cli("undo", run_id, "--apply")
-    assert result.returncode == 1
-    block = closing_block(result)
-    assert block["cause"] == "stale_plan"
-    assert "all of them already hold the values to write" in block["error"]
-    assert "an undo done twice" in block["action"] and "Make a new plan" not in result.stderr
+    first = fleet.cli("undo", run_id, "--apply")
+    assert first.returncode == 0, first.stderr
+    assert f"{len(EXPECTED_CHANGES)} change(s): {len(EXPECTED_CHANGES)} applied, 0 failed" in first.stdout
+    again = fleet.cli("undo", run_id, "--apply", "--json")
+    assert again.returncode == 0, again.stderr
+    data = json.loads(again.stdout)
+    assert data["changes"] == [] and data["counts"]["in_step"] == len(EXPECTED_CHANGES)
+    assert f"warning: {len(EXPECTED_CHANGES)} record(s) already hold the values to write" in again.stderr
+    assert "error:" not in again.stderr and "Make a new plan" not in again.stderr
 
 
 def test_a_config_problem_lists_every_problem_under_one_error_line(fleet: Fleet) -> None:

@@ -23,7 +23,8 @@ def _report(path: Path) -> dict[str, Any]:
 def test_undo_restores_every_record_the_run_changed_except_one_edited_since(fleet: Fleet) -> None:
     update = fleet.cli("update", "--json")
     run_id = json.loads(update.stdout)["run_id"]
-    hand_edit(fleet, "ALC", "A05", status="Build")  # edited after the run: not the value it wrote
+    # Edited after the run: neither the value it wrote nor the one before (that would be in step).
+    hand_edit(fleet, "ALC", "A05", status="Live")
 
     preview = fleet.cli("undo", run_id, "--json")
     assert preview.returncode == 1, preview.stderr  # one change is stale
@@ -41,7 +42,7 @@ def test_undo_restores_every_record_the_run_changed_except_one_edited_since(flee
         and "prod-dal10-carrier2-worker-05" in stale["message"]
     )
     expected = _seeded_state()
-    expected["A05"] = ("containers-kubernetes", "PROD-US-SOUTH", "Build")  # the hand edit stays
+    expected["A05"] = ("containers-kubernetes", "PROD-US-SOUTH", "Live")  # the hand edit stays
     assert fleet.state() == expected
 
     runs = json.loads(fleet.cli("runs", "--json").stdout)

@@ -95,35 +95,17 @@ def test_a_registered_token_never_survives_redaction(token: str, text: str) -> N
         forget_secrets()
 
 
-WORD = st.characters(categories=("Ll", "Lu", "Nd"), max_codepoint=127)
-
-
 @SETTINGS
 @given(
-    token=st.text(min_size=1, max_size=SHORT_SECRET - 1),
-    left=st.text(max_size=100).filter(lambda t: not t[-1:].isascii() or not t[-1:].isalnum()),
-    right=st.text(max_size=100).filter(lambda t: not t[:1].isascii() or not t[:1].isalnum()),
+    token=st.text(st.characters(categories=("L", "N")), min_size=1, max_size=SHORT_SECRET - 1),
+    text=st.text(max_size=200),
 )
-def test_a_short_token_standing_whole_never_survives_redaction(token: str, left: str, right: str) -> None:
-    """A token too short to be a real one (the job refuses it against a real inventory) is masked
-    where it stands whole; inside a longer word it is left alone, so that "x" does not garble the
-    output into "Fi*** the e***port"."""
+def test_a_token_too_short_to_be_real_garbles_nothing(token: str, text: str) -> None:
+    """A token this short is refused off loopback; on loopback (a demo) it is not masked, so that
+    "wrong" does not turn "the wrong token" into "the *** token"."""
     forget_secrets()
     try:
         register_credentials("sre@example.com", token)
-        shown = redact(f"{left} {token} {right}")
-        assert f" {token} " not in shown or token in "*** "
-    finally:
-        forget_secrets()
-
-
-@SETTINGS
-@given(token=st.text(WORD, min_size=1, max_size=SHORT_SECRET - 1), word=st.text(WORD, min_size=1, max_size=8))
-def test_a_short_token_inside_a_word_leaves_the_word_alone(token: str, word: str) -> None:
-    forget_secrets()
-    try:
-        register_credentials("sre@example.com", token)
-        text = f"{word}{token}{word}"
-        assert redact(text) == text
+        assert redact(f"{text} the {token} word").endswith(f" the {token} word")
     finally:
         forget_secrets()

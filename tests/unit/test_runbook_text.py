@@ -51,7 +51,7 @@ def test_no_text_of_the_data_file_is_cut_by_a_yaml_comment() -> None:
     ]
     loaded = yaml.safe_load(raw)
     infos = [*loaded["categories"].values()]
-    infos += [variant for info in infos for variant in (info.get("statuses") or {}).values()]
+    infos += [variant for info in infos for variant in (info.get("variants") or {}).values()]
     actions = [a for info in infos for a in info.get("actions", ())]
     assert sorted(written) == sorted(actions)
     for line in raw.splitlines():
@@ -84,7 +84,8 @@ def test_ticket_drafts_leave_out_what_is_not_known() -> None:
     [
         (status, category)
         for category in Category
-        for status in sorted(default_knowledge().categories[category].statuses)
+        for status in sorted(default_knowledge().categories[category].variants)
+        if status.isdigit()
     ],
 )
 def test_a_status_variant_is_whole_and_retried_exactly_when_it_says_a_rerun_helps(
@@ -103,14 +104,25 @@ def test_a_status_variant_is_whole_and_retried_exactly_when_it_says_a_rerun_help
     assert info.transient == is_transient(error)
 
 
-def test_statuses_that_are_not_http_statuses_are_refused(tmp_path: Path) -> None:
+def test_a_refused_connection_is_its_own_variant_and_says_a_rerun_will_not_help() -> None:
+    knowledge = default_knowledge()
+    refused = knowledge.info(Category.NETWORK_TIMEOUT, {"reason": "refused"})
+    assert refused is not knowledge.categories[Category.NETWORK_TIMEOUT] and refused.transient is False
+    [check, ask] = knowledge.actions(
+        Category.NETWORK_TIMEOUT, {"reason": "refused", "host": "h", "port": "9"}
+    )
+    assert "inventory.url" in check and ": h port 9:" in check and "#taas-jenkins-help" in ask
+    assert knowledge.info(Category.NETWORK_TIMEOUT, {}).transient is True  # a time-out: a blip
+
+
+def test_variants_that_are_not_http_statuses_or_reasons_are_refused(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(
-        "categories:\n  sos_api_error:\n    statuses:\n      '42':\n        transient: false\n"
-        "      '422':\n        statuses: {}\n",
+        "categories:\n  sos_api_error:\n    variants:\n      '42':\n        transient: false\n"
+        "      '422':\n        variants: {}\n",
         encoding="utf-8",
     )
     with pytest.raises(ConfigError) as caught:
         load_knowledge(rules)
-    assert any("statuses.42: keys are HTTP statuses" in p for p in caught.value.problems)
-    assert any("statuses.422.statuses: unknown key" in p for p in caught.value.problems)
+    assert any("variants.42: keys are HTTP statuses or reasons" in p for p in caught.value.problems)
+    assert any("variants.422.variants: unknown key" in p for p in caught.value.problems)

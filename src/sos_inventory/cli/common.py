@@ -57,6 +57,7 @@ def run_clock(args: argparse.Namespace) -> datetime:
             f"{NOW_YEARS.stop - 1}",
             action="Give the run clock as ISO 8601, e.g. --now 2026-11-27T12:00:00Z (relative words such "
             "as 'yesterday' are not understood), or leave --now out for the current time.",
+            headline="usage problem(s)",
         )
     return now
 
@@ -72,6 +73,7 @@ def c_codes_of(args: argparse.Namespace, config: Config) -> frozenset[str] | Non
             f"({', '.join(config.c_codes)})",
             action="Give --c-code one of the C_Codes the config's accounts map to, or add the account to "
             "accounts: in the config.",
+            headline="usage problem(s)",
         )
     return wanted
 

@@ -41,6 +41,7 @@ from sos_inventory.sync.safety import limits_with_overrides
 
 T = TypeVar("T")
 _USAGE_ACTION = "Correct the option(s) named above and rerun (see --help)."
+_USAGE = "usage problem(s)"
 
 
 def _checked(errors: list[ConfigError], check: Callable[[], T]) -> T | None:
@@ -68,8 +69,6 @@ def _option_problems(args: argparse.Namespace, command: Command) -> list[str]:
                 parse_duration(text)
             except ValueError as exc:
                 problems.append(f"{option} {untrusted(text, 40)!r}: {exc}")
-    if args.force and not (args.reason or "").strip():
-        problems.append("--force needs --reason TEXT: why the guard is overridden is part of the evidence")
     wait = getattr(args, "wait_lock", 0.0)
     if not 0 <= wait <= 86400:  # NaN too
         problems.append(f"--wait-lock {wait:g}: seconds between 0 and 86400")
@@ -82,7 +81,15 @@ def request_of(args: argparse.Namespace, command: Command) -> RunRequest:
     errors: list[ConfigError] = []
     problems = _option_problems(args, command)
     if problems:
-        errors.append(ConfigError(problems, action=_USAGE_ACTION))
+        errors.append(ConfigError(problems, action=_USAGE_ACTION, headline=_USAGE))
+    if args.force and not (args.reason or "").strip():
+        errors.append(
+            ConfigError(
+                "--force needs --reason TEXT: why the guard is overridden is part of the evidence",
+                action="Add --reason TEXT (the report and the ledger record it), or leave --force out.",
+                headline=_USAGE,
+            )
+        )
     config = _checked(errors, lambda: config_of(args))
     now = _checked(errors, lambda: run_clock(args))
     credentials = _checked(errors, credentials_from_env)
@@ -94,7 +101,12 @@ def request_of(args: argparse.Namespace, command: Command) -> RunRequest:
             _checked(errors, lambda: credentials.check_for(known.inventory_url))
     if errors or config is None or now is None or credentials is None:
         actions = list(dict.fromkeys(e.action for e in errors if e.action))
-        raise ConfigError([p for e in errors for p in e.problems], action=" ".join(actions) or None)
+        headlines = list(dict.fromkeys(e.headline for e in errors))
+        raise ConfigError(
+            [p for e in errors for p in e.problems],
+            action=" ".join(actions) or None,
+            headline=headlines[0] if len(headlines) == 1 else "usage and configuration problem(s)",
+        )
     limits, overrides = limits_with_overrides(
         config.safety,
         max_changes=args.max_changes,

@@ -17,6 +17,8 @@ from sos_inventory.errors import ConfigError
 from sos_inventory.outbound import is_loopback
 from sos_inventory.redact import SHORT_SECRET, register_credentials, untrusted
 
+#: The line that introduces a credential's problems.
+CREDENTIALS = "credential problem(s)"
 #: A token file is a few dozen bytes; anything much larger is the wrong file.
 MAX_TOKEN_FILE = 64 * 1024
 
@@ -41,6 +43,7 @@ class Credentials:
                 f"token (at least {SHORT_SECRET}), and {untrusted(host, 80)} is not this machine",
                 action="Set SOS_API_TOKEN (or SOS_API_TOKEN_FILE) to the job's real SOS API access token; "
                 "short demo tokens are accepted only by an inventory on loopback.",
+                headline=CREDENTIALS,
             )
 
 
@@ -56,7 +59,7 @@ def credentials_from_env(environ: Mapping[str, str] | None = None) -> Credential
     token = env.get("SOS_API_TOKEN", "").strip()
     token_file = env.get("SOS_API_TOKEN_FILE", "").strip()
     if token and token_file:
-        raise ConfigError("both SOS_API_TOKEN and SOS_API_TOKEN_FILE are set: keep one")
+        raise ConfigError("both SOS_API_TOKEN and SOS_API_TOKEN_FILE are set: keep one", headline=CREDENTIALS)
     if token_file:
         token = _token_from_file(token_file)
     missing = [name for name, value in (("SOS_API_EMAIL", email), ("SOS_API_TOKEN", token)) if not value]
@@ -67,6 +70,7 @@ def credentials_from_env(environ: Mapping[str, str] | None = None) -> Credential
             "SOS_API_TOKEN (or the path of a file holding it as SOS_API_TOKEN_FILE); in Jenkins, bind "
             "the sos-api credential with withCredentials; never put "
             "them in the config file.",
+            headline=CREDENTIALS,
         )
     register_credentials(email, token)
     problems = []
@@ -79,7 +83,7 @@ def credentials_from_env(environ: Mapping[str, str] | None = None) -> Credential
             "(only Latin-1 text without control characters): check the credential"
         )
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(problems, headline=CREDENTIALS)
     return Credentials(email=email, token=token)
 
 
@@ -97,11 +101,17 @@ def _token_from_file(name: str) -> str:
             data = handle.read(MAX_TOKEN_FILE + 1)
     except OSError as exc:
         raise ConfigError(
-            f"SOS_API_TOKEN_FILE {untrusted(name, 200)}: cannot read: {exc.strerror or type(exc).__name__}"
+            f"SOS_API_TOKEN_FILE {untrusted(name, 200)}: cannot read: {exc.strerror or type(exc).__name__}",
+            headline=CREDENTIALS,
         ) from None
     if len(data) > MAX_TOKEN_FILE:
-        raise ConfigError(f"SOS_API_TOKEN_FILE {untrusted(name, 200)}: larger than {MAX_TOKEN_FILE} bytes")
+        raise ConfigError(
+            f"SOS_API_TOKEN_FILE {untrusted(name, 200)}: larger than {MAX_TOKEN_FILE} bytes",
+            headline=CREDENTIALS,
+        )
     try:
         return data.decode("utf-8").strip()
     except UnicodeDecodeError:
-        raise ConfigError(f"SOS_API_TOKEN_FILE {untrusted(name, 200)}: not UTF-8 text") from None
+        raise ConfigError(
+            f"SOS_API_TOKEN_FILE {untrusted(name, 200)}: not UTF-8 text", headline=CREDENTIALS
+        ) from None

@@ -68,10 +68,21 @@ def check_report_dir(folder: Path) -> None:
         os.close(handle)
         os.unlink(probe)
     except OSError as exc:
+        through = next(
+            (part for part in [folder, *folder.parents] if part.exists() and not part.is_dir()), None
+        )
+        if through is not None:
+            reason = (
+                "it is a file, not a folder" if through == folder else f"{through} is a file, not a folder"
+            )
+            action = (
+                "Point --report-dir at a folder (or a path where one can be made), not at a file; then rerun."
+            )
+        else:
+            reason = f"cannot write there: {exc.strerror or exc}"
+            action = "Make the --report-dir folder writable (or choose another one), then rerun."
         raise InputError(
-            [FileProblem(str(folder), f"cannot write there: {exc.strerror or exc}")],
-            headline="the report folder cannot be written",
-            action="Make the --report-dir folder writable (or choose another one), then rerun.",
+            [FileProblem(str(folder), reason)], headline="the report folder cannot be written", action=action
         ) from None
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sos_inventory.errors import SosError, SosHttpError
+from sos_inventory.errors import SosHttpError
 from sos_inventory.model import ExitCode, Problem
 from sos_inventory.runbook import category_of, problem_of
 from sos_inventory.sync.apply import Outcome, planned
@@ -59,6 +59,7 @@ class RunReport:
     # Where the inputs came from: input name -> path, commit, ref (provenance.py).
     inputs: dict[str, dict[str, str | None]] = field(default_factory=dict)
     report_dir: Path | None = None  # where the report files go (None: none asked, or it cannot be written)
+    writes: bool = False  # the run could write to the inventory (update, undo --apply)
     warnings: list[str] = field(default_factory=list)  # what a person should know that is no failure
     ledger_head: str | None = None  # the ledger's chain head after this run's last row
 
@@ -141,7 +142,13 @@ class RunReport:
                 f"{c['applied']} change(s) applied; nothing needs a human.",
             )
         if code == ExitCode.PROBLEMS:
-            return "Done, but some machines need a human", f"{len(self.problems())} problem(s) below; {done}."
+            why = f"{len(self.problems())} problem(s) below; {done}."
+            tried = c["applied"] + c["failed"]
+            if c["failed"] and not c["applied"]:
+                return f"Done, but every change failed ({c['failed']})", why
+            if c["failed"]:
+                return f"Done, but {c['failed']} of {tried} change(s) failed", why
+            return "Done, but some machines need a human", why
         if code == ExitCode.USAGE:
             return "Not started: usage or configuration error", self._first_failure("nothing was done")
         if code == ExitCode.REFUSED:
@@ -181,18 +188,25 @@ def _hosts(problem: Problem) -> list[str]:
 
 def _update_problems(outcomes: Iterable[Outcome]) -> list[Problem]:
     """One problem per kind of failed update (category, C_Code, HTTP status, error code), naming
-    every machine it hit: eight 403s are one problem with eight machines."""
-    groups: dict[tuple[object, ...], list[SosError]] = {}
+    every machine it hit: eight 403s are one problem with eight machines. Its facts say what the
+    first of them wrote (``write``), which the API's refusal may not."""
+    groups: dict[tuple[object, ...], list[Outcome]] = {}
     for outcome in outcomes:
         error = outcome.error
         if outcome.outcome == "failed" and error is not None:
             status = (
                 (error.status, error.code) if isinstance(error, SosHttpError) else (type(error).__name__,)
             )
-            groups.setdefault((category_of(error), error.c_code, *status), []).append(error)
+            groups.setdefault((category_of(error), error.c_code, *status), []).append(outcome)
     problems = []
-    for errors in groups.values():
+    for failed in groups.values():
+        errors = [outcome.error for outcome in failed if outcome.error is not None]
         first = problem_of(errors[0])
+        change = failed[0].change
+        write = ", ".join(
+            f"{name} {value!r} on {change.hostname}" for name, value in sorted(change.after.items())
+        )
+        first = replace(first, facts={**first.facts, "write": write})
         if len(errors) > 1:
             hosts = sorted({e.hostname for e in errors if e.hostname})
             first = replace(

@@ -48,7 +48,7 @@ def summary_line(report: RunReport) -> str:
     """One sentence with the run's counts; the console's last line and the summary's first."""
     c = report.counts()
     parts = [f"{c['devices']} device rows"]
-    if report.command == "update":
+    if report.writes:
         applied = f"{c['changes']} change(s): {c['applied']} applied, {c['failed']} failed"
         if c["not_attempted"]:
             applied += f", {c['not_attempted']} not attempted"

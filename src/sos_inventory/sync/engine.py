@@ -65,6 +65,7 @@ class RunResult:
     # the inventory does not know), SosError, RunStopped. Counts above stay right.
     error: SosInventoryError | None = None
     attempts_by_kind: dict[str, int] = field(default_factory=dict)  # query, update
+    warnings: list[str] = field(default_factory=list)  # what a person should know that is no failure
 
 
 async def _read_devices_stepwise(
@@ -295,8 +296,8 @@ class _Run:
 
     async def recheck(self, changes: Sequence[Change]) -> tuple[set[int], set[int], dict[str, int]]:
         """Re-read the records of ``changes`` host by host: the indices of the stale changes (the
-        record no longer holds their ``before``, or is gone), of the stale ones whose record holds
-        their ``after`` already (an undo done twice, a plan applied again), and each inventory's size."""
+        record no longer holds their ``before``, or is gone), of those whose record holds their
+        ``after`` already (done: an undo done twice, a plan applied again), and each inventory's size."""
         hosts = {
             c_code: sorted({c.hostname for c in changes if c.c_code == c_code})
             for c_code in {c.c_code for c in changes}
@@ -314,25 +315,20 @@ class _Run:
         stale, done = set(), set()
         for index, change in enumerate(changes):
             record = by_unid.get((change.c_code, change.unid))
-            if record is None or any(record.field(n) != v for n, v in change.before.items()):
+            if record is not None and all(record.field(n) == v for n, v in change.after.items()):
+                done.add(index)
+            elif record is None or any(record.field(n) != v for n, v in change.before.items()):
                 stale.add(index)
-                if record is not None and all(record.field(n) == v for n, v in change.after.items()):
-                    done.add(index)
         return stale, done, dict(zip(c_codes, sizes, strict=True))
 
 
-def _stale_problem(changes: Sequence[Change], done: int, why: str, action: str | None) -> Problem:
+def _stale_problem(changes: Sequence[Change], why: str, action: str | None) -> Problem:
     listed = ", ".join(f"{c.c_code}/{c.hostname} ({c.unid})" for c in changes[:20])
     more = f" and {len(changes) - 20} more" if len(changes) > 20 else ""
-    already = (
-        f"; {'all' if done == len(changes) else done} of them already hold the values to write"
-        if done
-        else ""
-    )
     return Problem(
         Category.STALE_PLAN,
-        f"{len(changes)} change(s) not applied: {why}{already}: {listed}{more}",
-        facts={"count": str(len(changes)), "already": str(done)},
+        f"{len(changes)} change(s) not applied: {why}: {listed}{more}",
+        facts={"count": str(len(changes))},
         action_text=action,
     )
 
@@ -358,10 +354,20 @@ def run_reviewed(
 
     async def body(job: _Run, result: RunResult) -> None:
         stale, done, totals = await job.recheck(changes)
-        old = [c for i, c in enumerate(changes) if i in stale]
-        fresh = tuple(c for i, c in enumerate(changes) if i not in stale)
-        problems = (_stale_problem(old, len(done), stale_because, stale_action),) if old else ()
-        result.plan = Plan(changes=tuple(changes), problems=problems, records=totals)
+        # A record that holds the values to write already is in step: nothing to do, nothing wrong
+        # (an undo done twice, a plan applied again, a hand edit that did the same).
+        kept = [i for i in range(len(changes)) if i not in done]
+        left = [changes[i] for i in kept]
+        stale = {position for position, i in enumerate(kept) if i in stale}
+        old = [c for i, c in enumerate(left) if i in stale]
+        fresh = tuple(c for i, c in enumerate(left) if i not in stale)
+        problems = (_stale_problem(old, stale_because, stale_action),) if old else ()
+        result.plan = Plan(changes=tuple(left), problems=problems, records=totals, in_step=len(done))
+        if done:
+            result.warnings.append(
+                f"{len(done)} record(s) already hold the values to write: nothing to do for them "
+                "(counted in step)"
+            )
         limits = replace(config.safety, min_export_ratio=0.0)  # no export is read: no ratio to check
         result.verdict = safety.check(
             replace(result.plan, changes=fresh),
@@ -375,7 +381,7 @@ def run_reviewed(
         if write and not result.verdict.refused:
             applied = await job.apply(replace(result.plan, changes=fresh))
         made = iter(applied.outcomes or [Outcome(c, "planned") for c in fresh])
-        applied.outcomes = [Outcome(c, "stale") if i in stale else next(made) for i, c in enumerate(changes)]
+        applied.outcomes = [Outcome(c, "stale") if i in stale else next(made) for i, c in enumerate(left)]
         result.applied = applied
 
     return _execute(config, credentials, options, body, interrupts=interrupts, inventory=inventory)

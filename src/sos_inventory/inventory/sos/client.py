@@ -232,7 +232,16 @@ class SosClient:
             ) from exc
         except aiohttp.ClientSSLError as exc:
             raise SosTlsError(f"no TLS session with {self.base_url}: {exc}", **context) from exc
-        except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, ConnectionRefusedError):
+                raise SosConnectError(
+                    f"cannot connect to {self.base_url}: connection refused by {exc.host} port {exc.port} "
+                    "(nothing listens there)",
+                    reason="refused",
+                    **context,
+                ) from exc
+            raise SosConnectError(f"cannot connect to {self.base_url}: {exc}", **context) from exc
+        except aiohttp.ConnectionTimeoutError as exc:
             raise SosConnectError(f"cannot connect to {self.base_url}: {exc}", **context) from exc
         except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
             raise SosTimeoutError(
