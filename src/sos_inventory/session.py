@@ -60,7 +60,7 @@ from sos_inventory.report import check_report_dir, save_traceback
 from sos_inventory.report.run import RunReport, iso
 from sos_inventory.runbook import UPDATE_FAILED, problem_of
 from sos_inventory.state import open_store
-from sos_inventory.state.store import LedgerWriter, StateStore
+from sos_inventory.state.store import LedgerRecorder, StateStore
 from sos_inventory.sync import drift
 from sos_inventory.sync.apply import Recorder, not_attempted
 from sos_inventory.sync.devices import DevicesFile, find_files
@@ -401,20 +401,6 @@ def _stop_problem(stopped: SosInventoryError, progress: str) -> Problem:
 # --- the evidence: the ledger around a run that writes ------------------------------------------
 
 
-class _LedgerRecorder:
-    """The recorder the apply loop calls around each request, bound to one run."""
-
-    def __init__(self, ledger: LedgerWriter, run_id: str) -> None:
-        self.ledger = ledger
-        self.run_id = run_id
-
-    def pending(self, change: Change) -> int:
-        return self.ledger.pending(self.run_id, change)
-
-    def settled(self, token: int, change: Change, outcome: str, error: str | None = None) -> None:
-        self.ledger.settle(self.run_id, token, change, outcome, error)
-
-
 @contextmanager
 def _recorded(store: StateStore, report: RunReport, clock: Callable[[], datetime]) -> Iterator[Recorder]:
     """Open the ledger and record the run's start (as ``report`` names it); on the way out, its
@@ -444,7 +430,7 @@ def _recorded(store: StateStore, report: RunReport, clock: Callable[[], datetime
         )
         ended: BaseException | None = None
         try:
-            yield _LedgerRecorder(book, run_id)
+            yield LedgerRecorder(book, run_id)
         except BaseException as exc:
             ended = exc
             raise

@@ -24,14 +24,17 @@ Measured per ``search`` on 300,000 hostnames: ``re`` 130-330 ns, RE2 3-6 us
 
 from __future__ import annotations
 
+import importlib
 import re
-from re import _constants as sre
-from re import _parser as sre_parse
 from typing import Any, Protocol
 
 from sos_inventory.errors import UnsafePattern
 
 __all__ = ["WIDE_REPEAT", "RulePattern", "compile_rule_pattern", "is_simple"]
+
+# The parser ``re`` itself uses (private modules with no type stubs; read through ``Any``).
+sre: Any = importlib.import_module("re._constants")
+sre_parse: Any = importlib.import_module("re._parser")
 
 #: A repetition with a larger upper bound than this counts as unbounded.
 WIDE_REPEAT = 16

@@ -142,6 +142,21 @@ class LedgerWriter(Protocol):
         ...
 
 
+class LedgerRecorder:
+    """The recorder the apply loop calls around each request (sync/apply.Recorder), bound to one
+    run of a ledger writer: every write is recorded before it is sent, and settled after."""
+
+    def __init__(self, ledger: LedgerWriter, run_id: str) -> None:
+        self.ledger = ledger
+        self.run_id = run_id
+
+    def pending(self, change: Change) -> int:
+        return self.ledger.pending(self.run_id, change)
+
+    def settled(self, token: int, change: Change, outcome: str, error: str | None = None) -> None:
+        self.ledger.settle(self.run_id, token, change, outcome, error)
+
+
 class LedgerReader(Protocol):
     """The ledger read: by the evidence commands, the drift review, undo and the metrics."""
 

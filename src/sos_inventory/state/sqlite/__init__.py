@@ -44,7 +44,8 @@ from sos_inventory.state.sqlite.schema import (
     ledger_path,
 )
 from sos_inventory.state.sqlite.store import SqliteStore
-from sos_inventory.state.sqlite.writer import Ledger, LedgerRecorder
+from sos_inventory.state.sqlite.writer import Ledger
+from sos_inventory.state.store import LedgerRecorder
 
 __all__ = [
     "COLUMNS",

@@ -195,17 +195,3 @@ class Ledger:
             self._append([{"kind": "finish", "run_id": run, "time": now_text(), "data": to_json(data)}])
             closed.append(run)
         return closed
-
-
-class LedgerRecorder:
-    """The recorder the apply loop calls around each request, bound to one run."""
-
-    def __init__(self, ledger: Ledger, run_id: str) -> None:
-        self.ledger = ledger
-        self.run_id = run_id
-
-    def pending(self, change: Change) -> int:
-        return self.ledger.pending(self.run_id, change)
-
-    def settled(self, token: int, change: Change, outcome: str, error: str | None = None) -> None:
-        self.ledger.settle(self.run_id, token, change, outcome, error)
