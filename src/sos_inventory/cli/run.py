@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import TypeVar
 
 from sos_inventory.cli import observe as observe_cli
@@ -27,7 +28,7 @@ from sos_inventory.cli.common import (
     run_clock,
     write_stdout,
 )
-from sos_inventory.config import credentials_from_env, parse_duration
+from sos_inventory.config import Config, Credentials, credentials_from_env, parse_duration
 from sos_inventory.errors import ConfigError, Interrupted
 from sos_inventory.incidents.alerts import notify
 from sos_inventory.model import ExitCode
@@ -75,9 +76,11 @@ def _option_problems(args: argparse.Namespace, command: Command) -> list[str]:
     return problems
 
 
-def request_of(args: argparse.Namespace, command: Command) -> RunRequest:
-    """The run the options ask for; ConfigError listing every problem of the options, the config,
-    the clock and the credentials at once."""
+def _checked_parts(
+    args: argparse.Namespace, command: Command
+) -> tuple[Config, datetime, Credentials, frozenset[str] | None]:
+    """The config, clock, credentials and C_Codes the options give; ConfigError listing every
+    problem of the options, the config, the clock and the credentials at once."""
     errors: list[ConfigError] = []
     problems = _option_problems(args, command)
     if problems:
@@ -107,6 +110,13 @@ def request_of(args: argparse.Namespace, command: Command) -> RunRequest:
             action=" ".join(actions) or None,
             headline=headlines[0] if len(headlines) == 1 else "usage and configuration problem(s)",
         )
+    return config, now, credentials, c_codes
+
+
+def request_of(args: argparse.Namespace, command: Command) -> RunRequest:
+    """The run the options ask for; ConfigError listing every problem of the options, the config,
+    the clock and the credentials at once."""
+    config, now, credentials, c_codes = _checked_parts(args, command)
     limits, overrides = limits_with_overrides(
         config.safety,
         max_changes=args.max_changes,
