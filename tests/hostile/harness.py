@@ -31,6 +31,9 @@ EMAIL = "sre@example.com"
 CANARY = "tok-9f8e7d6c5b4a-SECRET"
 CANARY_BASIC = base64.b64encode(f"{EMAIL}:{CANARY}".encode()).decode()
 MAX_RSS_MB = 400
+#: The Python whose ``sos_inventory`` the corpus runs: this one by default; another venv's
+#: (``SOS_HOSTILE_PYTHON=/path/to/.venv/bin/python``) replays the corpus on an older release.
+CLI_PYTHON = os.environ.get("SOS_HOSTILE_PYTHON") or sys.executable
 CONTROL = {chr(c) for c in range(32) if chr(c) not in "\t\n\r"} | {"\x7f"}
 
 
@@ -116,7 +119,7 @@ def run_cli(args: Sequence[str], env: dict[str, str], cwd: Path, timeout: float)
     started = time.monotonic()
     with out_path.open("wb") as out, err_path.open("wb") as err:
         process = subprocess.Popen(
-            [sys.executable, "-m", "sos_inventory", *args],
+            [CLI_PYTHON, "-m", "sos_inventory", *args],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
