@@ -56,7 +56,7 @@ from sos_inventory.model import (
     no_progress,
 )
 from sos_inventory.redact import untrusted
-from sos_inventory.report import check_report_dir, save_traceback
+from sos_inventory.report import check_report_dir, save_traceback, write_atomically
 from sos_inventory.report.run import RunReport, iso
 from sos_inventory.runbook import UPDATE_FAILED, problem_of
 from sos_inventory.state import open_store
@@ -74,7 +74,15 @@ from sos_inventory.sync.engine import (
 )
 from sos_inventory.sync.plan import Plan
 from sos_inventory.sync.provenance import provenance
-from sos_inventory.sync.reviewed import load_plan, plan_document, undo_changes
+from sos_inventory.sync.reviewed import (
+    SavedPlan,
+    config_values,
+    in_scope,
+    load_plan,
+    plan_document,
+    same_inventory,
+    undo_changes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +106,7 @@ class ReviewedPlan:
 
     path: Path
     max_age: timedelta = timedelta(hours=24)
+    c_codes: frozenset[str] | None = None  # --c-code: only these C_Codes' changes (None: every one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +114,7 @@ class Undo:
     """``undo``: the restoration of what run ``run_id`` wrote."""
 
     run_id: str
+    c_codes: frozenset[str] | None = None  # --c-code: only these C_Codes' changes (None: every one)
 
 
 Inputs = Exports | ReviewedPlan | Undo
@@ -268,7 +278,8 @@ def _work(
         paths = [p for p in [config.path, *(f.path for f in files)] if p is not None]
         return plan_or_update, paths
     if isinstance(inputs, Undo):
-        changes = _undo_changes(store, inputs.run_id)
+        what = f"run {untrusted(inputs.run_id, 60)}"
+        changes = _undo_changes(store, inputs.run_id, config.inventory_url)
         why = f"changed since run {inputs.run_id}"
         stale_action: str | None = (
             "Nothing was written to these records: something changed them since that run "
@@ -277,10 +288,15 @@ def _work(
         )
         report.inputs = provenance(_config_path(config))
     else:
-        changes = _reviewed_changes(inputs, config, request.clock())
+        what = f"the plan {inputs.path}"
+        saved = _reviewed_plan(inputs, config, request.clock())
+        changes, report.plan_sha256 = list(saved.changes), saved.sha256
         why = "the record changed since the plan was made"
         stale_action = None  # the runbook's: make, review and apply a new plan
         report.inputs = provenance({**_config_path(config), "plan": inputs.path})
+    # Only what the config's accounts map, and of those only the C_Codes asked for.
+    changes, left_out = in_scope(what, changes, mapped=config.c_codes, selected=inputs.c_codes)
+    report.warnings.extend([left_out] if left_out else [])
     report.c_codes = sorted({c.c_code for c in changes})
 
     def reviewed(options: RunOptions) -> RunResult:
@@ -290,6 +306,7 @@ def _work(
             options,
             changes,
             write=request.writes,
+            check_values=isinstance(inputs, ReviewedPlan),
             stale_because=why,
             stale_action=stale_action,
             interrupts=interrupts,
@@ -426,6 +443,7 @@ def _recorded(store: StateStore, report: RunReport, clock: Callable[[], datetime
                 "now": iso(report.now),
                 "build_url": report.build_url,
                 "inputs": report.inputs,
+                **({"plan_sha256": report.plan_sha256} if report.plan_sha256 else {}),
             },
         )
         ended: BaseException | None = None
@@ -466,14 +484,22 @@ def _recorded(store: StateStore, report: RunReport, clock: Callable[[], datetime
 def _drift_review(store: StateStore, request: RunRequest) -> Callable[[Plan], Plan]:
     """The plan's last look before the guards: manual edits and fights, from the ledger."""
 
+    url = request.config.inventory_url
+
     def review(plan: Plan) -> Plan:
         if not plan.changes:
             return plan
         try:
             with store.reader() as book:
-                writes = book.applied_writes(sorted({change.hostname for change in plan.changes}))
+                # This inventory's only: a ledger of another inventory says nothing of these records.
+                hostnames = sorted({change.hostname for change in plan.changes})
+                writes = book.applied_writes(hostnames, url)
                 # Finished runs only: the running one (no finish row yet) has written nothing so far.
-                recent = [r.run_id for r in book.runs() if r.command == "update" and r.finished_at]
+                recent = [
+                    r.run_id
+                    for r in book.runs()
+                    if r.command == "update" and r.finished_at and r.details.get("inventory_url") == url
+                ]
         except StateError:
             return plan  # no ledger yet: the job has written nothing, so nothing was edited since
         reviewed = drift.review(plan, writes, recent, respect=request.config.manual_edits == "respect")
@@ -484,8 +510,9 @@ def _drift_review(store: StateStore, request: RunRequest) -> Callable[[Plan], Pl
     return review
 
 
-def _undo_changes(store: StateStore, run_id: str) -> list[Change]:
-    """The changes that restore what run ``run_id`` wrote (ConfigError: no such run)."""
+def _undo_changes(store: StateStore, run_id: str, inventory_url: str) -> list[Change]:
+    """The changes that restore what run ``run_id`` wrote (ConfigError: no such run, or one made on
+    another inventory than ``inventory_url``)."""
     shown = untrusted(run_id, 60)
     action = (
         f"Give the id of a run recorded in {store.location}: `sos-inventory runs --state-dir "
@@ -493,30 +520,33 @@ def _undo_changes(store: StateStore, run_id: str) -> list[Change]:
     )
     try:
         with store.reader() as book:
-            if run_id not in {r.run_id for r in book.runs()}:
+            found = next((r for r in book.runs() if r.run_id == run_id), None)
+            if found is None:
                 raise ConfigError(
                     f"run {shown} is not in the ledger of {store.location}",
                     action=action,
                     headline="unknown run",
                 )
+            made_on = found.details.get("inventory_url")
+            same_inventory(f"run {shown}", made_on if isinstance(made_on, str) else None, inventory_url)
             return undo_changes(run_id, book.run_changes(run_id))
     except StateError as exc:
         raise ConfigError(f"run {shown}: {exc}", action=action, headline="unknown run") from None
 
 
-def _reviewed_changes(inputs: ReviewedPlan, config: Config, clock: datetime) -> list[Change]:
-    """The changes of a saved plan: refused if too old or made against another inventory."""
-    saved = load_plan(inputs.path, max_age=inputs.max_age, clock=clock)
-    if saved.inventory_url != config.inventory_url:
-        raise PlanFileError(
-            f"{inputs.path}: the plan was made against {saved.inventory_url}, not {config.inventory_url}",
-            action=f"Apply the plan to the inventory it was made against (--inventory-url {saved.inventory_url}), "
-            "or make and review a new plan against this one.",
-        )
+def _reviewed_plan(inputs: ReviewedPlan, config: Config, clock: datetime) -> SavedPlan:
+    """A saved plan, as it was reviewed: refused if edited since, too old or from the future, holding
+    values the config cannot give, or made against another inventory."""
+    saved = load_plan(inputs.path, max_age=inputs.max_age, clock=clock, values=config_values(config))
+    same_inventory(f"the plan {inputs.path}", saved.inventory_url, config.inventory_url)
     log.info(
-        "reviewed plan %s: %d change(s), made %s", inputs.path, len(saved.changes), iso(saved.created_at)
+        "reviewed plan %s (SHA-256 %s): %d change(s), made %s",
+        inputs.path,
+        saved.sha256,
+        len(saved.changes),
+        iso(saved.created_at),
     )
-    return list(saved.changes)
+    return saved
 
 
 def _save_plan(path: Path, report: RunReport, inputs: list[Path]) -> None:
@@ -532,7 +562,7 @@ def _save_plan(path: Path, report: RunReport, inputs: list[Path]) -> None:
         inputs=inputs,
     )
     try:
-        path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        write_atomically(path, json.dumps(document, indent=2) + "\n")
     except OSError as exc:
         report.failures.append(
             problem_of(ConfigError(f"--out {path}: cannot write the plan: {exc.strerror or exc}"))

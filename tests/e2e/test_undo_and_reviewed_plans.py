@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sos_inventory.sync.reviewed import plan_digest
 from tests.e2e.conftest import EXPECTED_CHANGES, SEED_SERVERS, Fleet
 from tests.e2e.test_drift import hand_edit
 
@@ -86,6 +87,7 @@ def test_a_plan_older_than_max_plan_age_is_refused(fleet: Fleet) -> None:
     assert fleet.cli("plan", "--out", str(plan_file)).returncode == 1
     saved = json.loads(plan_file.read_text())
     saved["created_at"] = (datetime.now(UTC) - timedelta(hours=25)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    saved["digest"] = plan_digest(saved)  # as if saved 25 hours ago
     plan_file.write_text(json.dumps(saved))
     fleet.server.reset_stats()
     refused = fleet.cli("update", "--plan", str(plan_file))
@@ -100,6 +102,8 @@ def test_a_plan_for_another_inventory_or_not_a_plan_is_refused(fleet: Fleet) -> 
     plan_file = fleet.root / "PLAN.json"
     assert fleet.cli("plan", "--out", str(plan_file)).returncode == 1
     other = fleet.cli("update", "--plan", str(plan_file), url="http://127.0.0.1:9")
-    assert other.returncode == 3 and "was made against" in other.stderr
+    # The plan is sound; the run is pointed at the wrong inventory: a usage error naming both.
+    assert other.returncode == 2 and "was made on the inventory" in other.stderr
+    assert f"--inventory-url {fleet.server.url}" in other.stderr and "http://127.0.0.1:9" in other.stderr
     plan_file.write_text("{}")
     assert fleet.cli("update", "--plan", str(plan_file)).returncode == 3

@@ -26,9 +26,19 @@ CHANGE = Change(
 )
 
 
-def _run(state: Path, run_id: str, *, settle: str | None = "applied", exit_code: int | None = 0) -> None:
+URL = "https://sos.example.com/api"
+
+
+def _run(
+    state: Path,
+    run_id: str,
+    *,
+    settle: str | None = "applied",
+    exit_code: int | None = 0,
+    inventory: str | None = URL,
+) -> None:
     with Ledger.open(state) as book:
-        book.start_run(run_id, {"command": "update"})
+        book.start_run(run_id, {"command": "update", **({"inventory_url": inventory} if inventory else {})})
         recorder = LedgerRecorder(book, run_id)
         token = recorder.pending(CHANGE)
         if settle:
@@ -108,8 +118,54 @@ def test_applied_writes_ignore_failed_and_pending_requests(tmp_path: Path) -> No
     _run(tmp_path, "20261127T120000Z-0001", settle="applied")
     _run(tmp_path, "20261128T120000Z-0002", settle="failed")
     _run(tmp_path, "20261129T120000Z-0003", settle=None, exit_code=None)
-    writes = ledger.applied_writes(ledger.open_reader(tmp_path), [CHANGE.hostname])
+    writes = ledger.applied_writes(ledger.open_reader(tmp_path), [CHANGE.hostname], URL)
     assert [w.run_id for w in writes[("ALC", "A01", "status")]] == ["20261127T120000Z-0001"]
+
+
+def test_applied_writes_are_those_of_the_runs_on_the_inventory_asked_for(tmp_path: Path) -> None:
+    _run(tmp_path, "20261127T120000Z-0001")
+    _run(tmp_path, "20261128T120000Z-0002", inventory="https://other.example.com")
+    _run(tmp_path, "20261129T120000Z-0003", inventory=None)  # names none: belongs to no inventory
+    for inventory, runs in [
+        (URL, ["20261127T120000Z-0001"]),
+        ("https://other.example.com", ["20261128T120000Z-0002"]),
+        ("https://third.example.com", []),
+    ]:
+        writes = ledger.applied_writes(ledger.open_reader(tmp_path), [CHANGE.hostname], inventory)
+        assert [w.run_id for w in writes.get(("ALC", "A01", "status"), [])] == runs
+
+
+def test_a_ledger_of_version_2_is_keyed_by_inventory_read_only_and_after_its_migration(
+    tmp_path: Path,
+) -> None:
+    # A ledger as version 2 left it (no inventory column), its rows hashed then: read as it is,
+    # then migrated by the next writer, its chain verifying unchanged all along.
+    _run(tmp_path, "20261127T120000Z-0001")
+    _run(tmp_path, "20261128T120000Z-0002", inventory="https://other.example.com")
+    with sqlite3.connect(ledger.ledger_path(tmp_path)) as db:
+        db.execute("DROP INDEX ledger_inventory")
+        db.execute("ALTER TABLE ledger DROP COLUMN inventory")
+        db.execute("PRAGMA user_version = 2")
+    head = ledger.verify(ledger.open_reader(tmp_path)).head
+
+    def ours() -> list[str]:
+        writes = ledger.applied_writes(ledger.open_reader(tmp_path), [CHANGE.hostname], URL)
+        return [w.run_id for w in writes[("ALC", "A01", "status")]]
+
+    assert ours() == ["20261127T120000Z-0001"]
+    Ledger.open(tmp_path).close()  # a writer migrates it
+    with sqlite3.connect(ledger.ledger_path(tmp_path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        plan = " ".join(
+            str(r[-1])
+            for r in db.execute(
+                "EXPLAIN QUERY PLAN SELECT run_id FROM ledger WHERE kind = 'run' AND inventory = ?", (URL,)
+            )
+        )
+        assert "ledger_inventory" in plan
+    assert ours() == ["20261127T120000Z-0001"]
+    check = ledger.verify(ledger.open_reader(tmp_path))
+    assert check.intact and check.head == head
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes through read-only permissions")

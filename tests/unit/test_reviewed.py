@@ -4,34 +4,55 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sos_inventory.errors import PlanFileError
 from sos_inventory.model import Change
-from sos_inventory.sync.reviewed import load_plan, plan_document, undo_changes
+from sos_inventory.sync.reviewed import (
+    CLOCK_SKEW,
+    SavedPlan,
+    load_plan,
+    plan_digest,
+    plan_document,
+    undo_changes,
+)
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 CHANGE = Change("ALC", "h1", "U1", {"status": "Build"}, {"status": "Live"}, {"status": "lifecycle"})
 
 
+VALUES = {"status": frozenset({"Build", "Live", "Available"}), "application": {"a"}, "environment": {"e"}}
+DAY = timedelta(hours=24)
+
+
 def _save(path: Path, **overrides: object) -> Path:
+    """A plan as ``plan --out`` saves it, with ``overrides`` (its digest made again: as saved)."""
     config = path.parent / "config.yaml"
     config.write_text("x: 1\n")
     document = plan_document(
         [CHANGE], created_at=T0, now=T0, inventory_url="http://127.0.0.1:1", c_codes=["ALC"], inputs=[config]
     )
     document.update(overrides)
+    document["digest"] = plan_digest(document)
     path.write_text(json.dumps(document))
     return path
 
 
+def _load(path: Path, clock: datetime = T0) -> SavedPlan:
+    return load_plan(path, max_age=DAY, clock=clock, values=VALUES)
+
+
 def test_a_saved_plan_reads_back_as_the_same_changes(tmp_path: Path) -> None:
-    saved = load_plan(_save(tmp_path / "p.json"), max_age=timedelta(hours=24), clock=T0 + timedelta(hours=1))
-    assert saved.changes == (CHANGE,)
+    path = _save(tmp_path / "p.json")
+    saved = _load(path, T0 + timedelta(hours=1))
+    assert saved.changes == (CHANGE,) and saved.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert saved.inventory_url == "http://127.0.0.1:1" and saved.created_at == T0
     assert saved.inputs == {str(tmp_path / "config.yaml"): hashlib.sha256(b"x: 1\n").hexdigest()}
 
@@ -40,7 +61,7 @@ def test_a_saved_plan_reads_back_as_the_same_changes(tmp_path: Path) -> None:
     ("overrides", "message"),
     [
         ({"format": "other"}, "not a plan saved by"),
-        ({"version": 2}, "plan version 2"),
+        ({"version": 1}, "plan version 1, this tool reads 2"),
         (
             {"changes": [{"c_code": "ALC", "hostname": "h", "unid": "U", "before": {}, "after": {}}]},
             "non-empty",
@@ -60,20 +81,85 @@ def test_a_saved_plan_reads_back_as_the_same_changes(tmp_path: Path) -> None:
             "only text values of application, environment, status",
         ),
         ({"created_at": "yesterday"}, "not a valid plan"),
+        ({"created_at": "9999-12-31T23:59:59-14:00"}, "created_at 9999-12-31T23:59:59-14:00 is out of range"),
+        ({"created_at": "2099-01-01T00:00:00Z"}, "in the future"),
+        ({"created_at": (T0 + timedelta(minutes=6)).isoformat()}, "in the future"),
+        ({"changes": [{**CHANGE.to_dict(), "after": {"status": "Decommissioned"}}]}, "'Decommissioned'"),
+        (
+            {
+                "changes": [
+                    {**CHANGE.to_dict(), "before": {"environment": "e"}, "after": {"environment": "x"}}
+                ]
+            },
+            "1 value(s) the config cannot give (its ownership rules and the Status values): "
+            "changes[0].after.environment 'x'",
+        ),
+        ({"changes": [CHANGE.to_dict(), CHANGE.to_dict()]}, "changed more than once: changes[0] and [1]"),
+        ({"inputs": {"x": [[[[[[[]]]]]]]}, "changes": 1}, "changes must be a list"),
     ],
 )
 def test_what_is_not_a_valid_plan_is_refused_by_name(
     tmp_path: Path, overrides: dict[str, object], message: str
 ) -> None:
-    with pytest.raises(PlanFileError, match=message):
-        load_plan(_save(tmp_path / "p.json", **overrides), max_age=timedelta(hours=24), clock=T0)
+    with pytest.raises(PlanFileError, match=re.escape(message)):
+        _load(_save(tmp_path / "p.json", **overrides))
 
 
-def test_a_plan_older_than_the_limit_is_refused(tmp_path: Path) -> None:
+def test_a_plan_older_than_the_limit_or_beyond_the_clock_skew_is_refused(tmp_path: Path) -> None:
     path = _save(tmp_path / "p.json")
-    load_plan(path, max_age=timedelta(hours=24), clock=T0 + timedelta(hours=24))
+    _load(path, T0 + timedelta(hours=24))
+    _load(path, T0 - CLOCK_SKEW)  # this agent's clock a little behind the one that made it
     with pytest.raises(PlanFileError, match=r"older than --max-plan-age 24\.0h"):
-        load_plan(path, max_age=timedelta(hours=24), clock=T0 + timedelta(hours=24, seconds=1))
+        _load(path, T0 + timedelta(hours=24, seconds=1))
+    with pytest.raises(PlanFileError, match="in the future"):
+        _load(path, T0 - CLOCK_SKEW - timedelta(seconds=1))
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: d["changes"][0]["after"].update(status="Available"),
+        lambda d: d.update(created_at="2026-11-27T13:00:00Z"),
+        lambda d: d.update(inventory_url="http://127.0.0.1:2"),
+        lambda d: d["changes"].append(dict(d["changes"][0], unid="U2")),
+        lambda d: d.pop("digest"),
+        lambda d: d.update(extra=1),
+    ],
+)
+def test_any_edit_of_a_saved_plan_is_refused_by_its_digest(
+    tmp_path: Path, edit: Callable[[Any], None]
+) -> None:
+    path = _save(tmp_path / "p.json")
+    document = json.loads(path.read_text())
+    edit(document)
+    path.write_text(json.dumps(document))
+    with pytest.raises(PlanFileError, match="does not match its digest"):
+        _load(path)
+
+
+def test_reformatting_a_saved_plan_keeps_its_digest(tmp_path: Path) -> None:
+    path = _save(tmp_path / "p.json")
+    document = json.loads(path.read_text())
+    path.write_text(json.dumps(dict(reversed(document.items())), indent=7))
+    assert _load(path).changes == (CHANGE,)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"format": "sos-inventory-plan", "format": "x"}', "appears twice"),
+        (b"\xff\xfe", "cannot read the plan"),
+    ],
+)
+def test_a_file_that_is_not_json_of_a_plan_is_refused_by_name(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "p.json"
+    path.write_bytes(content)
+    with pytest.raises(PlanFileError, match=message) as raised:
+        _load(path)
+    assert str(path) in str(raised.value)
 
 
 @dataclass(frozen=True)

@@ -70,4 +70,4 @@ def test_an_alerts_json_is_moved_into_the_database_once(tmp_path: Path) -> None:
 
 
 def test_the_schema_steps_are_the_ones_the_version_counts() -> None:
-    assert VERSION == 2 and "CREATE TABLE IF NOT EXISTS ledger" in SCHEMA
+    assert VERSION == 3 and "CREATE TABLE IF NOT EXISTS ledger" in SCHEMA

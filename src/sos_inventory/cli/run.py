@@ -125,9 +125,9 @@ def request_of(args: argparse.Namespace, command: Command) -> RunRequest:
     )
     inputs: Inputs
     if command == "undo":
-        inputs = Undo(args.undo_run)
+        inputs = Undo(args.undo_run, c_codes)
     elif getattr(args, "plan", None):
-        inputs = ReviewedPlan(args.plan, parse_duration(args.max_plan_age))
+        inputs = ReviewedPlan(args.plan, parse_duration(args.max_plan_age), c_codes)
     else:
         specs = device_specs(args)
         inputs = Exports(None if specs is None else tuple(specs), c_codes)

@@ -117,6 +117,10 @@ class MemoryInventory:
         self._count("query")
         return len(self._of(c_code))
 
+    async def known(self, c_code: str) -> KnownNames:
+        self._count("query")
+        return self._known.get(c_code, KnownNames(frozenset(), frozenset()))
+
     async def update(self, change: Change) -> ServerRecord:
         self._count("update")
         record = self._records.get((change.c_code, change.unid))

@@ -76,6 +76,11 @@ class Inventory(Protocol):
         """How many records the C_Code's inventory holds."""
         ...
 
+    async def known(self, c_code: str) -> KnownNames:
+        """The applications and environments the C_Code's inventory knows (a reviewed plan's or an
+        undo's values are checked against them before any write)."""
+        ...
+
     async def update(self, change: Change) -> ServerRecord:
         """Write the change's ``after`` values; the record as the inventory now has it."""
         ...

@@ -17,7 +17,7 @@ from sos_inventory.redact import redact
 from sos_inventory.report import html, json_report, junit, markdown
 from sos_inventory.report.run import RunReport, iso
 
-__all__ = ["RunReport", "check_report_dir", "iso", "save_traceback", "write_reports"]
+__all__ = ["RunReport", "check_report_dir", "iso", "save_traceback", "write_atomically", "write_reports"]
 
 RENDERERS: dict[str, Callable[[RunReport], str]] = {
     "report.json": json_report.render,
@@ -27,7 +27,9 @@ RENDERERS: dict[str, Callable[[RunReport], str]] = {
 }
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a new file beside it, renamed over it: a reader never sees
+    half a file, and a symlink at ``path`` is replaced, never followed (its target stays as it is)."""
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
@@ -92,6 +94,6 @@ def write_reports(report: RunReport, folder: Path) -> list[Path]:
     written = []
     for name, render in RENDERERS.items():
         path = folder / name
-        _write_atomically(path, redact(render(report)))
+        write_atomically(path, redact(render(report)))
         written.append(path)
     return written

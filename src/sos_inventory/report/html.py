@@ -155,6 +155,7 @@ def _facts(report: RunReport) -> list[tuple[str, str]]:
         ("version", report.version),
         ("config", report.config_path or ""),
         ("config SHA-256", report.config_sha256 or ""),
+        ("plan SHA-256", report.plan_sha256 or ""),
         ("inventory", report.inventory_url or ""),
         ("API user", report.api_user or ""),
         ("C_Codes", ", ".join(report.c_codes)),

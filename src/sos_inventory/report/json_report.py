@@ -33,6 +33,7 @@ def as_dict(report: RunReport) -> dict[str, Any]:
         "exit_code": report.exit_code,
         "ended": {"headline": headline, "why": why},
         "config": {"path": report.config_path, "sha256": report.config_sha256},
+        "plan_sha256": report.plan_sha256,
         "inputs": report.inputs,
         "inventory_url": report.inventory_url,
         "api_user": report.api_user,

@@ -45,6 +45,7 @@ def _about(report: RunReport) -> list[str]:
         f"- Run clock `{iso(report.now)}`, started `{iso(report.started_at)}`"
         + (f", finished `{iso(report.finished_at)}`" if report.finished_at else ""),
         f"- Config {config}",
+        *([f"- Reviewed plan SHA-256 `{report.plan_sha256}`"] if report.plan_sha256 else []),
         f"- Inventory `{report.inventory_url or '(not reached)'}` as `{report.api_user or '(no user)'}`, "
         f"C_Codes {', '.join(report.c_codes) or '(none)'}",
     ]

@@ -39,6 +39,7 @@ class RunReport:
     version: str = ""
     config_path: str | None = None
     config_sha256: str | None = None
+    plan_sha256: str | None = None  # update --plan: the SHA-256 of the reviewed plan's file
     inventory_url: str | None = None  # never with credentials (the config refuses them)
     api_user: str | None = None  # the API user's e-mail (never the token)
     c_codes: list[str] = field(default_factory=list)

@@ -17,12 +17,13 @@ from datetime import datetime
 from typing import TypeVar
 
 from sos_inventory.config import Config, Credentials
-from sos_inventory.errors import DeadlineExceeded, Interrupted, RunStopped, SosInventoryError
+from sos_inventory.errors import DeadlineExceeded, Interrupted, PlanFileError, RunStopped, SosInventoryError
 from sos_inventory.interrupts import Interrupts
 from sos_inventory.inventory import InventorySettings, open_inventory
 from sos_inventory.inventory.protocol import Inventory, QueryStrategy
 from sos_inventory.inventory.resilience import gather_or_cancel
 from sos_inventory.model import Category, Change, KnownNames, Problem, Progress, ServerRecord, no_progress
+from sos_inventory.redact import untrusted
 from sos_inventory.sync import safety
 from sos_inventory.sync.apply import ApplyResult, Outcome, Recorder, apply_changes
 from sos_inventory.sync.devices import DeviceSet, DevicesFile, gc_paused, loading, log_read
@@ -322,6 +323,37 @@ class _Run:
         return stale, done, dict(zip(c_codes, sizes, strict=True))
 
 
+async def _check_known(inventory: Inventory, changes: Sequence[Change]) -> None:
+    """PlanFileError naming the applications and environments of ``changes`` their C_Code's
+    inventory does not know (it would refuse them one by one, after the others were written)."""
+    c_codes = sorted({c.c_code for c in changes})
+    names = dict(zip(c_codes, await gather_or_cancel(*(inventory.known(c) for c in c_codes)), strict=True))
+    unknown = sorted(
+        {
+            (change.c_code, name, value)
+            for change in changes
+            for name, value in change.after.items()
+            if name in ("application", "environment")
+            and value
+            not in (
+                names[change.c_code].applications
+                if name == "application"
+                else names[change.c_code].environments
+            )
+        }
+    )
+    if unknown:
+        listed = ", ".join(
+            f"{c_code} {name} {untrusted(value, 60)!r}" for c_code, name, value in unknown[:10]
+        )
+        more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+        raise PlanFileError(
+            f"{len(unknown)} value(s) to write that the inventory does not know: {listed}{more}",
+            action="Nothing was written. Make and review a new plan (`sos-inventory plan --out PLAN.json`); "
+            "if the inventory should know the value, ask in #sos-api.",
+        )
+
+
 def _stale_problem(changes: Sequence[Change], why: str, action: str | None) -> Problem:
     listed = ", ".join(f"{c.c_code}/{c.hostname} ({c.unid})" for c in changes[:20])
     more = f" and {len(changes) - 20} more" if len(changes) > 20 else ""
@@ -340,6 +372,7 @@ def run_reviewed(
     changes: Sequence[Change],
     *,
     write: bool,
+    check_values: bool = False,
     stale_because: str = "the record changed since the plan was made",
     stale_action: str | None = None,
     interrupts: Interrupts | None = None,
@@ -348,11 +381,27 @@ def run_reviewed(
     """Apply exactly ``changes`` (a reviewed plan, an undo) where each record still holds their ``before``.
 
     The others get the outcome ``stale``. The safety guards see the changes to make
-    (no export is read, so its ratio is not checked). Errors reading the records are
-    the result's ``error``, as for make_plan.
+    (no export is read, so its ratio is not checked): the limit on their number before any
+    record is re-read, the ratios after. With ``check_values``, every value to write must be
+    one its C_Code's inventory knows (PlanFileError before any write). Errors reading the
+    records are the result's ``error``, as for make_plan.
     """
+    limits = replace(config.safety, min_export_ratio=0.0)  # no export is read: no ratio to check
+
+    def guards(plan: Plan) -> safety.Verdict:
+        return safety.check(
+            plan, DeviceSet(), limits, force=options.force, overrides=options.overrides, reason=options.reason
+        )
 
     async def body(job: _Run, result: RunResult) -> None:
+        # The limit on the number of changes needs no read: a plan over it costs no request.
+        early = guards(Plan(changes=tuple(changes)))
+        if early.refused:
+            result.plan, result.verdict = Plan(changes=tuple(changes)), early
+            result.applied = ApplyResult(outcomes=[Outcome(c, "planned") for c in changes])
+            return
+        if check_values:
+            await job.interruptible(lambda: _check_known(job.inventory, changes), cancel_at_once=True)
         stale, done, totals = await job.recheck(changes)
         # A record that holds the values to write already is in step: nothing to do, nothing wrong
         # (an undo done twice, a plan applied again, a hand edit that did the same).
@@ -368,15 +417,7 @@ def run_reviewed(
                 f"{len(done)} record(s) already hold the values to write: nothing to do for them "
                 "(counted in step)"
             )
-        limits = replace(config.safety, min_export_ratio=0.0)  # no export is read: no ratio to check
-        result.verdict = safety.check(
-            replace(result.plan, changes=fresh),
-            DeviceSet(),
-            limits,
-            force=options.force,
-            overrides=options.overrides,
-            reason=options.reason,
-        )
+        result.verdict = guards(replace(result.plan, changes=fresh))
         applied = ApplyResult()
         if write and not result.verdict.refused:
             applied = await job.apply(replace(result.plan, changes=fresh))

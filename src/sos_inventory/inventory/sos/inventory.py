@@ -143,6 +143,9 @@ class SosInventory:
         total, _ = await self.client.page(c_code, 1, size=1)
         return total
 
+    async def known(self, c_code: str) -> KnownNames:
+        return await self._names(c_code)
+
     async def update(self, change: Change) -> ServerRecord:
         return await self.client.update(change.c_code, change.unid, change.after, hostname=change.hostname)
 

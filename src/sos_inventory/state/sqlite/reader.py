@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sos_inventory.errors import StateError
-from sos_inventory.state.sqlite.schema import connect, from_json, ledger_path, parse_time
+from sos_inventory.state.sqlite.schema import connect, from_json, inventory_column, ledger_path, parse_time
 from sos_inventory.state.store import FieldChange, RunSummary
 
 # Run and finish rows are the rows without a request: the partial index ledger_runs holds them,
@@ -151,16 +151,26 @@ def run_changes(db: sqlite3.Connection, run_id: str) -> list[FieldChange]:
     return [] if span is None else _changes(db, "seq BETWEEN ? AND ? AND run_id = ?", (*span, run_id))
 
 
+def runs_on(db: sqlite3.Connection, inventory: str) -> set[str]:
+    """The runs that wrote to ``inventory`` (the URL as the config gives it), as their run rows say."""
+    column = inventory_column(db)
+    query = f"SELECT run_id FROM ledger WHERE kind = 'run' AND {column} = ?"
+    return {str(row[0]) for row in db.execute(query, (inventory,))}
+
+
 def applied_writes(
-    db: sqlite3.Connection, hostnames: Sequence[str]
+    db: sqlite3.Connection, hostnames: Sequence[str], inventory: str
 ) -> dict[tuple[str, str, str], list[FieldChange]]:
-    """The applied field changes of these machines, oldest first, by (c_code, unid, field)."""
+    """The applied field changes of these machines in ``inventory``, oldest first, by (c_code, unid,
+    field): the writes of runs on another inventory (a ledger copied from another job) say nothing
+    of this one's records."""
     out: dict[tuple[str, str, str], list[FieldChange]] = {}
+    ours = runs_on(db, inventory)
     for start in range(0, len(hostnames), 500):
         chunk = list(hostnames[start : start + 500])
         marks = ",".join("?" * len(chunk))
         for change in _changes(db, f"hostname IN ({marks})", chunk):
-            if change.outcome == "applied":
+            if change.outcome == "applied" and change.run_id in ours:
                 out.setdefault((change.c_code, change.unid, change.field), []).append(change)
     for writes in out.values():
         writes.sort(key=lambda c: c.seq)

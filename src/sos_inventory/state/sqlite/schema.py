@@ -95,12 +95,29 @@ CREATE TABLE IF NOT EXISTS alerts (
 """
 
 
+#: The inventory a run row names: its data's ``inventory_url`` (every version wrote it there, in
+#: the chained ``data`` column). A run row whose data names none (or is not JSON) belongs to no
+#: inventory: undo refuses it and the drift review reads none of its writes.
+RUN_INVENTORY = "CASE WHEN kind = 'run' AND json_valid(data) THEN json_extract(data, '$.inventory_url') END"
+
+#: Version 3 keys the runs by their inventory: a column computed from the chained ``data`` (never
+#: stored, never hashed: the chain covers it through ``data``, so every existing chain verifies
+#: unchanged and the column cannot say other than the row), and an index of the run rows by it.
+INVENTORY = "CREATE INDEX IF NOT EXISTS ledger_inventory ON ledger(inventory, run_id) WHERE kind = 'run';"
+
+#: The columns a version adds to the ledger before its script runs (when they are missing: SQLite
+#: has no ADD COLUMN IF NOT EXISTS).
+ADDED_COLUMNS: dict[int, tuple[tuple[str, str], ...]] = {
+    3: (("inventory", f"TEXT GENERATED ALWAYS AS ({RUN_INVENTORY}) VIRTUAL"),),
+}
+
 #: The schema's versions, each the script that takes a database from the version before it
 #: (``PRAGMA user_version``). A ledger made before the versions were counted reads 0 and holds
 #: version 1's table already: its script only adds what is missing.
 MIGRATIONS: tuple[str, ...] = (
     SCHEMA,  # 1: the ledger
     ALERTS,  # 2: the alert state, which lived in alerts.json before
+    INVENTORY,  # 3: the runs keyed by the inventory they wrote to
 )
 VERSION = len(MIGRATIONS)
 
@@ -127,12 +144,30 @@ def connect(path: Path, *, write: bool) -> sqlite3.Connection:
             )
         for number in range(version + 1, VERSION + 1) if write else ():
             # All of a step or none: a reader never sees half a schema.
-            connection.executescript(f"BEGIN;{MIGRATIONS[number - 1]}PRAGMA user_version = {number};COMMIT;")
+            have = _columns(connection)
+            added = "".join(
+                f"ALTER TABLE ledger ADD COLUMN {name} {kind};"
+                for name, kind in ADDED_COLUMNS.get(number, ())
+                if name not in have
+            )
+            connection.executescript(
+                f"BEGIN;{added}{MIGRATIONS[number - 1]}PRAGMA user_version = {number};COMMIT;"
+            )
     except BaseException:
         connection.close()
         raise
     connection.row_factory = sqlite3.Row
     return connection
+
+
+def _columns(db: sqlite3.Connection) -> set[str]:
+    return {str(row[1]) for row in db.execute("PRAGMA table_xinfo(ledger)")}
+
+
+def inventory_column(db: sqlite3.Connection) -> str:
+    """The SQL of a run row's inventory: the column of version 3, or its expression in a ledger
+    read (read-only) before a writer migrated it."""
+    return "inventory" if "inventory" in _columns(db) else f"({RUN_INVENTORY})"
 
 
 def now_text() -> str:

@@ -46,8 +46,8 @@ class SqliteReader:
     def run_changes(self, run_id: str) -> list[FieldChange]:
         return reader.run_changes(self.db, run_id)
 
-    def applied_writes(self, hostnames: Sequence[str]) -> dict[WriteKey, list[FieldChange]]:
-        return reader.applied_writes(self.db, hostnames)
+    def applied_writes(self, hostnames: Sequence[str], inventory: str) -> dict[WriteKey, list[FieldChange]]:
+        return reader.applied_writes(self.db, hostnames, inventory)
 
     def last_success(self, codes: Collection[int]) -> datetime | None:
         return reader.last_success(self.db, codes)
