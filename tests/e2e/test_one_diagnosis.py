@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from sos_inventory.sync.reviewed import plan_digest
 from tests.e2e.conftest import EXPECTED_CHANGES, READER_TOKEN, Fleet
 from tests.e2e.small_fleet import report, small_fleet
 
@@ -39,6 +40,7 @@ def test_a_plan_too_old_says_make_a_new_plan_once(fleet: Fleet) -> None:
     assert fleet.cli("plan", "--out", str(plan_file)).returncode == 1
     saved = json.loads(plan_file.read_text())
     saved["created_at"] = (datetime.now(UTC) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    saved["digest"] = plan_digest(saved)  # as if saved three days ago
     plan_file.write_text(json.dumps(saved))
     result = fleet.cli("update", "--plan", str(plan_file))
     assert result.returncode == 3
