@@ -143,16 +143,9 @@ def connect(path: Path, *, write: bool) -> sqlite3.Connection:
                 "the state untouched.",
             )
         for number in range(version + 1, VERSION + 1) if write else ():
+            _add_columns(connection, ADDED_COLUMNS.get(number, ()))
             # All of a step or none: a reader never sees half a schema.
-            have = _columns(connection)
-            added = "".join(
-                f"ALTER TABLE ledger ADD COLUMN {name} {kind};"
-                for name, kind in ADDED_COLUMNS.get(number, ())
-                if name not in have
-            )
-            connection.executescript(
-                f"BEGIN;{added}{MIGRATIONS[number - 1]}PRAGMA user_version = {number};COMMIT;"
-            )
+            connection.executescript(f"BEGIN;{MIGRATIONS[number - 1]}PRAGMA user_version = {number};COMMIT;")
     except BaseException:
         connection.close()
         raise
@@ -162,6 +155,24 @@ def connect(path: Path, *, write: bool) -> sqlite3.Connection:
 
 def _columns(db: sqlite3.Connection) -> set[str]:
     return {str(row[1]) for row in db.execute("PRAGMA table_xinfo(ledger)")}
+
+
+def _add_columns(db: sqlite3.Connection, columns: tuple[tuple[str, str], ...]) -> None:
+    """Add the ``columns`` the ledger lacks, in one transaction that holds the write lock while it
+    looks (another writer migrating at the same moment finds them added). A column added by a step
+    that then failed is found the next time: each step may run again."""
+    if not columns:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        have = _columns(db)
+        for name, kind in columns:
+            if name not in have:
+                db.execute(f"ALTER TABLE ledger ADD COLUMN {name} {kind}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def inventory_column(db: sqlite3.Connection) -> str:
