@@ -6,23 +6,29 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sos_inventory.errors import PlanFileError
-from sos_inventory.model import Change
+from sos_inventory.config import Credentials
+from sos_inventory.errors import ConfigError, PlanFileError
+from sos_inventory.inventory.memory import MemoryInventory
+from sos_inventory.model import Change, KnownNames
+from sos_inventory.sync.engine import RunOptions, RunResult, run_reviewed
 from sos_inventory.sync.reviewed import (
     CLOCK_SKEW,
     SavedPlan,
+    in_scope,
     load_plan,
     plan_digest,
     plan_document,
+    same_inventory,
     undo_changes,
 )
+from tests.builders import make_config, record
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 CHANGE = Change("ALC", "h1", "U1", {"status": "Build"}, {"status": "Live"}, {"status": "lifecycle"})
@@ -193,3 +199,62 @@ def test_undo_puts_back_applied_and_unsettled_writes_but_not_failed_ones() -> No
         Change("ALC", "h2", "U2", {"status": "Live"}, {"status": "Build"}, {"status": "undo R1"}),
         Change("ALC", "h3", "U3", {"status": "Available"}, {"status": "Live"}, {"status": "undo R1"}),
     ]
+
+
+def test_changes_of_c_codes_the_config_does_not_map_refuse_the_whole_plan() -> None:
+    other = Change("ZZZ", "h9", "U9", {"status": "Build"}, {"status": "Live"})
+    with pytest.raises(ConfigError, match="changes to C_Code\\(s\\) ZZZ that no account of the config maps"):
+        in_scope("the plan P", [CHANGE, other], mapped={"ALC"}, selected=None)
+
+
+def test_c_code_keeps_its_c_codes_changes_and_says_what_it_left_out() -> None:
+    fr2 = Change("ALC_FR2", "h9", "U9", {"status": "Build"}, {"status": "Live"})
+    kept, note = in_scope("the plan P", [CHANGE, fr2], mapped={"ALC", "ALC_FR2"}, selected={"ALC"})
+    assert (
+        kept == [CHANGE] and note == "--c-code ALC: 1 change(s) of the plan P to C_Code(s) ALC_FR2 left out"
+    )
+    assert in_scope("the plan P", [CHANGE], mapped={"ALC"}, selected={"ALC"}) == ([CHANGE], None)
+
+
+def test_another_inventory_or_none_is_refused_naming_both() -> None:
+    same_inventory("run R", "https://a.example.com", "https://a.example.com")
+    with pytest.raises(ConfigError) as raised:
+        same_inventory("run R", "https://a.example.com", "https://b.example.com")
+    assert "made on the inventory https://a.example.com, and this run points at https://b.example.com" in str(
+        raised.value
+    )
+    assert raised.value.action is not None and "--inventory-url https://a.example.com" in raised.value.action
+    with pytest.raises(ConfigError, match="names no inventory"):
+        same_inventory("run R", None, "https://b.example.com")
+
+
+def _reviewed(changes: list[Change], inventory: MemoryInventory, tmp_path: Path, **safety: int) -> RunResult:
+    config = make_config(tmp_path, safety={"max_changes": 500, "max_change_ratio": 1.0, **safety})
+    return run_reviewed(
+        config,
+        Credentials("sre@example.com", "t" * 20),
+        RunOptions(now=T0),
+        changes,
+        write=True,
+        check_values=True,
+        inventory=inventory,
+    )
+
+
+def test_a_plan_over_max_changes_is_refused_before_any_request(tmp_path: Path) -> None:
+    inventory = MemoryInventory([record("h1", "U1", status="Build")], {})
+    result = _reviewed([CHANGE, replace(CHANGE, unid="U2")], inventory, tmp_path, max_changes=1)
+    assert result.verdict is not None and result.verdict.refused
+    assert inventory.counts().attempts == 0
+
+
+def test_a_value_the_inventory_does_not_know_is_refused_before_any_write(tmp_path: Path) -> None:
+    known = {"ALC": KnownNames(frozenset({"containers-kubernetes"}), frozenset({"PROD-US-SOUTH"}))}
+    inventory = MemoryInventory([record("h1", "U1")], known)
+    mars = Change("ALC", "h1", "U1", {"environment": "PROD-US-SOUTH"}, {"environment": "PROD-MARS"})
+    result = _reviewed([CHANGE, mars], inventory, tmp_path)
+    assert isinstance(result.error, PlanFileError)
+    assert "1 value(s) to write that the inventory does not know: ALC environment 'PROD-MARS'" in str(
+        result.error
+    )
+    assert inventory.counts().by_kind.get("update", 0) == 0
