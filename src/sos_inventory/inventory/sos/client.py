@@ -172,7 +172,8 @@ class SosClient:
         self._slots = asyncio.Semaphore(concurrency)
         # Without a policy (tests of the wire format), every request is tried once.
         self.resilience = resilience or Resilience(RetryPolicy(attempts=1))
-        self._limiter = RateLimiter(max_rps) if max_rps else None
+        # The limiter keeps the run's deadline: its waits never outlast it.
+        self._limiter = RateLimiter(max_rps, deadline=self.resilience.deadline) if max_rps else None
         self._ca_bundle = ca_bundle
         self.max_body = max_body
 
