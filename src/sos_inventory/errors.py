@@ -139,6 +139,14 @@ class DiagnoseError(SosInventoryError):
     """A console log could not be read (a missing file, an unreachable build URL, ...)."""
 
 
+class OutboundError(SosInventoryError):
+    """A send outside the SOS client (webhook, pushgateway, Jenkins) was refused or failed.
+
+    The message is a predicate of the sink ("answered HTTP 500", "did not answer within 5s"),
+    shown after the sink's name; it holds no URL, so it is safe wherever the sink is secret.
+    """
+
+
 class RunStopped(SosInventoryError):
     """The run as a whole stops; ``cause`` is the inventory error behind it, if any."""
 
