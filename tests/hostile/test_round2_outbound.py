@@ -9,6 +9,7 @@ keeps the run's deadline. A failing update's oversized answer is read up to the 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 from collections.abc import Iterator
@@ -94,14 +95,36 @@ def a_pushgateway_that_redirects_elsewhere(ctx: Context) -> Run:
 
 @case
 def a_pushgateway_url_with_a_password(ctx: Context) -> Run:
-    ctx.hostile.behave(hook=failing)
-    gateway = f"http://metrics:{PASSWORD}@127.0.0.1:{ctx.hostile.port}/hook"
+    # The user:password of the URL is the gateway's Basic credentials: sent as such on loopback
+    # (the old release looked the whole "metrics:PASSWORD@127.0.0.1" up as a host name), and
+    # masked wherever the URL is shown.
+    seen: list[str] = []
 
-    def masked(outcome: Outcome, _: Context) -> None:
+    async def gateway(request: web.Request) -> web.StreamResponse:
+        seen.append(request.headers.get("Authorization", ""))
+        return web.Response(status=200)
+
+    ctx.hostile.behave(hook=gateway)
+    url = f"http://metrics:{PASSWORD}@127.0.0.1:{ctx.hostile.port}/hook"
+
+    def authorized(outcome: Outcome, _: Context) -> None:
+        assert seen == ["Basic " + base64.b64encode(f"metrics:{PASSWORD}".encode()).decode()], seen
         assert PASSWORD not in outcome.text
 
-    args = ctx.job("plan", "--pushgateway", gateway)
-    return Run(args, 1, "metrics: could not push to http://metrics:***@127.0.0.1", check=masked)
+    args = ctx.job("plan", "--pushgateway", url)
+    return Run(args, 1, "metrics pushed to http://metrics:***@127.0.0.1", check=authorized)
+
+
+@case
+def a_pushgateway_password_in_clear_off_loopback(ctx: Context) -> Run:
+    url = f"http://metrics:{PASSWORD}@0.0.0.0:{ctx.hostile.port}/hook"
+
+    def masked(outcome: Outcome, ctx: Context) -> None:
+        nothing_reached(outcome, ctx)
+        assert PASSWORD not in outcome.text
+
+    args = ctx.job("plan", "--pushgateway", url)
+    return Run(args, 1, "user:password would travel in clear", check=masked)
 
 
 @case
