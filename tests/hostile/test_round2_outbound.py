@@ -245,6 +245,14 @@ def failing_updates(root: Path, flood: Flood, count: int) -> Outcome:
     args = ["update", "--config", str(root / "config.yaml"), "--inventory-url", flood.server.url]
     args += ["--now", NOW, "--state-dir", str(root / "state"), "--report-dir", str(root / "reports")]
     outcome = run_cli(args, env, root, timeout=120)
+    figures = os.environ.get("SOS_HOSTILE_FIGURES")  # as run_case does: exit, time, RSS, bytes sent
+    if figures:
+        with open(figures, "a", encoding="utf-8") as out:
+            line = {"case": f"failing_updates_{flood.status}_x{count}", "exit": outcome.code}
+            line |= {"seconds": round(outcome.seconds, 2), "max_rss_mb": round(outcome.max_rss_mb, 1)}
+            out.write(
+                json.dumps({**line, "sent_mib_per_update": round(flood.sent / count / 2**20, 1)}) + "\n"
+            )
     assert "Traceback" not in outcome.text, outcome.text[-3000:]
     assert CANARY not in outcome.text and CANARY_BASIC not in outcome.text
     assert flood.server.writes() == count
