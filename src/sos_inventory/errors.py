@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 Operation = Literal["query", "update"]
 
@@ -137,6 +137,14 @@ class UnsafePattern(SosInventoryError, ValueError):
 
 class DiagnoseError(SosInventoryError):
     """A console log could not be read (a missing file, an unreachable build URL, ...)."""
+
+
+class OutboundError(SosInventoryError):
+    """A send outside the SOS client (webhook, pushgateway, Jenkins) was refused or failed.
+
+    The message is a predicate of the sink ("answered HTTP 500", "did not answer within 5s"),
+    shown after the sink's name; it holds no URL, so it is safe wherever the sink is secret.
+    """
 
 
 class RunStopped(SosInventoryError):
@@ -269,6 +277,21 @@ def http_error_class(status: int) -> type[SosHttpError]:
 
 #: 5xx statuses worth a retry: the service or a proxy in front of it failed for now.
 RETRYABLE_5XX = frozenset({500, 502, 503, 504})
+
+
+E = TypeVar("E", bound=BaseException)
+
+
+def detached(error: E) -> E:
+    """``error`` without its traceback and its chain (cause, context): the frames and the
+    exceptions it would keep alive (an answer's body among their locals, a JSONDecodeError's
+    document) are let go; its message and fields say all a report needs. Raised again, it
+    carries the frames from there up only. For errors that are kept (a failed change's)."""
+    error.__traceback__ = None
+    error.__cause__ = None
+    error.__context__ = None
+    error.__suppress_context__ = True
+    return error
 
 
 def is_transient(error: SosError) -> bool:

@@ -6,7 +6,9 @@ through :func:`redact`: the run's secrets (the API token, the
 registered once with :func:`register_secret` when they are read, so a secret
 that slipped into an error message, a URL or an exception is masked wherever
 it would have been printed. Query values of URLs are masked too (``?apikey=``
-is a common habit of API gateways), but for the SOS API's own parameters.
+is a common habit of API gateways), but for the SOS API's own parameters, and
+so is the password of a URL's ``user:password@`` (a pushgateway's, a Jenkins
+URL's, a proxy's).
 
 Console logs of other programs carry what they printed, and programs print
 credentials more often than they should: an ``Authorization:`` header in a
@@ -36,6 +38,8 @@ SAFE_PARAMS = frozenset({"c_code", "form", "page", "pageSize", "hostname", "unid
 # of the SOS API's own parameters are kept (they say which request failed); any other is masked.
 _QUERY = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#'\"<>\\]*\?)(?P<query>[^\s#'\"<>\\]*)")
 _QUERY_PAIR = re.compile(r"(?P<key>[^&=;]*)(?P<eq>=?)(?P<value>[^&;]*)")
+# The password of a user:password@ in a URL (the user stays: it says which account was used).
+_USERINFO = re.compile(r"(?P<key>\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)(?!\*\*\*@)[^/\s@]+(?=@)", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]")
 _CONTROL_OR_BREAK = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]")
 
@@ -118,13 +122,21 @@ def mask_url(url: str) -> str:
     return _QUERY.sub(_mask_query, url)
 
 
+def mask_userinfo(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@`` masked."""
+    return _USERINFO.sub(rf"\g<key>{MASK}", text)
+
+
 def redact(text: str) -> str:
-    """``text`` with every registered secret and every URL query value masked."""
+    """``text`` with every registered secret, every URL's password and query values masked."""
     pattern = _secrets.pattern
     if pattern is not None:
         text = pattern.sub(MASK, text)
-    if "?" in text and "://" in text:
-        text = _QUERY.sub(_mask_query, text)
+    if "://" in text:
+        if "@" in text:
+            text = mask_userinfo(text)
+        if "?" in text:
+            text = _QUERY.sub(_mask_query, text)
     return text
 
 
@@ -210,8 +222,6 @@ _PAIR = re.compile(
     r"(?!\*\*\*)[^\s'\",;&<>]+",
     re.IGNORECASE,
 )
-# user:password@ in a URL.
-_USERINFO = re.compile(r"(?P<key>\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^/\s@]+(?=@)", re.IGNORECASE)
 
 
 def secret_forms(secret: str, user: str | None = None) -> list[str]:
@@ -229,7 +239,7 @@ def mask(text: str, secrets: Iterable[str] = ()) -> str:
             text = text.replace(secret, MASK)
     text = _HEADER.sub(rf"\g<key>{MASK}", text)
     text = _PAIR.sub(rf"\g<key>{MASK}", text)
-    return _USERINFO.sub(rf"\g<key>{MASK}", text)
+    return mask_userinfo(text)
 
 
 def shown(value: object, limit: int = 60) -> str:

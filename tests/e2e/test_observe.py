@@ -132,7 +132,7 @@ def test_sinks_that_fail_are_logged_and_keep_the_exit_code(fleet: Fleet, tmp_pat
     )
     assert result.returncode == baseline.returncode == 1, result.stderr
     assert "metrics: could not write" in result.stderr
-    assert "metrics: could not push to http://127.0.0.1:" in result.stderr
+    assert "metrics: could not push to http://user:***@127.0.0.1:" in result.stderr
     assert "pw-SECRET" not in result.stderr + result.stdout
 
 

@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sos_inventory.model import Category
 from sos_inventory.observe import metrics
+from sos_inventory.outbound import shown
 from sos_inventory.report import RunReport
 from tests.unit.observe_sample import STARTED, sample_report
 
@@ -122,6 +123,5 @@ def test_a_gateway_that_never_answers_is_given_up_after_the_timeout() -> None:
 
 def test_urls_are_logged_without_credentials() -> None:
     assert (
-        metrics.without_credentials("https://u:p-SECRET@gw.example:9091/x?token=1")
-        == "https://gw.example:9091/x"
+        shown("https://u:p-SECRET@gw.example:9091/x?token=1") == "https://u:***@gw.example:9091/x?token=***"
     )

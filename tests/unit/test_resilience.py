@@ -398,3 +398,38 @@ def test_rate_limiter_lets_the_first_request_go_at_once_and_takes_rates_of_one_o
 
         asyncio.run(twice())
         assert fake.sleeps == [interval]  # no sleep of 0 before the first
+
+
+def test_rate_limiter_never_waits_past_the_deadline() -> None:
+    from sos_inventory.inventory.resilience import RateLimiter
+
+    # One start every 10 s and a deadline at 5 s: the first goes at once, the second is refused
+    # without sleeping (its turn, at 10 s, is after the deadline), and so is every later one.
+    fake = FakeTime()
+    limiter = RateLimiter(0.1, deadline=5.0, clock=fake.clock, sleep=fake.sleep)
+
+    async def main() -> None:
+        await limiter.wait()
+        for _ in range(3):
+            with pytest.raises(DeadlineExceeded, match="rate limit"):
+                await limiter.wait()
+
+    asyncio.run(main())
+    assert fake.sleeps == []
+    assert fake.now < 5.0
+
+
+def test_rate_limiter_takes_a_turn_that_comes_before_the_deadline() -> None:
+    from sos_inventory.inventory.resilience import RateLimiter
+
+    fake = FakeTime()
+    limiter = RateLimiter(0.5, deadline=5.0, clock=fake.clock, sleep=fake.sleep)
+
+    async def main() -> None:
+        for _ in range(3):  # at 0, 2 and 4 s
+            await limiter.wait()
+        with pytest.raises(DeadlineExceeded):  # 6 s: past it
+            await limiter.wait()
+
+    asyncio.run(main())
+    assert fake.sleeps == [2.0, 2.0]

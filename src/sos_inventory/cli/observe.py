@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sos_inventory.model import Progress
     from sos_inventory.observe.logs import LogFormat
+    from sos_inventory.outbound import Deadline
     from sos_inventory.report.run import RunReport
 
 log = logging.getLogger("sos_inventory")
@@ -96,7 +97,7 @@ def setup(args: argparse.Namespace, run_id: str) -> None:
     configure(level, log_format, args.run_id, secret_texts=secrets, bar=bar)
 
 
-def finish(report: RunReport, args: argparse.Namespace) -> None:
+def finish(report: RunReport, args: argparse.Namespace, sends: Deadline | None = None) -> None:
     """End the progress display; write and push the run's metrics, as asked (failures are logged)."""
     from sos_inventory.observe.progress import Bar
 
@@ -113,4 +114,4 @@ def finish(report: RunReport, args: argparse.Namespace) -> None:
     if metrics_file is not None:
         metrics.write_file(registry, metrics_file)
     if gateway:
-        metrics.push(registry, gateway)
+        metrics.push(registry, gateway, deadline=sends)

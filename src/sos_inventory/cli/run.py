@@ -32,6 +32,7 @@ from sos_inventory.config import Config, Credentials, credentials_from_env, pars
 from sos_inventory.errors import ConfigError, Interrupted
 from sos_inventory.incidents.alerts import notify
 from sos_inventory.model import ExitCode
+from sos_inventory.outbound import SEND_DEADLINE, Deadline
 from sos_inventory.redact import untrusted
 from sos_inventory.report import RunReport, write_reports
 from sos_inventory.report import console as console_report
@@ -187,7 +188,8 @@ def show(report: RunReport, args: argparse.Namespace) -> int:
             log.info("reports written: %s", ", ".join(str(p) for p in written))
         except OSError as exc:
             print(f"warning: could not write the reports in {report.report_dir}: {exc}", file=sys.stderr)
-    observe_cli.finish(report, args)
+    sends = Deadline.after(SEND_DEADLINE)  # one deadline for all of the run's sends
+    observe_cli.finish(report, args, sends)
     if args.json:
         write_stdout(json.dumps(as_dict(report), indent=2) + "\n")
     elif report.plan is not None and not (args.quiet and not report.outcomes and not report.problems()):
@@ -195,7 +197,7 @@ def show(report: RunReport, args: argparse.Namespace) -> int:
     if report.exit_code != ExitCode.OK and report.problems():
         print_diagnosis(report.primary(), traceback_path=report.traceback_path)
     if args.notify_url and report.exit_code < 100:  # an interrupted run says nothing of the failures
-        notify(report, open_store(args.state_dir), args.notify_url, now=report.started_at)
+        notify(report, open_store(args.state_dir), args.notify_url, now=report.started_at, deadline=sends)
     return report.exit_code
 
 

@@ -3,26 +3,25 @@
 ``diagnose BUILD_URL`` reads ``<build>/consoleText``; ``diagnose --builds N JOB_URL``
 reads the job's last N builds from Jenkins' JSON API (``<job>/api/json``) and
 then their console texts. Everything runs against one overall deadline (a
-server that answers one byte a minute cannot hold the command), and the
-credentials go only to the origin (scheme, host, port) the user named: a
-redirect to another origin is refused rather than followed with them.
+server that answers one byte a minute cannot hold the command), under the one
+outbound policy (outbound.py): the credentials go only to the origin (scheme,
+host, port) the user named, never in clear off loopback, and no redirect is
+followed (one to another origin would hand them over).
 """
 
 from __future__ import annotations
 
 import http.client
 import json
-import socket
 import time
 from base64 import b64encode
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urljoin, urlsplit
 
-from sos_inventory.errors import DiagnoseError
+from sos_inventory.errors import DiagnoseError, OutboundError
+from sos_inventory.outbound import Exchange, Target, open_exchange, shown, target
 
-_REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_JSON = 8 * 1024 * 1024
 
 
@@ -36,15 +35,19 @@ class Build:
     result: str | None  # SUCCESS, FAILURE, ... (None: still running)
 
 
-def _origin(url: str) -> tuple[str, str, int]:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise DiagnoseError(f"{url}: not an http(s) URL")
-    return parts.scheme, parts.hostname.lower(), parts.port or (443 if parts.scheme == "https" else 80)
+def _target(url: str, credentials: str | None = None) -> Target:
+    try:
+        return target(url, credentials=credentials)
+    except OutboundError as exc:
+        raise DiagnoseError(f"{shown(url)}: {exc}") from None
 
 
 class Jenkins:
-    """A reader of one Jenkins origin, with Basic auth if given, bounded by one deadline."""
+    """A reader of one Jenkins origin, with Basic auth if given, bounded by one deadline.
+
+    Every request goes out under the one outbound policy (outbound.py): http(s) only, TLS
+    verified, no redirect followed, and the credentials never in clear off loopback.
+    """
 
     def __init__(
         self,
@@ -54,74 +57,56 @@ class Jenkins:
         timeout: float = 60.0,
         deadline: float | None = None,
     ) -> None:
-        self.origin = _origin(url)
+        self._auth = None
+        self._credentials = None
+        if user and token:
+            self._auth = "Basic " + b64encode(f"{user}:{token}".encode()).decode()
+            self._credentials = "the Jenkins credentials"
+        self.origin = _target(url, self._credentials).origin
         self.timeout = timeout
         # One deadline (time.monotonic()) may be shared by several readers: the command's own.
         self.deadline = time.monotonic() + timeout if deadline is None else deadline
-        self._auth = None
-        if user and token:
-            self._auth = "Basic " + b64encode(f"{user}:{token}".encode()).decode()
 
     def _remaining(self, url: str) -> float:
         left = self.deadline - time.monotonic()
         if left <= 0:
-            raise DiagnoseError(f"{url}: no complete answer within {self.timeout:g}s")
+            raise DiagnoseError(f"{shown(url)}: no complete answer within {self.timeout:g}s")
         return left
 
-    def _open(self, url: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse, socket.socket]:
-        for _ in range(5):
-            origin = _origin(url)
-            if origin != self.origin:
-                # Following would hand the Jenkins credentials (or at least the request) to another host.
-                raise DiagnoseError(
-                    f"{url}: on another origin than {self.origin[0]}://{self.origin[1]}:{self.origin[2]}; "
-                    "not followed, so the Jenkins credentials stay where they belong"
-                )
-            scheme, host, port = origin
-            kind = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-            connection = kind(host, port, timeout=self._remaining(url))
-            parts = urlsplit(url)
-            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            headers = {"User-Agent": "sos-inventory-diagnose"}
-            if self._auth:
-                headers["Authorization"] = self._auth
-            try:
-                connection.request("GET", target, headers=headers)
-                # Kept: for an answer that ends with the connection, the response takes the socket over.
-                sock = connection.sock
-                response = connection.getresponse()
-            except (OSError, http.client.HTTPException) as exc:
-                connection.close()
-                if time.monotonic() >= self.deadline:
-                    raise DiagnoseError(f"{url}: no complete answer within {self.timeout:g}s") from None
-                raise DiagnoseError(f"{url}: cannot fetch: {exc}") from None
-            if response.status in _REDIRECTS and response.getheader("Location"):
-                url = urljoin(url, response.getheader("Location") or "")
-                connection.close()
-                continue
-            if response.status >= 300:
-                connection.close()
-                raise DiagnoseError(f"{url}: HTTP {response.status} {response.reason}")
-            return connection, response, sock
-        raise DiagnoseError(f"{url}: too many redirects")
+    def _open(self, url: str) -> Exchange:
+        where = _target(url, self._credentials)
+        if where.origin != self.origin:
+            # Build URLs are made from the job URL; one elsewhere would hand the credentials over.
+            raise DiagnoseError(
+                f"{shown(url)}: on another origin than {self.origin[0]}://{self.origin[1]}:{self.origin[2]}; "
+                "not followed, so the Jenkins credentials stay where they belong"
+            )
+        headers = {"User-Agent": "sos-inventory-diagnose"}
+        if self._auth:
+            headers["Authorization"] = self._auth
+        try:
+            return open_exchange("GET", where, timeout=self._remaining(url), headers=headers)
+        except OutboundError as exc:
+            self._remaining(url)  # a timeout at the deadline says so
+            raise DiagnoseError(f"{shown(url)}: {exc}") from None
 
     def blocks(self, url: str, size: int = 1024 * 1024) -> Iterator[bytes]:
         """The body at ``url`` in blocks of bytes, read under the deadline."""
-        connection, response, sock = self._open(url)
+        exchange = self._open(url)
         try:
             while True:
-                sock.settimeout(self._remaining(url))
+                if exchange.sock is not None:
+                    exchange.sock.settimeout(self._remaining(url))
                 try:
-                    block = response.read1(size)
+                    block = exchange.response.read1(size)
                 except (OSError, http.client.HTTPException) as exc:
                     self._remaining(url)  # a timeout at the deadline says so
-                    raise DiagnoseError(f"{url}: the answer broke off: {exc}") from None
+                    raise DiagnoseError(f"{shown(url)}: the answer broke off: {exc}") from None
                 if not block:
                     return
                 yield block
         finally:
-            response.close()
-            connection.close()
+            exchange.close()
 
     def console(self, build_url: str) -> Iterator[bytes]:
         """The console log of a build (``<build>/consoleText``), in blocks."""
@@ -138,7 +123,7 @@ class Jenkins:
         for block in self.blocks(url):
             body += block
             if len(body) > _MAX_JSON:
-                raise DiagnoseError(f"{url}: answer larger than {_MAX_JSON} bytes")
+                raise DiagnoseError(f"{shown(url)}: answer larger than {_MAX_JSON} bytes")
         try:
             data = json.loads(bytes(body))
             items = data["builds"]
@@ -152,5 +137,5 @@ class Jenkins:
                 # The build URL is made from the job URL, not taken from the answer: same origin by construction.
                 builds.append(Build(number, f"{base}/{number}/", when, item.get("result")))
         except (ValueError, KeyError, TypeError) as exc:
-            raise DiagnoseError(f"{url}: not a Jenkins job's JSON ({exc})") from None
+            raise DiagnoseError(f"{shown(url)}: not a Jenkins job's JSON ({exc})") from None
         return builds

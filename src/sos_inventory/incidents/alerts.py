@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from sos_inventory.errors import OutboundError
 from sos_inventory.model import ExitCode, Problem
-from sos_inventory.outbound import open_url
+from sos_inventory.outbound import SEND_DEADLINE, Deadline, send
 from sos_inventory.redact import redact, register_secret
 from sos_inventory.report.run import RunReport
 from sos_inventory.report.text import summary_line
@@ -52,48 +50,33 @@ def alert_text(problem: Problem, *, build_url: str | None, exit_code: int, summa
     )
 
 
-#: The whole delivery, connection to answer: an alert must never keep the job from ending.
-DEADLINE = 5.0
+#: What the webhook's messages carry: the webhook URL is the channel's credential.
+CREDENTIALS = "the alert and the webhook URL (the channel's credential)"
 
 
-def post_alert(url: str, text: str, *, deadline: float = DEADLINE) -> bool:
-    """POST ``{"text": ...}`` to the webhook; True when it answered 2xx within ``deadline`` s. Never raises.
+def post_alert(url: str, text: str, *, deadline: Deadline | None = None) -> bool:
+    """POST ``{"text": ...}`` to the webhook; True when it answered 2xx. Never raises.
 
-    urllib's timeout bounds each socket operation, not the whole exchange (a webhook that
-    answers a byte at a time would hold the job), so the POST runs in a daemon thread that
-    is abandoned at the deadline. The text is redacted here, the one way out to the channel.
+    Sent under the one outbound policy (outbound.py): http(s) only, TLS verified, no redirect,
+    never in clear off loopback, within what is left of ``deadline`` (the run's one deadline
+    for all its sends; a fresh one of SEND_DEADLINE s when not given). The text is redacted
+    here, the one way out to the channel.
     """
     register_secret(url)  # the webhook URL is the channel's credential
-    request = urllib.request.Request(
-        url,
-        data=json.dumps({"text": redact(text)}).encode(),
-        headers={"Content-Type": "application/json", "User-Agent": "sos-inventory"},
-        method="POST",
-    )
-    outcome: list[bool] = []
-    worker = threading.Thread(target=_deliver, args=(request, deadline, outcome), daemon=True)
-    worker.start()
-    worker.join(deadline)
-    if worker.is_alive():
-        log.warning("the alert webhook did not answer within %gs; the alert was not delivered", deadline)
-        return False
-    return bool(outcome and outcome[0])
-
-
-def _deliver(request: urllib.request.Request, timeout: float, outcome: list[bool]) -> None:
+    body = json.dumps({"text": redact(text)}).encode()
     try:
-        with open_url(request, timeout) as response:
-            status: int = response.status
-    except urllib.error.HTTPError as exc:
-        log.warning("the alert webhook answered HTTP %d; the alert was not delivered", exc.code)
-        outcome.append(False)
-        return
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or type(exc).__name__
-        log.warning("the alert webhook could not be reached (%s); the alert was not delivered", reason)
-        outcome.append(False)
-        return
-    outcome.append(200 <= status < 300)
+        status = send(
+            "POST",
+            url,
+            deadline=deadline or Deadline.after(SEND_DEADLINE),
+            body=body,
+            headers={"Content-Type": "application/json"},
+            credentials=CREDENTIALS,
+        )
+    except OutboundError as exc:
+        log.warning("the alert webhook %s; the alert was not delivered", exc)
+        return False
+    return 200 <= status < 300
 
 
 # --- alerts without noise (README, Evidence) ----------------------------------------------------------
@@ -184,20 +167,32 @@ def _parse(text: str) -> datetime:
         return datetime.min.replace(tzinfo=UTC)
 
 
-def notify(report: RunReport, store: StateStore, url: str, *, now: datetime) -> None:
+def notify(
+    report: RunReport, store: StateStore, url: str, *, now: datetime, deadline: Deadline | None = None
+) -> None:
     """Alerts without noise for one run: a failure when it first appears, a daily reminder while it
-    lasts, one "resolved" when a run no longer has it. Never raises; a webhook that fails is
-    tried again by the next run."""
+    lasts, one "resolved" when a run no longer has it. Never raises; a message not delivered
+    (the webhook failed, or ``deadline``, the run's one for all its sends, passed) is tried
+    again by the next run."""
     if report.exit_code == ExitCode.LOCKED:
         return  # another run's: this one says nothing of the failures
+    deadline = deadline or Deadline.after(SEND_DEADLINE)
     failing = report.failing()
     state = store.alert_state()
     sent = []
-    for event in alert_events(state, failing, now):
+    events = alert_events(state, failing, now)
+    for number, event in enumerate(events):
+        if deadline.remaining() <= 0:
+            log.warning(
+                "%d alert message(s) not sent: the run's sends had %gs in all; the next run tries again",
+                len(events) - number,
+                deadline.seconds,
+            )
+            break
         text = event_text(
             event, build_url=report.build_url, exit_code=report.exit_code, summary=summary_line(report)
         )
-        if post_alert(url, text):
+        if post_alert(url, text, deadline=deadline):
             sent.append(event)
             log.info("%s posted to the webhook: %s", event.kind, event.key)
     store.save_alert_state(next_state(state, failing, sent, now))

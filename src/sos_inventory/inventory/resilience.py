@@ -16,7 +16,8 @@ The policy, from the outside in:
   jitter, or the server's ``Retry-After`` (capped) on 429/503. 401/403 and other
   4xx are never retried. Updates carry absolute values, so a retried update
   whose first answer was lost is safe.
-* **Deadline**: no attempt starts, and no backoff sleeps, past the run's deadline.
+* **Deadline**: no attempt starts, and no backoff or rate-limit wait sleeps, past the run's
+  deadline.
 
 Clock, sleep and randomness are injected, so tests run without real sleeps.
 """
@@ -24,6 +25,7 @@ Clock, sleep and randomness are injected, so tests run without real sleeps.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections import Counter
@@ -169,26 +171,37 @@ class Resilience:
 
 
 class RateLimiter:
-    """At most ``rate`` request starts per second, evenly spaced (for a shared production API)."""
+    """At most ``rate`` request starts per second, evenly spaced (for a shared production API).
+
+    It keeps the run's ``deadline`` (on ``clock``'s scale): a request whose turn would come at
+    or after it is refused at once with DeadlineExceeded, never waited for.
+    """
 
     def __init__(
         self,
         rate: float,
         *,
+        deadline: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if rate <= 0:
-            raise ValueError("the rate must be positive")
+        if not rate > 0 or math.isinf(rate):
+            raise ValueError("the rate must be a positive number")
         self.interval = 1.0 / rate
+        self.deadline = deadline
         self.clock = clock
         self.sleep = sleep
         self._next = 0.0
 
     async def wait(self) -> None:
-        """Return when the caller may start its request."""
+        """Return when the caller may start its request; DeadlineExceeded if that is too late."""
         now = self.clock()
         slot = max(now, self._next)
+        if self.deadline is not None and slot >= self.deadline:
+            raise DeadlineExceeded(
+                f"the run's deadline passed: the rate limit (one request every {self.interval:g}s) "
+                "left no turn before it"
+            )
         self._next = slot + self.interval
         if slot > now:
             await self.sleep(slot - now)

@@ -2,31 +2,30 @@
 
 Built on the official client library (``prometheus_client``, imported with this module:
 ~0.1 s, so the command line imports it only when a sink is asked for). A sink that fails
-is logged and never changes the run's exit code; a push gives up after a few seconds.
+is logged and never changes the run's exit code; a push is sent under the one outbound
+policy (outbound.py) and gives up after a few seconds.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-import threading
 from collections import Counter as Tally
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
 from prometheus_client.exposition import pushadd_to_gateway, write_to_textfile
 from prometheus_client.parser import text_string_to_metric_families
 
-from sos_inventory.errors import StateError
+from sos_inventory.errors import OutboundError, StateError
 from sos_inventory.model import Category
+from sos_inventory.outbound import SEND_TIMEOUT, Deadline, send, shown
 from sos_inventory.report.run import RunReport
 
 log = logging.getLogger(__name__)
 
 JOB = "sos_inventory"
-PUSH_TIMEOUT = 5.0  # seconds: a push never holds the job's exit longer than this
 LAST_SUCCESS = "sos_inventory_last_success_timestamp_seconds"
 
 #: Exit codes of a run that did its job (1: some machines need a human, the rest is in step).
@@ -142,14 +141,6 @@ def _changes(report: RunReport) -> Mapping[tuple[str, str, str], int]:
     return counts
 
 
-def without_credentials(url: str) -> str:
-    """The URL as it may be logged: no user or password."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
 def write_file(registry: CollectorRegistry, path: Path) -> bool:
     """Write the textfile atomically (a scrape never reads half of it); False, logged, on failure."""
     try:
@@ -162,33 +153,42 @@ def write_file(registry: CollectorRegistry, path: Path) -> bool:
 
 
 def push(
-    registry: CollectorRegistry, gateway: str, instance: str | None = None, timeout: float = PUSH_TIMEOUT
+    registry: CollectorRegistry,
+    gateway: str,
+    instance: str | None = None,
+    timeout: float = SEND_TIMEOUT,
+    deadline: Deadline | None = None,
 ) -> bool:
     """Push to a pushgateway (job ``sos_inventory``, grouped by instance); False, logged, on failure.
 
     The push replaces the metrics it carries and keeps the others of the group (a POST),
-    so a last success this run does not know stays as the gateway holds it. It runs in a
-    daemon thread given ``timeout`` seconds in all: a name that does not resolve or a
-    gateway that does not answer cannot hold the job's exit.
+    so a last success this run does not know stays as the gateway holds it. It is sent under
+    the one outbound policy (outbound.py: no redirect, TLS verified, a user:password of the
+    URL never in clear off loopback), within what is left of ``deadline`` (the run's one for
+    all its sends; else ``timeout`` seconds): a name that does not resolve or a gateway that
+    does not answer cannot hold the job's exit.
     """
-    shown = without_credentials(gateway)
+    where = shown(gateway)
     grouping = {"instance": instance or socket.gethostname()}
-    failure: list[BaseException] = []
+    budget = deadline or Deadline.after(timeout)
 
-    def send() -> None:
-        try:
-            pushadd_to_gateway(gateway, JOB, registry, grouping_key=grouping, timeout=timeout)
-        except Exception as exc:  # any failure of a sink is only logged
-            failure.append(exc)
+    def handler(
+        url: str, method: str, timeout: float | None, headers: list[tuple[str, str]], data: bytes
+    ) -> Callable[[], None]:
+        del timeout  # the deadline bounds the send, not the library's timeout
 
-    thread = threading.Thread(target=send, name="metrics-push", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        log.warning("metrics: the pushgateway %s did not answer within %.0fs; not pushed", shown, timeout)
+        def deliver() -> None:
+            send(method, url, deadline=budget, body=data, headers=dict(headers))
+
+        return deliver
+
+    try:
+        pushadd_to_gateway(gateway, JOB, registry, grouping_key=grouping, handler=handler)
+    except OutboundError as exc:
+        log.warning("metrics: could not push to %s: the pushgateway %s", where, exc)
         return False
-    if failure:
-        log.warning("metrics: could not push to %s: %s", shown, str(failure[0]).replace(gateway, shown))
+    except Exception as exc:  # any other failure of a sink is only logged (a grouping it refuses, say)
+        log.warning("metrics: could not push to %s: %s", where, shown(str(exc)))
         return False
-    log.info("metrics pushed to %s (job %s, instance %s)", shown, JOB, grouping["instance"])
+    log.info("metrics pushed to %s (job %s, instance %s)", where, JOB, grouping["instance"])
     return True

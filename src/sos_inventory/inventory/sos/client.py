@@ -34,6 +34,7 @@ from sos_inventory.errors import (
     SosProtocolError,
     SosTimeoutError,
     SosTlsError,
+    detached,
     http_error_class,
 )
 from sos_inventory.inventory.resilience import RateLimiter, Resilience, gather_or_cancel
@@ -53,6 +54,11 @@ MAX_RECORDS = 10_000_000
 #: Pages asked for at once after page 1: enough to keep every connection busy (the requests
 #: wait for one of the ``concurrency`` slots), few enough to bound what a lying ``total`` costs.
 PAGE_WINDOW = 256
+#: Bytes of an error answer read at most: the API's error object is small, and its message is
+#: kept capped (300 characters); a proxy's 300 MB error page is cut here, not at max_body_mb.
+MAX_ERROR_BODY = 2 << 20
+#: Bytes of an answer that is one record (an update's) read at most.
+MAX_RECORD_ANSWER = 1 << 20
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -172,7 +178,8 @@ class SosClient:
         self._slots = asyncio.Semaphore(concurrency)
         # Without a policy (tests of the wire format), every request is tried once.
         self.resilience = resilience or Resilience(RetryPolicy(attempts=1))
-        self._limiter = RateLimiter(max_rps) if max_rps else None
+        # The limiter keeps the run's deadline: its waits never outlast it.
+        self._limiter = RateLimiter(max_rps, deadline=self.resilience.deadline) if max_rps else None
         self._ca_bundle = ca_bundle
         self.max_body = max_body
 
@@ -201,6 +208,15 @@ class SosClient:
         return await self.resilience.call(lambda: self._attempt(call), call.operation)
 
     async def _attempt(self, call: _Call) -> Any:
+        """One try of ``call``. An error leaves detached: it keeps its message and fields, never
+        the frames or the causes that held the answer's body (memory stays flat however many
+        requests fail, whatever they were answered)."""
+        try:
+            return await self._exchange(call)
+        except SosError as exc:
+            raise detached(exc) from None
+
+    async def _exchange(self, call: _Call) -> Any:
         if self._session is None:
             raise RuntimeError("SosClient used outside 'async with'")
         # The URL carries no credential (they travel in the Authorization header), so it is safe in errors.
@@ -222,8 +238,11 @@ class SosClient:
                         "credentials never reach another address; set inventory.url to the final address",
                         **context,
                     )
-                payload = await self._body(response, context)
                 retry_after = response.headers.get("Retry-After")
+                if status >= 400:
+                    code, message = await self._error_of(response)
+                else:
+                    payload = await self._body(response, call, context)
         except aiohttp.ClientConnectorDNSError as exc:
             raise SosDnsError(f"cannot resolve {exc.host}: {exc.os_error}", **context) from exc
         except aiohttp.ClientConnectorCertificateError as exc:
@@ -253,7 +272,6 @@ class SosClient:
                 **context,
             ) from exc
         if status >= 400:
-            code, message = _error_body(payload)
             raise http_error_class(status)(
                 f"HTTP {status} {code}: {message}",
                 status=status,
@@ -268,26 +286,34 @@ class SosClient:
                 f"HTTP {status} with a body that is not JSON (a login page?): {_excerpt(payload)}", **context
             ) from exc
 
-    async def _body(self, response: aiohttp.ClientResponse, context: dict[str, Any]) -> bytes:
-        """The whole body, or SosProtocolError as soon as it passes ``max_body`` bytes."""
+    async def _body(self, response: aiohttp.ClientResponse, call: _Call, context: dict[str, Any]) -> bytes:
+        """The whole body, or SosProtocolError as soon as it passes the call's limit: ``max_body``
+        bytes (inventory.max_body_mb), or MAX_RECORD_ANSWER for an answer that is one record."""
+        if call.operation == "update" and self.max_body > MAX_RECORD_ANSWER:
+            limit, named = MAX_RECORD_ANSWER, f"{MAX_RECORD_ANSWER >> 10} KiB (an update answers one record)"
+        else:
+            limit, named = self.max_body, f"{self.max_body >> 20} MiB (inventory.max_body_mb)"
         declared = response.content_length
-        if declared is not None and declared > self.max_body:
-            raise SosProtocolError(
-                f"an answer of {declared} bytes, above the limit of {self.max_body >> 20} MiB "
-                "(inventory.max_body_mb)",
-                **context,
-            )
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.content.iter_chunked(1 << 16):
-            size += len(chunk)
-            if size > self.max_body:
-                raise SosProtocolError(
-                    f"an answer above the limit of {self.max_body >> 20} MiB (inventory.max_body_mb)",
-                    **context,
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
+        if declared is not None and declared > limit:
+            raise SosProtocolError(f"an answer of {declared} bytes, above the limit of {named}", **context)
+        body, complete = await _read_up_to(response, limit)
+        if not complete:
+            raise SosProtocolError(f"an answer above the limit of {named}", **context)
+        return body
+
+    async def _error_of(self, response: aiohttp.ClientResponse) -> tuple[str, str]:
+        """(code, message) of an error answer, read up to MAX_ERROR_BODY bytes; a larger one is
+        not read further (the connection is dropped) and its start stands for the message."""
+        limit = min(self.max_body, MAX_ERROR_BODY)
+        declared = response.content_length
+        if declared is not None and declared > limit:
+            return "error", f"an error answer of {declared} bytes, not read (more than {limit >> 10} KiB)"
+        body, complete = await _read_up_to(response, limit)
+        if not complete:
+            read = f"an error answer of more than {limit >> 10} KiB, not read further"
+            excerpt = _excerpt(body)
+            return "error", f"{read}: {excerpt}" if excerpt else read
+        return _error_body(body)
 
     async def page(self, c_code: str, number: int, size: int | None = None) -> tuple[int, list[ServerRecord]]:
         """One page of a C_Code's inventory: (total records, the page's records)."""
@@ -449,6 +475,20 @@ class SosClient:
             raise SosProtocolError(
                 f"update answer is not a record: {untrusted(exc, 200)}", **call.context()
             ) from exc
+
+
+async def _read_up_to(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+    """(the body, True), or (its first 200 bytes, False) as soon as it passes ``limit`` bytes:
+    the rest is never read (leaving the ``async with`` drops the connection) and what was read
+    is let go."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            return (chunks[0] if chunks else chunk)[:200], False
+        chunks.append(chunk)
+    return b"".join(chunks), True
 
 
 def _error_body(payload: bytes) -> tuple[str, str]:
