@@ -12,6 +12,8 @@ attributes, never the message text::
     ├── StateError                  the state store (lock, ledger, alert state) cannot
     │                               be written or read, or is newer than this tool (exit 3)
     ├── PlanFileError               a saved plan is unusable or too old   (exit 3)
+    ├── UnreadableFile              a file given is missing, not a regular file or over
+    │                               its cap (an item of the caller's own error)
     ├── UnsafePattern               a rule pattern that could run for ever (a ConfigError's item)
     ├── DiagnoseError               a console log cannot be read          (diagnose: exit 2)
     ├── RunStopped                  the run as a whole must stop          (exit 4, or 130/143)
@@ -128,6 +130,16 @@ class PlanFileError(SosInventoryError):
     def __init__(self, message: str, *, action: str | None = None) -> None:
         super().__init__(message)
         self.action = action
+
+
+class UnreadableFile(SosInventoryError):
+    """A file the run is given cannot be read safely (config/files.py): missing, unreadable, not a
+    regular file (a FIFO, a device, a folder) or over its kind's cap. The message names the file
+    and the reason; each reader turns it into its own error (a config problem, a plan refused)."""
+
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 class UnsafePattern(SosInventoryError, ValueError):

@@ -12,11 +12,10 @@ from __future__ import annotations
 import functools
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import yaml
@@ -33,8 +32,10 @@ from sos_inventory.errors import (
     SosTlsError,
     SosTransportError,
     StateError,
+    UnsafePattern,
 )
 from sos_inventory.model import Category, Problem
+from sos_inventory.redact import shown, untrusted
 
 QUERY_FAILED = "Failed to query SOS inventory"
 QUERY_ERROR = "SOS inventory returned an error when querying"
@@ -48,6 +49,30 @@ FACT_DEFAULTS = {"c_code": "unknown (the runbook's default: ALC)", "time": "(no 
 
 #: ``[[ ... ]]`` in a template: kept only when every fact it names is known.
 _OPTIONAL = re.compile(r"\[\[((?:(?!\[\[|\]\]).)*)\]\]")
+
+
+class Regex(Protocol):
+    """What the runbook needs of a compiled expression: ``re``'s, or the linear-time engine's that
+    config/patterns.py picks for a user's rule that ``re`` could run for ever."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    def search(self, text: str) -> Any: ...
+
+    def finditer(self, text: str) -> Any: ...
+
+    def __hash__(self) -> int: ...
+
+
+#: How a rules file's expressions are compiled: (pattern, ignore_case) -> Regex; re.error for bad
+#: syntax, UnsafePattern for one that could run for ever.
+Compiler = Callable[[str, bool], Regex]
+
+
+def _plain_compile(pattern: str, ignore_case: bool) -> Regex:
+    """The shipped runbook's expressions (reviewed, and tested on every category): ``re``."""
+    return re.compile(pattern, re.IGNORECASE if ignore_case else 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +102,7 @@ class Pattern:
 
     id: str
     category: str  # a Category value, or "{category}": the line names it
-    regex: re.Pattern[str]
+    regex: Regex
     specificity: int
 
 
@@ -88,9 +113,9 @@ class Knowledge:
     categories: Mapping[Category, CategoryInfo]
     tickets: Mapping[str, str]
     patterns: tuple[Pattern, ...]
-    facts: Mapping[str, re.Pattern[str]]
-    success: re.Pattern[str]
-    failure: re.Pattern[str]
+    facts: Mapping[str, Regex]
+    success: Regex
+    failure: Regex
 
     def info(self, category: Category, facts: Mapping[str, str] | None = None) -> CategoryInfo:
         """What the category means for a failure with these facts (its HTTP status decides, if any)."""
@@ -120,7 +145,7 @@ def _fill(template: str, facts: Mapping[str, str]) -> str:
     A line that was only optional parts and lost them all is left out too, so a
     ticket lists what the tool knows and nothing it does not.
     """
-    formatter = string.Formatter()
+    formatter = _PLAIN
 
     def keep(match: re.Match[str]) -> str:
         names = [name for _, name, _, _ in formatter.parse(match.group(1)) if name]
@@ -136,24 +161,84 @@ def _fill(template: str, facts: Mapping[str, str]) -> str:
     return "\n".join(lines)
 
 
+class _PlainFormatter(string.Formatter):
+    """Templates name facts, nothing more: ``{name}`` only. No attribute or index (``{x.__class__}``,
+    ``{x[0]}``), no conversion, no format spec (``{x:999999999}`` would pad a ticket to a gigabyte).
+    :func:`template_problem` refuses them when a rules file is read; here they stay as written."""
+
+    def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
+        if not field_name.isidentifier():
+            return "{" + field_name + "}", field_name
+        return kwargs[field_name], field_name
+
+    def convert_field(self, value: Any, conversion: str | None) -> Any:
+        return value
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        return str(value)
+
+
+_PLAIN = _PlainFormatter()
+
+
+def template_problem(template: str) -> str | None:
+    """Why ``template`` is not a plain template of ``{fact}`` names (None: it is one)."""
+    try:
+        fields = list(_PLAIN.parse(template))
+    except ValueError as exc:  # a lone { or }
+        return f"not a template ({exc}; write {{{{ and }}}} for braces)"
+    for _, name, spec, conversion in fields:
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            shown_field = untrusted(
+                name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else ""), 60
+            )
+            return f"{{{shown_field}}}: a template names a fact as {{name}} only (no attribute, index, conversion or format spec)"
+    return None
+
+
 class _Problems:
     def __init__(self, origin: str) -> None:
-        self.origin = origin
+        self.origin = untrusted(origin, 200)
         self.items: list[str] = []
 
     def add(self, where: str, message: str) -> None:
-        self.items.append(f"{self.origin}: {where}: {message}")
+        self.items.append(f"{self.origin}: {untrusted(where, 120)}: {message}")
 
 
-def _regex(text: object, where: str, problems: _Problems, flags: int = 0) -> re.Pattern[str] | None:
+def _regex(
+    text: object, where: str, problems: _Problems, compile_regex: Compiler, *, ignore_case: bool = False
+) -> Regex | None:
     if not isinstance(text, str) or not text:
         problems.add(where, "must be a non-empty regular expression")
         return None
     try:
-        return re.compile(text, flags)
+        return compile_regex(text, ignore_case)
     except re.error as exc:
-        problems.add(where, f"invalid regular expression: {exc}")
-        return None
+        problems.add(where, f"invalid regular expression: {untrusted(str(exc), 200)}")
+    except UnsafePattern as exc:
+        problems.add(where, f"unsafe regular expression {shown(text)}: {exc}")
+    except (RecursionError, OverflowError):
+        problems.add(where, "a regular expression nested or repeated too deeply to compile")
+    return None
+
+
+def _mapping(data: Mapping[Any, Any], key: str, problems: _Problems) -> Mapping[Any, Any]:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        problems.add(key, f"must be a mapping, not {shown(value)}")
+        return {}
+    return value
+
+
+def _templates(where: str, texts: object, problems: _Problems) -> None:
+    for position, text in enumerate(texts if isinstance(texts, list) else [texts], start=1):
+        why = template_problem(text) if isinstance(text, str) else None
+        if why is not None:
+            problems.add(where if not isinstance(texts, list) else f"{where}[{position}]", why)
 
 
 _HTTP_STATUS = re.compile(r"[1-5][0-9][0-9]")
@@ -186,6 +271,8 @@ def _category_info(
     if not isinstance(actions, list) or not actions or not all(isinstance(a, str) for a in actions):
         problems.add(f"{where}.actions", "must be a non-empty list of text")
         return None
+    if "actions" in raw:
+        _templates(f"{where}.actions", actions, problems)
     subject = raw.get("subject", list(base.subject) if base else [])
     if not isinstance(subject, list) or not all(isinstance(name, str) for name in subject):
         problems.add(f"{where}.subject", "must be a list of fact names")
@@ -226,15 +313,19 @@ def _variants(info: CategoryInfo, raw: object, where: str, problems: _Problems) 
     return variants
 
 
-def _merge(base: Knowledge | None, data: object, origin: str) -> Knowledge:
+def merge_knowledge(
+    base: Knowledge | None, data: object, origin: str, compile_regex: Compiler = _plain_compile
+) -> Knowledge:
+    """``data`` (a parsed rules file) over ``base``, validated: ConfigError listing every problem.
+    A user's file is compiled with the config's pattern safety (config/knowledge.py)."""
     problems = _Problems(origin)
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{origin}: must be a YAML mapping")
+        raise ConfigError(f"{untrusted(origin, 200)}: must be a YAML mapping")
     known = {"version", "categories", "tickets", "patterns", "facts", "success", "failure"}
     for key in sorted(set(data) - known):
         problems.add(str(key), f"unknown key (known: {', '.join(sorted(known))})")
     categories = dict(base.categories) if base else {}
-    for name, raw in (data.get("categories") or {}).items():
+    for name, raw in _mapping(data, "categories", problems).items():
         try:
             category = Category(name)
         except ValueError:
@@ -244,39 +335,46 @@ def _merge(base: Knowledge | None, data: object, origin: str) -> Knowledge:
         if info is not None:
             categories[category] = info
     tickets = dict(base.tickets) if base else {}
-    for name, template in (data.get("tickets") or {}).items():
+    for name, template in _mapping(data, "tickets", problems).items():
         if isinstance(template, str):
             tickets[str(name)] = template
+            _templates(f"tickets.{name}", template, problems)
         else:
             problems.add(f"tickets.{name}", "must be a text template")
     patterns = {p.id: p for p in base.patterns} if base else {}
-    for position, raw in enumerate(data.get("patterns") or [], start=1):
+    listed = data.get("patterns") or []
+    if not isinstance(listed, list):
+        problems.add("patterns", f"must be a list, not {shown(listed)}")
+        listed = []
+    for position, raw in enumerate(listed, start=1):
         where = f"patterns[{position}]"
         if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str):
             problems.add(where, "must be a mapping with an id, a category and a regex")
             continue
-        regex = _regex(raw.get("regex"), f"{where}.regex", problems, re.IGNORECASE)
+        regex = _regex(raw.get("regex"), f"{where}.regex", problems, compile_regex, ignore_case=True)
         named = raw.get("category")
         if named != "{category}" and named not in set(Category):
-            problems.add(f"{where}.category", f"unknown category {named!r}")
+            problems.add(f"{where}.category", f"unknown category {shown(named)}")
         specificity = raw.get("specificity", 50)
         if not isinstance(specificity, int):
             problems.add(f"{where}.specificity", "must be an integer")
         if regex is not None and isinstance(named, str) and isinstance(specificity, int):
             patterns[raw["id"]] = Pattern(raw["id"], named, regex, specificity)
     facts = dict(base.facts) if base else {}
-    for name, text in (data.get("facts") or {}).items():
-        regex = _regex(text, f"facts.{name}", problems)
+    for name, text in _mapping(data, "facts", problems).items():
+        regex = _regex(text, f"facts.{name}", problems, compile_regex)
         if regex is not None:
             facts[str(name)] = regex
-    success = _regex(data["success"], "success", problems, re.MULTILINE) if "success" in data else None
-    failure = _regex(data["failure"], "failure", problems, re.MULTILINE) if "failure" in data else None
+    success = _marker(data, "success", problems, compile_regex)
+    failure = _marker(data, "failure", problems, compile_regex)
     missing = [c.value for c in Category if c not in categories]
     if missing:
         problems.add("categories", f"missing: {', '.join(missing)}")
     for category, info in categories.items():
         if info.ticket is not None and info.ticket not in tickets:
-            problems.add(f"categories.{category.value}.ticket", f"no ticket template named {info.ticket!r}")
+            problems.add(
+                f"categories.{category.value}.ticket", f"no ticket template named {shown(info.ticket)}"
+            )
     success = success or (base.success if base else None)
     failure = failure or (base.failure if base else None)
     if success is None or failure is None:
@@ -293,25 +391,19 @@ def _merge(base: Knowledge | None, data: object, origin: str) -> Knowledge:
     )
 
 
+def _marker(data: Mapping[Any, Any], key: str, problems: _Problems, compile_regex: Compiler) -> Regex | None:
+    """The success or failure marker: searched in one line at a time, ``^`` and ``$`` at its ends."""
+    if key not in data:
+        return None
+    text = data[key]
+    return _regex(f"(?m){text}" if isinstance(text, str) and text else text, key, problems, compile_regex)
+
+
 @functools.cache
 def default_knowledge() -> Knowledge:
-    """The shipped knowledge base."""
+    """The shipped knowledge base (a user's rules file is read by config/knowledge.py)."""
     text = resources.files("sos_inventory").joinpath("data/runbook.yaml").read_text(encoding="utf-8")
-    return _merge(None, yaml.safe_load(text), "sos_inventory/data/runbook.yaml")
-
-
-def load_knowledge(extra: Path | None = None) -> Knowledge:
-    """The shipped knowledge base, extended and overridden by ``extra`` if given."""
-    base = default_knowledge()
-    if extra is None:
-        return base
-    try:
-        data = yaml.safe_load(extra.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{extra}: cannot read the rules file: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{extra}: not valid YAML: {exc}") from None
-    return _merge(base, data, str(extra))
+    return merge_knowledge(None, yaml.safe_load(text), "sos_inventory/data/runbook.yaml")
 
 
 def category_of(error: SosError) -> Category:

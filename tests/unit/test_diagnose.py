@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from sos_inventory.config.knowledge import load_knowledge
 from sos_inventory.diagnose.logs import clean_line, diagnose_text
 from sos_inventory.errors import ConfigError
 from sos_inventory.model import Category
-from sos_inventory.runbook import default_knowledge, load_knowledge
+from sos_inventory.runbook import default_knowledge
 
 LOGS = Path(__file__).resolve().parent.parent / "data" / "logs"
 

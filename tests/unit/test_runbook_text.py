@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sos_inventory.config.knowledge import load_knowledge
 from sos_inventory.errors import ConfigError, http_error_class, is_transient
 from sos_inventory.model import Category
-from sos_inventory.runbook import category_of, default_knowledge, load_knowledge
+from sos_inventory.runbook import category_of, default_knowledge
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DATA = ROOT / "src" / "sos_inventory" / "data" / "runbook.yaml"

@@ -12,12 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sos_inventory.config.files import TOKEN, read_text
+from sos_inventory.config.knowledge import load_knowledge
 from sos_inventory.diagnose.jenkins import Jenkins
 from sos_inventory.diagnose.logs import Diagnosis, diagnose_blocks, read_blocks
 from sos_inventory.diagnose.trends import Run, render_trends, trends_dict
-from sos_inventory.errors import ConfigError, DiagnoseError
+from sos_inventory.errors import ConfigError, DiagnoseError, UnreadableFile
 from sos_inventory.redact import secret_forms
-from sos_inventory.runbook import Knowledge, default_knowledge, load_knowledge
+from sos_inventory.runbook import Knowledge, default_knowledge
 
 EPILOG = """examples:
   sos-inventory diagnose consoleText.log
@@ -80,8 +82,8 @@ def _secrets() -> list[str]:
     token_file = os.environ.get("SOS_API_TOKEN_FILE")
     if not token and token_file:
         try:
-            token = Path(token_file).read_text(encoding="utf-8").strip()
-        except OSError:
+            token = read_text(token_file, TOKEN).strip()
+        except UnreadableFile:
             token = None
     if token:
         found += secret_forms(token, os.environ.get("SOS_API_EMAIL"))

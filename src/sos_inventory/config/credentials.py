@@ -13,14 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from sos_inventory.errors import ConfigError
+from sos_inventory.config.files import TOKEN, read_file
+from sos_inventory.errors import ConfigError, UnreadableFile
 from sos_inventory.outbound import is_loopback
 from sos_inventory.redact import SHORT_SECRET, register_credentials, untrusted
 
 #: The line that introduces a credential's problems.
 CREDENTIALS = "credential problem(s)"
 #: A token file is a few dozen bytes; anything much larger is the wrong file.
-MAX_TOKEN_FILE = 64 * 1024
+MAX_TOKEN_FILE = TOKEN.cap
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,18 +98,9 @@ def _sendable(text: str) -> bool:
 
 def _token_from_file(name: str) -> str:
     try:
-        with open(name, "rb") as handle:
-            data = handle.read(MAX_TOKEN_FILE + 1)
-    except OSError as exc:
-        raise ConfigError(
-            f"SOS_API_TOKEN_FILE {untrusted(name, 200)}: cannot read: {exc.strerror or type(exc).__name__}",
-            headline=CREDENTIALS,
-        ) from None
-    if len(data) > MAX_TOKEN_FILE:
-        raise ConfigError(
-            f"SOS_API_TOKEN_FILE {untrusted(name, 200)}: larger than {MAX_TOKEN_FILE} bytes",
-            headline=CREDENTIALS,
-        )
+        data = read_file(name, TOKEN)
+    except UnreadableFile as exc:
+        raise ConfigError(f"SOS_API_TOKEN_FILE {exc}", headline=CREDENTIALS) from None
     try:
         return data.decode("utf-8").strip()
     except UnicodeDecodeError:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from sos_inventory.config.files import CONFIG, read_file
 from sos_inventory.config.patterns import RulePattern, compile_rule_pattern
 from sos_inventory.config.rules import Rule, RuleSet
 from sos_inventory.config.settings import (
@@ -33,7 +34,7 @@ from sos_inventory.config.settings import (
     parse_duration,
 )
 from sos_inventory.config.yamlload import load_yaml
-from sos_inventory.errors import ConfigError, UnsafePattern
+from sos_inventory.errors import ConfigError, UnreadableFile, UnsafePattern
 from sos_inventory.model import COLUMNS, RULE_FIELDS
 from sos_inventory.outbound import is_loopback
 from sos_inventory.redact import shown, untrusted
@@ -496,18 +497,18 @@ def load_config(path: Path | str) -> Config:
     """Read and validate a YAML config file."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_file(path, CONFIG)
         text = raw.decode("utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: config file not found",
-            action=f"Point --config at the job's YAML config (the default is {DEFAULT_CONFIG} in the current "
-            "folder); `sos-inventory validate --config PATH` checks it.",
-        ) from None
+    except UnreadableFile as exc:
+        if exc.missing:
+            raise ConfigError(
+                f"{untrusted(str(path), 200)}: config file not found",
+                action=f"Point --config at the job's YAML config (the default is {DEFAULT_CONFIG} in the "
+                "current folder); `sos-inventory validate --config PATH` checks it.",
+            ) from None
+        raise ConfigError(str(exc)) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config: {exc.strerror or type(exc).__name__}") from None
+        raise ConfigError(f"{untrusted(str(path), 200)}: not UTF-8 text (byte {exc.start})") from None
     data = load_yaml(text, origin=str(path))
     config = config_from_mapping(data, base=path.parent, origin=str(path), path=path)
     return replace(config, sha256=hashlib.sha256(raw).hexdigest())

@@ -51,6 +51,10 @@ class RulePattern(Protocol):
 
     def search(self, text: str) -> Any: ...
 
+    def finditer(self, text: str) -> Any: ...
+
+    def __hash__(self) -> int: ...
+
 
 def _walk(items: Any, inside_repeat: bool, found: list[str]) -> int:
     """The number of wide repetitions in ``items``; appends the reasons it is not simple to ``found``."""

@@ -4,8 +4,9 @@
 laughs" document loads in microseconds; but everything that walks the value
 afterwards (validation, an error message that prints it) walks the expanded
 tree, which can hold billions of nodes. The composed document is therefore
-measured, aliases expanded, and refused past :data:`MAX_NODES`, before it is
-turned into Python values.
+measured before it is turned into Python values: what its aliases add once
+expanded is refused past :data:`MAX_NODES`, and its plain size, a bound of its
+own, past :data:`MAX_PLAIN_NODES`.
 """
 
 from __future__ import annotations
@@ -17,29 +18,38 @@ import yaml
 from sos_inventory.errors import ConfigError
 from sos_inventory.redact import untrusted
 
-#: Scalars, sequences and mappings a document may hold once its aliases are expanded.
+#: Values (scalars, sequences, mappings) that aliases may add to a document once expanded: the
+#: bound of a "billion laughs". Only what aliases add counts: a long plain list is not a bomb.
 MAX_NODES = 100_000
+#: Values a document may hold as written (50,000 accounts are 100,001): a bound of its own, far
+#: above any real config, below what would cost a run its memory (the file's cap holds it too).
+MAX_PLAIN_NODES = 2_000_000
 
 
-def _expanded_size(root: yaml.Node, limit: int) -> int:
-    """The node count with aliases expanded, counting at most ``limit + 1``."""
-    seen = 0
+def _sizes(root: yaml.Node, alias_limit: int, plain_limit: int) -> tuple[int, int]:
+    """The distinct nodes of the document, and the nodes its aliases add once expanded; each
+    counted until its limit is passed."""
+    distinct: set[int] = set()
+    visits = 0
     stack: list[yaml.Node] = [root]
     while stack:
         node = stack.pop()
-        seen += 1
-        if seen > limit:
-            return seen
+        visits += 1
+        distinct.add(id(node))
+        if visits - len(distinct) > alias_limit or len(distinct) > plain_limit:
+            break
         if isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)
         elif isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 stack.append(key)
                 stack.append(value)
-    return seen
+    return len(distinct), visits - len(distinct)
 
 
-def load_yaml(text: str, *, origin: str, max_nodes: int = MAX_NODES) -> Any:
+def load_yaml(
+    text: str, *, origin: str, max_nodes: int = MAX_NODES, max_plain_nodes: int = MAX_PLAIN_NODES
+) -> Any:
     """The plain data of one YAML document; ConfigError (with the position only) if it is not one."""
     loader = None
     try:
@@ -47,10 +57,13 @@ def load_yaml(text: str, *, origin: str, max_nodes: int = MAX_NODES) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        if _expanded_size(node, max_nodes) > max_nodes:
+        plain, added = _sizes(node, max_nodes, max_plain_nodes)
+        if added > max_nodes:
             raise ConfigError(
                 f"{origin}: the YAML expands past {max_nodes} values (aliases that repeat aliases?); refused"
             )
+        if plain > max_plain_nodes:
+            raise ConfigError(f"{origin}: the YAML holds more than {max_plain_nodes} values; refused")
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
         # The parser's message quotes the offending line, which may hold anything: keep its position.

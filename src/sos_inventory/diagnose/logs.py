@@ -31,7 +31,7 @@ from typing import IO, Any
 from sos_inventory.diagnose.needles import SAMPLE, cover, required_literals
 from sos_inventory.model import Category
 from sos_inventory.redact import mask
-from sos_inventory.runbook import Knowledge, Pattern, default_knowledge
+from sos_inventory.runbook import Knowledge, Pattern, Regex, default_knowledge
 
 _ANSI = re.compile(r"\x1b\[8mha:[^\x1b]*\x1b\[0m|\x1b\[[0-9;?]*[A-Za-z]")
 # One separator space only after a time stamp: what follows may be indented (a traceback frame).
@@ -215,7 +215,7 @@ def _match(text: str, gates: Sequence[_Gate]) -> tuple[Category, str, dict[str, 
 
 
 @functools.cache
-def _needles(patterns: tuple[Pattern, ...], *markers: re.Pattern[str]) -> tuple[bytes, ...] | None:
+def _needles(patterns: tuple[Pattern, ...], *markers: Regex) -> tuple[bytes, ...] | None:
     """Lower-case ASCII strings of which every line any rule acts on holds one; None if unknown."""
     needles: set[str] = set()
     extra = [*markers, _TRACEBACK, _ERROR_WORD, _BLOCK_HEAD]

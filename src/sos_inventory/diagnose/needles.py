@@ -15,10 +15,11 @@ many needles, replaces them all.
 from __future__ import annotations
 
 import importlib
-import re
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
+
+from sos_inventory.runbook import Regex
 
 # The standard library's own parser of regular expressions (private, hence looked up, not imported).
 _sre_parser: Any = importlib.import_module("re._parser")
@@ -27,7 +28,7 @@ _MIN_NEEDLE = 3
 _MAX_NEEDLES = 64
 
 
-def required_literals(regex: re.Pattern[str]) -> frozenset[str] | None:
+def required_literals(regex: Regex) -> frozenset[str] | None:
     """Lower-case strings of which every match of ``regex`` holds at least one, or None.
 
     Read from the parsed expression: a run of literal characters in the
@@ -37,7 +38,7 @@ def required_literals(regex: re.Pattern[str]) -> frozenset[str] | None:
     sound or None, never a guess: a line without any of these strings cannot match.
     """
     try:
-        parsed = _sre_parser.parse(regex.pattern, regex.flags)
+        parsed = _sre_parser.parse(regex.pattern, getattr(regex, "flags", 0))  # RE2's have none
     except Exception:
         return None
     found = _sequence_literals(list(parsed))

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import unquote, urlsplit
 
 from sos_inventory.config import Config, Credentials
-from sos_inventory.errors import ConfigError, SosRejected
+from sos_inventory.config.files import FileKind, read_text
+from sos_inventory.errors import ConfigError, SosRejected, UnreadableFile
 from sos_inventory.inventory.protocol import InventoryRead, QueryStrategy, ReadTick, RequestCounts
 from sos_inventory.model import WRITABLE_FIELDS, Change, KnownNames, ServerRecord, Status
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 #: The largest dump read (a million records is about 400 MB of JSON).
 MAX_DUMP = 2 << 30
+DUMP = FileKind("inventory dump", MAX_DUMP)
 
 
 class MemoryInventory:
@@ -47,10 +49,8 @@ class MemoryInventory:
         """The inventory of a ``file://`` URL naming a ``server dump`` or a SEED.json."""
         path = Path(unquote(urlsplit(url).path))
         try:
-            if path.stat().st_size > MAX_DUMP:
-                raise ConfigError(f"{path}: larger than {MAX_DUMP >> 30} GiB, not an inventory dump")
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            data = json.loads(read_text(path, DUMP))
+        except (UnreadableFile, ValueError) as exc:
             raise ConfigError(
                 f"inventory.url {path}: cannot read the inventory dump: {exc}",
                 action="Point inventory.url at the file:// path of a `sos-inventory server dump` output "

@@ -18,7 +18,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created
 from prometheus_client.exposition import pushadd_to_gateway, write_to_textfile
 from prometheus_client.parser import text_string_to_metric_families
 
-from sos_inventory.errors import OutboundError, StateError
+from sos_inventory.config.files import METRICS, read_text
+from sos_inventory.errors import OutboundError, StateError, UnreadableFile
 from sos_inventory.model import Category
 from sos_inventory.outbound import SEND_TIMEOUT, Deadline, send, shown
 from sos_inventory.report.run import RunReport
@@ -40,12 +41,14 @@ def previous_last_success(metrics_file: Path | None) -> float | None:
     if metrics_file is None:
         return None
     try:
-        text = metrics_file.read_text(encoding="utf-8")
+        text = read_text(metrics_file, METRICS)
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
                 if sample.name == LAST_SUCCESS:
                     return float(sample.value)
-    except (OSError, ValueError) as exc:
+    except UnreadableFile as exc:
+        log.warning("metrics: cannot read the last success: %s", exc)
+    except ValueError as exc:
         log.warning("metrics: cannot read the last success from %s: %s", metrics_file, exc)
     return None
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
 from sys import intern
+from typing import IO
 
 from sos_inventory.config import Config, DevicesSpec, RuleSet
 from sos_inventory.errors import FileProblem, InputError
@@ -36,6 +37,10 @@ _LABEL = re.compile(r"[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?")
 #: The longest Device Name (a DNS name) and the longest other text a rule may test: every rule
 #: pattern then runs in bounded time (patterns.py), whatever an export holds.
 MAX_NAME, MAX_FIELD = 253, 1024
+#: The longest physical line of an export read (characters): a row of every column at MAX_FIELD
+#: is some 10 KB, so a longer line is not an export's; without the bound, the reader would hold
+#: a line of any length in memory (a 100 MB line: 220 MB) before the csv module refuses it.
+MAX_LINE = 1 << 20
 
 #: Columns whose header must be present (values may be empty where the README allows).
 REQUIRED: tuple[str, ...] = tuple(column.header for column in COLUMNS if column.required)
@@ -380,6 +385,15 @@ def _header_summary(header: list[str], columns: Mapping[str, str]) -> str:
     return f"the first line has {len(header)} field(s), of which these columns: {', '.join(found)}"
 
 
+def _bounded_lines(handle: IO[str]) -> Iterator[str]:
+    """The lines of ``handle``, each read up to MAX_LINE characters; csv.Error at a longer one."""
+    readline = handle.readline
+    while line := readline(MAX_LINE):
+        if len(line) == MAX_LINE and line[-1] != "\n":
+            raise csv.Error(f"a line longer than {MAX_LINE} characters (is this an export?)")
+        yield line
+
+
 #: Rows read between two pauses of :func:`loading` (some 10-20 ms of work).
 CHUNK_ROWS = 2000
 
@@ -390,7 +404,7 @@ def _read_file(
     c_code = config.accounts.get(file.account)
     try:
         with file.path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle, strict=True)
+            reader = csv.reader(_bounded_lines(handle), strict=True)
             first = next(_records(reader, lambda: reader.line_num), None)
             if first is None:
                 return FileProblem(str(file.path), "empty file (no header row)")

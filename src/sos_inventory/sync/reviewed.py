@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sos_inventory.config import Config
-from sos_inventory.errors import ConfigError, PlanFileError
+from sos_inventory.config.files import PLAN, read_file
+from sos_inventory.errors import ConfigError, PlanFileError, UnreadableFile
 from sos_inventory.model import WRITABLE_FIELDS, Change, Status
 from sos_inventory.redact import untrusted
 
@@ -260,12 +261,10 @@ def load_plan(
     made in the future or longer than ``max_age`` ago, or holds what its config could not give
     (``values``) or two changes of one record field."""
     if raw is None:
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise PlanFileError(
-                f"{path}: cannot read the plan: {exc.strerror or exc}", action=NOT_A_PLAN
-            ) from None
+        try:  # a regular file of at most PLAN.cap bytes (config/files.py): not a FIFO, not /dev/zero
+            raw = read_file(path, PLAN)
+        except UnreadableFile as exc:
+            raise PlanFileError(str(exc), action=NOT_A_PLAN) from None
     data = _parse(path, raw)
     try:
         created = _created(data)
