@@ -55,6 +55,16 @@ ORIGIN_FIELDS: tuple[str, ...] = ("source", "line", "account", "c_code", "hostna
 RULE_FIELDS: tuple[str, ...] = ("hostname", *(c.field for c in COLUMNS if c.rule), "account", "c_code")
 
 
+def host_key(name: str) -> str | None:
+    """The short host name a machine is kept under (ledger, plans): lower case, up to the first dot;
+    None for a name that is not ASCII. Host names are ASCII (devices.py refuses any other), and a
+    lookalike must not pass for one: ``str.lower`` folds the Kelvin sign (U+212A) into ``k``."""
+    name = name.strip()
+    if not name.isascii():
+        return None
+    return name.lower().partition(".")[0]
+
+
 def new_run_id(started: datetime) -> str:
     """A run's id: its start in UTC, sortable, and a random suffix (``20261127T120000Z-3f9a``)."""
     return f"{started.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"

@@ -124,6 +124,24 @@ def _wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
+#: How far a writing run's clock (--now) may be from the wall clock before the run says so: a day's
+#: lag or a week's replay of a missed run is normal, months are a typo or a copied command line.
+CLOCK_SKEW = timedelta(days=7)
+
+
+def clock_skew(now: datetime, wall: datetime) -> str | None:
+    """A warning when a run that writes decides every Status against a clock far from the real one."""
+    gap = now - wall
+    if abs(gap) <= CLOCK_SKEW:
+        return None
+    days = abs(gap).days
+    side = "ahead of" if gap > timedelta(0) else "behind"
+    return (
+        f"the run clock (--now {iso(now)}) is {days} days {side} the real clock ({iso(wall)}): every Status "
+        f"is decided and written against it; more than {CLOCK_SKEW.days} days is usually a mistake"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RunRequest:
     """Everything one run is asked to do. ``config`` has its overrides applied already (the
@@ -188,6 +206,9 @@ def run(
         report_dir=request.report_dir,
         writes=request.writes,
     )
+    skew = clock_skew(request.now, started) if request.writes else None
+    if skew is not None:
+        report.warnings.append(skew)
     interrupts = interrupts or Interrupts()
     store = state or open_store(request.state_dir)
     with interrupts.deferred():  # a signal raises Interrupted only inside ``armed``

@@ -7,17 +7,28 @@ that a release that reads it whole fails fast instead of taking the machine's me
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import resource
+import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
+from aiohttp import web
 
+from tests.e2e.conftest import NOW, SEED_SERVERS, Fleet, write_fleet, write_seed, write_users
 from tests.hostile.cases import registry
 from tests.hostile.conftest import run_case
-from tests.hostile.harness import CANARY, Context, Run
+from tests.hostile.harness import CANARY, CLI_PYTHON, CONTROL, Context, Outcome, Run
+from tests.hostile.hostile_server import item
+from tests.hostile.test_server import pages
+from tests.serverutil import running_server, seed_db
 
 CASES, case = registry()
 ZERO = "/dev/zero"
@@ -211,6 +222,55 @@ def rules_with_a_list_for_a_mapping(ctx: Context) -> Run:
     return Run(diagnose(ctx, rules), 2, "categories: must be a mapping")
 
 
+# --- Defect 10: reports and exports carry nothing they were given ------------------------------
+
+
+@case
+def control_characters_in_inventory_values(ctx: Context) -> Run:
+    hostile = "\x1b[2J\x1b]0;owned\x07red\rfake line\x00"
+    records = [item("prod-dal10-carrier2-worker-01", "Z1", application=hostile, environment=hostile)]
+    ctx.hostile.behave(query=pages(records))
+
+    def tamed(outcome: Outcome, ctx: Context) -> None:
+        assert not CONTROL & set(outcome.text.replace("\r\n", "\n")), "a raw control character on the console"
+        assert "\\x1b[2J" in outcome.text  # shown, escaped
+        assert "\\x1b[2J" in (ctx.reports / "summary.html").read_text(encoding="utf-8")
+
+    return Run(ctx.job("plan", url=ctx.hostile.url), 1, "change(s) planned", check=tamed)
+
+
+@case
+def markup_in_the_config_path(ctx: Context) -> Run:
+    config = ctx.root / "cfg`<script>alert(1)`<img src=x onerror=alert(2)>.yaml"
+    config.write_text(fleet_config(ctx).read_text(encoding="utf-8"), encoding="utf-8")
+
+    def inert(outcome: Outcome, ctx: Context) -> None:
+        text = (ctx.reports / "summary.md").read_text(encoding="utf-8")
+        assert "<img" not in text and "&lt;img" in text
+
+    return Run(ctx.job("plan", config=config), 1, "change(s) planned", check=inert)
+
+
+# --- Defect 11: the edges of time and number -----------------------------------------------
+
+
+@case
+def jenkins_timestamp_of_1e30(ctx: Context) -> Run:
+    async def jenkins(request: web.Request) -> web.StreamResponse:
+        if request.path.endswith("/api/json"):
+            builds = [
+                {"number": 2, "timestamp": 1e30, "result": "SUCCESS"},
+                {"number": 1, "timestamp": -1e20},
+            ]
+            return web.json_response({"builds": builds})
+        return web.Response(text="Started by timer\nFinished: SUCCESS\n")
+
+    ctx.hostile.behave(hook=jenkins)
+    return Run(
+        ["diagnose", "--builds", "2", ctx.hostile.url + "/hook/job/x/"], 0, "2 run(s), ? .. ?: 0 failed"
+    )
+
+
 # --- Defect 12: scale and lookalikes ------------------------------------------------------------
 
 
@@ -226,3 +286,147 @@ def fifty_thousand_plain_accounts(ctx: Context) -> Run:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_round2_input(name: str, ctx: Context) -> None:
     run_case(ctx, CASES[name])
+
+
+# --- What must write: a fleet of its own, whose records hold hostile values before the update ----
+
+#: Values a spreadsheet would run, each the "before" of a field the update writes (the ledger keeps it).
+FORMULAS = {
+    "A01": ("application", '=HYPERLINK("http://evil.example/","click")'),
+    "A02": ("application", "+cmd|' /C calc'!A0"),
+    "A03": ("application", "@SUM(1+1)*cmd|' /C calc'!A0"),
+    "A04": ("application", "-2+3+cmd|' /C calc'!A0"),
+    "A05": ("application", "\t=1+1"),
+    "A06": ("application", "\r=1+1"),
+}
+KELVIN = "prod-dal10-carrier2-wor\u212aer-01"  # "K" (U+212A) lower-cases to "k"
+
+
+@dataclass
+class Ledgered:
+    fleet: Fleet
+    state: Path
+    first: subprocess.CompletedProcess[str]
+
+
+def cli(fleet: Fleet, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI of the release under test (CLI_PYTHON), in the fleet's folder."""
+    command = [CLI_PYTHON, "-m", "sos_inventory", *args]
+    return subprocess.run(
+        command, cwd=fleet.root, env=fleet.env(), capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def job(fleet: Fleet, command: str, *extra: str, now: str = NOW) -> list[str]:
+    return [
+        command,
+        "--config",
+        str(fleet.config),
+        "--inventory-url",
+        fleet.server.url,
+        "--now",
+        now,
+        "--state-dir",
+        str(fleet.root / "state"),
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def ledgered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledgered]:
+    root = tmp_path_factory.mktemp("round2-input-ledger")
+    config = write_fleet(root)
+    servers = []
+    for record in SEED_SERVERS:
+        field_value = FORMULAS.get(record["unid"])
+        servers.append({**record, field_value[0]: field_value[1]} if field_value else dict(record))
+    db = root / "inventory.db"
+    seed_db(db, write_seed(root / "seed.json", servers))
+    with running_server(db, write_users(root / "users.yaml")) as server:
+        fleet = Fleet(root, config, server, db)
+        first = cli(fleet, *job(fleet, "update", "--report-dir", str(root / "reports")))
+        assert first.returncode in (0, 1), first.stderr[-3000:]
+        yield Ledgered(fleet, root / "state", first)
+
+
+def test_csv_export_neutralises_formulas(ledgered: Ledgered) -> None:
+    command = [CLI_PYTHON, "-m", "sos_inventory", "audit", "export", "--format", "csv"]
+    done = subprocess.run(  # bytes: text mode would turn the CR of a cell into a line break
+        [*command, "--state-dir", str(ledgered.state)],
+        env=ledgered.fleet.env(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    cells = [cell for line in csv.reader(io.StringIO(done.stdout.decode(), newline="")) for cell in line]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@", "\t", "\r"))], done.stdout[
+        -3000:
+    ]
+    for _, value in FORMULAS.values():
+        assert "'" + value in cells, value  # kept, as text
+
+
+def test_history_does_not_fold_a_lookalike_into_a_real_name(ledgered: Ledgered) -> None:
+    real = cli(ledgered.fleet, "history", "prod-dal10-carrier2-worker-01", "--state-dir", str(ledgered.state))
+    assert real.returncode == 0 and "A01" in real.stdout, real.stdout + real.stderr
+    lookalike = cli(ledgered.fleet, "history", KELVIN, "--state-dir", str(ledgered.state))
+    assert lookalike.returncode == 2, lookalike.stdout + lookalike.stderr
+    assert "not an ASCII host name" in lookalike.stderr and "A01" not in lookalike.stdout
+
+
+def test_runs_limit_beyond_any_integer_is_a_usage_error(ledgered: Ledgered) -> None:
+    done = cli(ledgered.fleet, "runs", "--limit", str(10**29), "--state-dir", str(ledgered.state))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "must be a whole number from 1 to" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("since", "code", "rows"),
+    [
+        ("0001-01-01", 0, "all"),
+        ("9999-12-31", 0, "none"),
+        ("9999-12-31T23:59:59.999999+14:00", 0, "none"),
+        ("0001-01-01T00:00:00-14:00", 0, "all"),
+        ("0001-01-01T00:00:00+14:00", 2, "between years 1 and 9999 in UTC"),
+        ("9999-12-31T23:59:59-14:00", 2, "between years 1 and 9999 in UTC"),
+    ],
+)
+def test_audit_export_since_the_edges_of_time(ledgered: Ledgered, since: str, code: int, rows: str) -> None:
+    args = ("audit", "export", "--since", since, "--state-dir", str(ledgered.state))
+    done = cli(ledgered.fleet, *args)
+    assert done.returncode == code, done.stdout + done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    if rows == "all":
+        everything = cli(ledgered.fleet, "audit", "export", "--state-dir", str(ledgered.state))
+        assert done.stdout == everything.stdout and done.stdout
+    elif rows == "none":
+        assert done.stdout == ""
+    else:
+        assert rows in done.stderr
+
+
+def test_a_run_clock_months_from_the_real_one_is_said(ledgered: Ledgered) -> None:
+    reports = ledgered.fleet.root / "skewed-reports"
+    done = cli(
+        ledgered.fleet,
+        *job(ledgered.fleet, "update", "--report-dir", str(reports), now="2026-03-01T00:00:00Z"),
+    )
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    assert "warning: the run clock (--now 2026-03-01T00:00:00Z) is" in done.stderr
+    assert "days behind the real clock" in done.stderr
+    assert "the run clock (--now 2026-03-01T00:00:00Z)" in (reports / "summary.md").read_text(
+        encoding="utf-8"
+    )
+    assert json.loads((reports / "report.json").read_text(encoding="utf-8"))["warnings"]
+    assert "the run clock" in (reports / "summary.html").read_text(encoding="utf-8")
+
+
+def test_a_run_clock_near_the_real_one_is_not_a_warning(ledgered: Ledgered) -> None:
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    done = cli(ledgered.fleet, *job(ledgered.fleet, "plan", now=now))
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    assert "the run clock" not in done.stderr
+    done = cli(ledgered.fleet, *job(ledgered.fleet, "update", now=now))
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    assert "the run clock" not in done.stderr

@@ -7,7 +7,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -42,6 +42,24 @@ def add_state_dir(parser: argparse.ArgumentParser) -> None:
 
 #: The years ``--now`` may name: any real run, and room for the build window before it.
 NOW_YEARS = range(1970, 9000)
+
+
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An option's type: a whole number from ``low`` to ``high`` (a usage error, exit 2, otherwise:
+    10**29 would overflow SQLite's integers)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text) if len(text) <= 30 else None
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {low} to {high}, not {text[:40]!r}"
+            )
+        return value
+
+    return parse
 
 
 def run_clock(args: argparse.Namespace) -> datetime:

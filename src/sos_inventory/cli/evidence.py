@@ -10,15 +10,19 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sos_inventory.cli.common import add_state_dir
+from sos_inventory.cli.common import add_state_dir, whole_number
 from sos_inventory.errors import StateError
-from sos_inventory.model import ExitCode
+from sos_inventory.model import ExitCode, host_key
+from sos_inventory.redact import untrusted
+from sos_inventory.report.escape import console, csv_cell
 from sos_inventory.state import open_store
 from sos_inventory.state.sqlite.schema import COLUMNS
 from sos_inventory.state.store import FieldChange, LedgerReader
 from sos_inventory.sync.devices import parse_timestamp
 
 _RAW = argparse.RawDescriptionHelpFormatter
+#: The most runs ``runs --limit`` lists.
+MAX_RUNS = 1_000_000_000
 
 
 def _with_ledger(
@@ -69,7 +73,7 @@ def _runs(book: LedgerReader, args: argparse.Namespace) -> int:
                 run.state,
             ]
         )
-    sys.stdout.write(_table(rows))
+    sys.stdout.write(console(_table(rows)))
     return ExitCode.OK
 
 
@@ -80,19 +84,24 @@ def _outcome_text(change: FieldChange) -> str:
 
 
 def _history(book: LedgerReader, args: argparse.Namespace) -> int:
+    if host_key(args.hostname) is None:
+        print(f"error: {untrusted(repr(args.hostname), 300)} is not an ASCII host name", file=sys.stderr)
+        return ExitCode.USAGE
     changes = book.history(args.hostname)
     if args.json:
         json.dump([change.to_dict() for change in changes], sys.stdout, indent=2)
         sys.stdout.write("\n")
         return ExitCode.OK
     if not changes:
-        print(f"no change of {args.hostname} in the ledger")
+        print(console(f"no change of {args.hostname!r} in the ledger"))
         return ExitCode.OK
     for change in changes:
         print(
-            f"{change.time}  run {change.run_id}  {change.c_code} {change.hostname} ({change.unid})  "
-            f"{change.field}: {change.before!r} -> {change.after!r}  [{change.rule or '-'}]  "
-            f"{_outcome_text(change)}"
+            console(
+                f"{change.time}  run {change.run_id}  {change.c_code} {change.hostname} ({change.unid})  "
+                f"{change.field}: {change.before!r} -> {change.after!r}  [{change.rule or '-'}]  "
+                f"{_outcome_text(change)}"
+            )
         )
     return ExitCode.OK
 
@@ -114,8 +123,12 @@ def _export(book: LedgerReader, args: argparse.Namespace) -> int:
     if args.since:
         try:
             since = parse_timestamp(args.since)
-        except ValueError:
-            print(f"error: --since {args.since!r} is not a date (e.g. 2026-11-01)", file=sys.stderr)
+        except (ValueError, OverflowError):  # OverflowError: 0001-01-01T00:00+14:00 is before year 1 in UTC
+            print(
+                f"error: --since {untrusted(repr(args.since), 80)} is not a date or date-time between years 1 "
+                "and 9999 in UTC (e.g. 2026-11-01)",
+                file=sys.stderr,
+            )
             return ExitCode.USAGE
     rows = book.export_rows(since)
     out = sys.stdout
@@ -123,9 +136,10 @@ def _export(book: LedgerReader, args: argparse.Namespace) -> int:
         for row in rows:
             out.write(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
     else:
-        writer = csv.DictWriter(out, fieldnames=[*COLUMNS, "hash"], lineterminator="\n")
+        # RFC 4180's CRLF: a cell holding a CR or a line break is then quoted, read back whole.
+        writer = csv.DictWriter(out, fieldnames=[*COLUMNS, "hash"], lineterminator="\r\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: csv_cell(value) for key, value in row.items()} for row in rows)
     return ExitCode.OK
 
 
@@ -139,7 +153,9 @@ def register_runs(commands: Any) -> None:
         epilog="example:\n  sos-inventory runs --limit 10 --state-dir .sos-inventory",
         formatter_class=_RAW,
     )
-    runs.add_argument("--limit", type=int, default=20, metavar="N", help="at most N runs (default 20)")
+    runs.add_argument(
+        "--limit", type=whole_number(1, MAX_RUNS), default=20, metavar="N", help="at most N runs (default 20)"
+    )
     runs.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     add_state_dir(runs)
     runs.set_defaults(func=_with_ledger(_runs))

@@ -42,6 +42,17 @@ def _target(url: str, credentials: str | None = None) -> Target:
         raise DiagnoseError(f"{shown(url)}: {exc}") from None
 
 
+def build_time(stamp: object) -> str | None:
+    """A build's ``timestamp`` (milliseconds since the epoch) as UTC text; None when there is none
+    or it names no instant a datetime holds (1e30, a negative year): the log's own times speak."""
+    if not isinstance(stamp, int | float) or isinstance(stamp, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(stamp / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
 class Jenkins:
     """A reader of one Jenkins origin, with Basic auth if given, bounded by one deadline.
 
@@ -130,12 +141,9 @@ class Jenkins:
             builds = []
             for item in items[:count]:
                 number = int(item["number"])
-                stamp = item.get("timestamp")
-                when = None
-                if isinstance(stamp, int | float):
-                    when = datetime.fromtimestamp(stamp / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                when = build_time(item.get("timestamp"))
                 # The build URL is made from the job URL, not taken from the answer: same origin by construction.
                 builds.append(Build(number, f"{base}/{number}/", when, item.get("result")))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
             raise DiagnoseError(f"{shown(url)}: not a Jenkins job's JSON ({exc})") from None
         return builds

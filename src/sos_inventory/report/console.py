@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sos_inventory.report.escape import console
 from sos_inventory.report.run import HOST_LISTS, RunReport
 from sos_inventory.report.text import (
     CONSOLE_HOSTS,
@@ -75,4 +76,4 @@ def render(report: RunReport, *, verbose: bool = False) -> str:
                 if rest:
                     lines.append(f"  ... and {rest} more ({LISTED})")
     lines.append(summary_line(report))
-    return "\n".join(lines) + "\n"
+    return console("\n".join(lines) + "\n")  # the one escaping step of the console

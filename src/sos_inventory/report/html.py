@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from html import escape
 from typing import Any
 
 from sos_inventory.model import Status
+from sos_inventory.report.escape import html as html_text
 from sos_inventory.report.run import HOST_LISTS, RunReport, iso
 from sos_inventory.report.text import FIRST_NOT_ATTEMPTED, change_text, split_not_attempted, summary_line
 from sos_inventory.runbook import problem_dict
@@ -68,8 +68,7 @@ document.querySelectorAll("table[data-sortable]").forEach(function (table) {
 _BEFORE_FILL, _AFTER_FILL = "#8c959f", "#0969da"
 
 
-def _e(value: object) -> str:
-    return escape(str(value), quote=True)
+_e = html_text
 
 
 def status_counts(report: RunReport) -> dict[str, dict[str, tuple[int, int]]]:
@@ -179,6 +178,7 @@ def _head(report: RunReport) -> list[str]:
     if report.stopped and report.stopped not in why:
         out.append(f'<p id="stopped"><strong>Stopped early:</strong> {_e(report.stopped)}</p>')
     out.append(f"<p>{_e(summary_line(report))}.</p>")
+    out += [f'<p class="warning"><strong>Warning:</strong> {_e(warning)}</p>' for warning in report.warnings]
     problems = len(report.problems())
     if problems:
         out.append(f'<p><a href="#problems">Go to the {problems} problem(s) and their actions</a></p>')

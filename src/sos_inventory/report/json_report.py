@@ -49,6 +49,7 @@ def as_dict(report: RunReport) -> dict[str, Any]:
         "records": dict(plan.records) if plan else {},
         "safety": report.verdict.to_dict() if report.verdict else None,
         "stopped": report.stopped,
+        "warnings": list(report.warnings),
         "requests": {"attempts": report.attempts, "retries": report.retries},
         "traceback": report.traceback_path,
     }

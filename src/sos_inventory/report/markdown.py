@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sos_inventory.redact import printable
+from sos_inventory.report.escape import markdown, markdown_code
 from sos_inventory.report.run import HOST_LISTS, RunReport, iso
 from sos_inventory.report.text import (
     FIRST_NOT_ATTEMPTED,
@@ -23,31 +23,29 @@ from sos_inventory.sync.apply import Outcome
 MAX_ROWS = 500
 
 
-def _cell(text: str) -> str:
-    """Text from input, inert in Markdown and in the HTML it renders to."""
-    text = printable(text.replace("\n", " ")).replace("&", "&amp;").replace("<", "&lt;")
-    return text.replace("|", "\\|").replace("`", "\\`")
+_cell = markdown
+_code = markdown_code
 
 
 def _about(report: RunReport) -> list[str]:
     """Which run this is: id, version, config, inventory, user, C_Codes."""
-    config = f"`{report.config_path}`" if report.config_path else "(none)"
+    config = _code(str(report.config_path)) if report.config_path else "(none)"
     if report.config_sha256:
-        config += f" (SHA-256 `{report.config_sha256}`)"
+        config += f" (SHA-256 {_code(report.config_sha256)})"
     inputs = [
-        f"{_cell(name)} `{_cell(str(where.get('commit')))}`"
+        f"{_cell(name)} {_code(str(where.get('commit')))}"
         + (f" ({_cell(str(where['ref']))})" if where.get("ref") else "")
         for name, where in report.inputs.items()
     ]
     return [
-        f"- Run `{report.run_id}`, sos-inventory {report.version}",
+        f"- Run {_code(report.run_id)}, sos-inventory {_cell(report.version)}",
         *([f"- Inputs at commit: {', '.join(inputs)}"] if inputs else []),
         f"- Run clock `{iso(report.now)}`, started `{iso(report.started_at)}`"
         + (f", finished `{iso(report.finished_at)}`" if report.finished_at else ""),
         f"- Config {config}",
-        *([f"- Reviewed plan SHA-256 `{report.plan_sha256}`"] if report.plan_sha256 else []),
-        f"- Inventory `{report.inventory_url or '(not reached)'}` as `{report.api_user or '(no user)'}`, "
-        f"C_Codes {', '.join(report.c_codes) or '(none)'}",
+        *([f"- Reviewed plan SHA-256 {_code(report.plan_sha256)}"] if report.plan_sha256 else []),
+        f"- Inventory {_code(report.inventory_url or '(not reached)')} as {_code(report.api_user or '(no user)')}, "
+        f"C_Codes {_cell(', '.join(report.c_codes)) or '(none)'}",
     ]
 
 
@@ -56,7 +54,8 @@ def _outcome_rows(outcomes: Sequence[Outcome]) -> list[str]:
     for outcome in outcomes:
         c = outcome.change
         rows.append(
-            f"| {c.c_code} | {c.hostname} | {_cell(c.unid)} | {_cell(change_text(outcome))} | {outcome.outcome} |"
+            f"| {_cell(c.c_code)} | {_cell(c.hostname)} | {_cell(c.unid)} | {_cell(change_text(outcome))} "
+            f"| {_cell(outcome.outcome)} |"
         )
     return rows
 
@@ -65,13 +64,14 @@ def render(report: RunReport) -> str:
     """How the run ended, the problems and their actions, what was not attempted, then the rest."""
     headline, why = report.ending()
     lines = [
-        f"# sos-inventory {report.command}: {headline} (exit {report.exit_code})",
+        f"# sos-inventory {report.command}: {_cell(headline)} (exit {report.exit_code})",
         "",
         f"**{_cell(why)}**" if why else "",
         "",
         *(_about(report)),
         "",
-        summary_line(report) + ".",
+        _cell(summary_line(report)) + ".",
+        *(f"\n**Warning:** {_cell(warning)}" for warning in report.warnings),
     ]
     problems = report.problems()
     if problems:
@@ -81,7 +81,7 @@ def render(report: RunReport) -> str:
             lines.append(f"- **{p.category.value}** {_cell(p.message)}  \n  Action: {_cell(action_of(p))}")
             lines += [f"  - {_cell(item)}" for item in p.details]
             if p.hostnames:
-                lines.append(f"  Machines ({len(p.hostnames)}): {', '.join(p.hostnames)}")
+                lines.append(f"  Machines ({len(p.hostnames)}): {_cell(', '.join(p.hostnames))}")
         if rest:
             lines.append(f"\n... and {rest} more in report.json.")
     left, others = split_not_attempted(report)
@@ -97,7 +97,7 @@ def render(report: RunReport) -> str:
         "",
         "| count | value |",
         "| --- | ---: |",
-        *(f"| {key} | {value} |" for key, value in report.counts().items()),
+        *(f"| {_cell(str(key))} | {value} |" for key, value in report.counts().items()),
     ]
     if others:
         lines += ["", f"## Changes ({len(others)})", ""]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sos_inventory.errors import StateError
+from sos_inventory.model import host_key
 from sos_inventory.state.sqlite.schema import connect, from_json, inventory_column, ledger_path, parse_time
 from sos_inventory.state.store import FieldChange, RunSummary
 
@@ -141,8 +142,10 @@ def _changes(db: sqlite3.Connection, where: str, params: Sequence[Any]) -> list[
 
 
 def history(db: sqlite3.Connection, hostname: str) -> list[FieldChange]:
-    """Every change of one machine (short hostname, any case), newest first."""
-    return _changes(db, "hostname = ?", (hostname.split(".", maxsplit=1)[0].lower(),))[::-1]
+    """Every change of one machine (short hostname, any case), newest first; none for a name that is
+    not ASCII (a lookalike of a real name: model.host_key)."""
+    key = host_key(hostname)
+    return [] if key is None else _changes(db, "hostname = ?", (key,))[::-1]
 
 
 def run_changes(db: sqlite3.Connection, run_id: str) -> list[FieldChange]:
