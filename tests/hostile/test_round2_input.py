@@ -158,6 +158,16 @@ def token_file_is_a_fifo(ctx: Context) -> Run:
 
 
 @case
+def log_is_dev_zero(ctx: Context) -> Run:
+    return Run(["diagnose", link(ctx, "console.log")], 2, "the log is a character device", seconds=10)
+
+
+@case
+def log_is_a_fifo(ctx: Context) -> Run:
+    return Run(["diagnose", fifo(ctx, "console.log")], 2, "the log is a FIFO (named pipe)", seconds=10)
+
+
+@case
 def export_of_one_100_mb_line(ctx: Context) -> Run:
     head = (ctx.fleet.root / "softlayer-data" / "Acct531277" / "devices.csv").read_text().splitlines()[0]
     path = long_line(ctx, "data/Acct531277/devices.csv", head + "\n")

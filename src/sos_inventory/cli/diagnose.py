@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sos_inventory.config.files import TOKEN, read_text
+from sos_inventory.config.files import LOG, TOKEN, open_regular, read_text
 from sos_inventory.config.knowledge import load_knowledge
 from sos_inventory.diagnose.jenkins import Jenkins
 from sos_inventory.diagnose.logs import Diagnosis, diagnose_blocks, read_blocks
@@ -98,8 +98,10 @@ def _is_url(source: str) -> bool:
 
 def _file_blocks(path: Path) -> Iterator[bytes]:
     try:
-        with path.open("rb") as stream:
+        with open_regular(path, LOG) as stream:  # a FIFO or /dev/zero given by name: refused (a pipe is -)
             yield from read_blocks(stream)
+    except UnreadableFile as exc:
+        raise DiagnoseError(str(exc) if exc.missing else f"{exc} (a pipe is read as -)") from None
     except OSError as exc:
         raise DiagnoseError(f"{path}: cannot read the log: {exc.strerror or exc}") from None
 

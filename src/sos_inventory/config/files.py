@@ -15,11 +15,23 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from sos_inventory.errors import UnreadableFile
 from sos_inventory.redact import untrusted
 
-__all__ = ["CONFIG", "METRICS", "PLAN", "RULES", "TOKEN", "FileKind", "read_file", "read_text"]
+__all__ = [
+    "CONFIG",
+    "LOG",
+    "METRICS",
+    "PLAN",
+    "RULES",
+    "TOKEN",
+    "FileKind",
+    "open_regular",
+    "read_file",
+    "read_text",
+]
 
 _MB = 1 << 20
 
@@ -59,12 +71,12 @@ def _what_it_is(mode: int) -> str:
     return "a special file"
 
 
-def read_file(path: Path | str, kind: FileKind) -> bytes:
-    """The bytes of the regular file at ``path`` (symlinks followed), at most ``kind.cap`` of them.
+#: A console log given to diagnose by path: streamed (any size), but a regular file (a pipe is ``-``).
+LOG = FileKind("log", 1 << 62)
 
-    UnreadableFile, naming the file and the reason, for a missing or unreadable file, anything
-    that is not a regular file (a FIFO, a device, a folder), and a file over the cap.
-    """
+
+def _open_regular(path: Path | str, kind: FileKind) -> int:
+    """A descriptor of the regular file at ``path``, opened without blocking (a FIFO opens at once)."""
     name = untrusted(str(path), 200)
     try:
         handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -85,6 +97,27 @@ def read_file(path: Path | str, kind: FileKind) -> bytes:
         if info.st_size > kind.cap:
             raise UnreadableFile(_too_large(name, kind))
         os.set_blocking(handle, True)
+    except BaseException:
+        os.close(handle)
+        raise
+    return handle
+
+
+def open_regular(path: Path | str, kind: FileKind) -> BinaryIO:
+    """The regular file at ``path`` opened for reading in binary (a stream: the caller bounds what it
+    keeps); UnreadableFile as :func:`read_file` says."""
+    return os.fdopen(_open_regular(path, kind), "rb")
+
+
+def read_file(path: Path | str, kind: FileKind) -> bytes:
+    """The bytes of the regular file at ``path`` (symlinks followed), at most ``kind.cap`` of them.
+
+    UnreadableFile, naming the file and the reason, for a missing or unreadable file, anything
+    that is not a regular file (a FIFO, a device, a folder), and a file over the cap.
+    """
+    name = untrusted(str(path), 200)
+    handle = _open_regular(path, kind)
+    try:
         chunks: list[bytes] = []
         size = 0
         while chunk := os.read(handle, min(kind.cap + 1 - size, _MB)):
