@@ -95,7 +95,7 @@ def config_is_dev_zero(ctx: Context) -> Run:
     return Run(
         ["validate", "--config", link(ctx, "config.yaml")],
         2,
-        "config is a character device, not a regular file",
+        "cannot read the config: it is a character device, not a regular file",
         seconds=10,
     )
 
@@ -105,7 +105,7 @@ def config_is_a_fifo(ctx: Context) -> Run:
     return Run(
         ["validate", "--config", fifo(ctx, "config.yaml")],
         2,
-        "config is a FIFO (named pipe), not a regular file",
+        "cannot read the config: it is a FIFO (named pipe), not a regular file",
         seconds=10,
     )
 
@@ -124,23 +124,35 @@ def config_of_one_100_mb_line(ctx: Context) -> Run:
 @case
 def plan_file_is_dev_zero(ctx: Context) -> Run:
     args = ctx.job("update", "--plan", link(ctx, "plan.json"))
-    return Run(args, 3, "plan file is a character device, not a regular file", seconds=10)
+    return Run(args, 3, "cannot read the plan file: it is a character device, not a regular file", seconds=10)
 
 
 @case
 def plan_file_is_a_fifo(ctx: Context) -> Run:
     args = ctx.job("update", "--plan", fifo(ctx, "plan.json"))
-    return Run(args, 3, "plan file is a FIFO (named pipe), not a regular file", seconds=10)
+    return Run(
+        args, 3, "cannot read the plan file: it is a FIFO (named pipe), not a regular file", seconds=10
+    )
 
 
 @case
 def rules_file_is_dev_zero(ctx: Context) -> Run:
-    return Run(diagnose(ctx, link(ctx, "rules.yaml")), 2, "rules file is a character device", seconds=10)
+    return Run(
+        diagnose(ctx, link(ctx, "rules.yaml")),
+        2,
+        "cannot read the rules file: it is a character device",
+        seconds=10,
+    )
 
 
 @case
 def rules_file_is_a_fifo(ctx: Context) -> Run:
-    return Run(diagnose(ctx, fifo(ctx, "rules.yaml")), 2, "rules file is a FIFO (named pipe)", seconds=10)
+    return Run(
+        diagnose(ctx, fifo(ctx, "rules.yaml")),
+        2,
+        "cannot read the rules file: it is a FIFO (named pipe)",
+        seconds=10,
+    )
 
 
 @case
@@ -148,23 +160,34 @@ def metrics_file_is_dev_zero(ctx: Context) -> Run:
     # The previous run's metrics file is read for its last success: a device is not read at all.
     # Read when the run fails (its last success is then the previous one): the inventory is down.
     args = ctx.job("plan", "--metrics-file", link(ctx, "metrics.prom"), url="http://127.0.0.1:9")
-    return Run(args, 4, "the metrics file is a character device, not a regular file", seconds=20)
+    return Run(
+        args, 4, "cannot read the metrics file: it is a character device, not a regular file", seconds=20
+    )
 
 
 @case
 def token_file_is_a_fifo(ctx: Context) -> Run:
     env = ctx.env(SOS_API_TOKEN=None, SOS_API_TOKEN_FILE=fifo(ctx, "token"))
-    return Run(ctx.job("plan"), 2, "token file is a FIFO (named pipe)", env=env, seconds=10)
+    return Run(
+        ctx.job("plan"), 2, "cannot read the token file: it is a FIFO (named pipe)", env=env, seconds=10
+    )
 
 
 @case
 def log_is_dev_zero(ctx: Context) -> Run:
-    return Run(["diagnose", link(ctx, "console.log")], 2, "the log is a character device", seconds=10)
+    return Run(
+        ["diagnose", link(ctx, "console.log")], 2, "cannot read the log: it is a character device", seconds=10
+    )
 
 
 @case
 def log_is_a_fifo(ctx: Context) -> Run:
-    return Run(["diagnose", fifo(ctx, "console.log")], 2, "the log is a FIFO (named pipe)", seconds=10)
+    return Run(
+        ["diagnose", fifo(ctx, "console.log")],
+        2,
+        "cannot read the log: it is a FIFO (named pipe)",
+        seconds=10,
+    )
 
 
 @case

@@ -83,7 +83,9 @@ def _open_regular(path: Path | str, kind: FileKind) -> int:
     except FileNotFoundError:
         raise UnreadableFile(f"{name}: {kind.name} not found", missing=True) from None
     except IsADirectoryError:
-        raise UnreadableFile(f"{name}: the {kind.name} is a folder, not a regular file") from None
+        raise UnreadableFile(
+            f"{name}: cannot read the {kind.name}: it is a folder, not a regular file"
+        ) from None
     except OSError as exc:
         raise UnreadableFile(
             f"{name}: cannot read the {kind.name}: {exc.strerror or type(exc).__name__}"
@@ -92,7 +94,7 @@ def _open_regular(path: Path | str, kind: FileKind) -> int:
         info = os.fstat(handle)
         if not stat.S_ISREG(info.st_mode):
             raise UnreadableFile(
-                f"{name}: the {kind.name} is {_what_it_is(info.st_mode)}, not a regular file; refused"
+                f"{name}: cannot read the {kind.name}: it is {_what_it_is(info.st_mode)}, not a regular file"
             )
         if info.st_size > kind.cap:
             raise UnreadableFile(_too_large(name, kind))
