@@ -67,10 +67,11 @@ def long_line(ctx: Context, name: str, head: str, size: int = 100_000_000) -> Pa
     """``head`` then one line of ``size`` bytes, written a MB at a time (this process stays small:
     the CLI's child is forked from it, and its peak RSS counts what it held)."""
     path = ctx.write(name, head)
-    with path.open("a", encoding="utf-8") as out:
+    chunk = b"a" * (1 << 20)
+    with path.open("ab") as out:
         for _ in range(size >> 20):
-            out.write("a" * (1 << 20))
-        out.write("\n")
+            out.write(chunk)
+        out.write(b"\n")
     return path
 
 
@@ -112,13 +113,8 @@ def config_is_a_fifo(ctx: Context) -> Run:
 
 @case
 def config_of_one_100_mb_line(ctx: Context) -> Run:
-    text = ctx.fleet.config.read_text(encoding="utf-8") + "# " + "a" * 100_000_000 + "\n"
-    return Run(
-        ["validate", "--config", str(ctx.write("config.yaml", text))],
-        2,
-        "the config is larger than",
-        seconds=10,
-    )
+    path = long_line(ctx, "config.yaml", ctx.fleet.config.read_text(encoding="utf-8") + "# ")
+    return Run(["validate", "--config", str(path)], 2, "the config is larger than", seconds=10)
 
 
 @case
