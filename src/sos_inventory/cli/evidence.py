@@ -102,10 +102,13 @@ def _verify(book: LedgerReader, args: argparse.Namespace) -> int:
     if result.intact:
         print(f"ledger intact: {result.rows} rows, chain head {result.head}")
         return ExitCode.OK
-    print(
-        f"ledger NOT intact: row {result.bad_seq} does not match: {result.reason} "
-        f"({result.rows} rows before it verified)",
-    )
+    if result.bad_seq is None:
+        print(f"ledger NOT intact: {result.reason}")
+    else:
+        print(
+            f"ledger NOT intact: row {result.bad_seq} does not match: {result.reason} "
+            f"({result.rows} rows before it verified)",
+        )
     return ExitCode.PROBLEMS
 
 

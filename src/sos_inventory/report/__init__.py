@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sos_inventory.errors import FileProblem, InputError
+from sos_inventory.private import private_folder, private_temp_folder, write_private
 from sos_inventory.redact import redact
 from sos_inventory.report import html, json_report, junit, markdown
 from sos_inventory.report.run import RunReport, iso
@@ -41,16 +42,14 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def save_traceback(error: BaseException, run_id: str, folder: Path | None) -> Path:
-    """Save an internal error's traceback beside the report (or in the temp folder); its path."""
+    """Save an internal error's traceback (mode 0600) beside the report, or else in a new private
+    folder of the temp folder (``mkdtemp``: a name no other user can guess or take first); its path."""
     text = redact("".join(traceback.format_exception(error)))  # a local variable may hold a secret
-    for where in (folder, Path(tempfile.gettempdir())):
-        if where is None:
-            continue
-        path = where / f"traceback-{run_id}.txt"
+    name = f"traceback-{run_id}.txt"
+    for where in (folder, None):
         try:
-            where.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            return path
+            place = private_folder(where) if where is not None else private_temp_folder()
+            return write_private(place / name, text)
         except OSError:
             continue
     return Path("(the traceback could not be saved)")
