@@ -55,6 +55,7 @@ def run_lock(state_dir: Path, *, wait: float = 0.0) -> Iterator[Path]:
         raise StateError(unwritable(f"the lock file {path}", state_dir, exc), action=LOCK_ACTION) from None
     deadline = time.monotonic() + wait
     try:
+        waiting = False
         while True:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -62,6 +63,9 @@ def run_lock(state_dir: Path, *, wait: float = 0.0) -> Iterator[Path]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise LockHeld(str(path), _holder_text(path)) from None
+                if not waiting:
+                    log.info("waiting up to %gs for the lock %s, held by %s", wait, path, _holder_text(path))
+                    waiting = True
                 time.sleep(_POLL)
         handle.seek(0)
         if handle.read().strip():

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sos_inventory.errors import StateError
+from sos_inventory.private import private_file
 from sos_inventory.state.sqlite import audit, reader
 from sos_inventory.state.sqlite.lock import run_lock
 from sos_inventory.state.sqlite.schema import DAMAGED_ACTION, GENESIS, damaged, ledger_path, table_damage
@@ -148,7 +149,12 @@ class SqliteStore:
             return
         if db.execute("SELECT 1 FROM alerts LIMIT 1").fetchone() is None:
             _replace_alerts(db, _read_alerts_file(path))
-        path.rename(path.with_name(ALERTS_FILE + ".migrated"))
+        kept = path.with_name(ALERTS_FILE + ".migrated")
+        path.rename(kept)
+        try:
+            private_file(kept)  # an older version made it 0644
+        except OSError as exc:
+            log.debug("could not make %s private: %s", kept, exc)
         log.info("alert state moved from %s into %s", path, ledger_path(self.state_dir))
 
 
