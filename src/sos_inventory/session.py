@@ -464,15 +464,18 @@ def _recorded(store: StateStore, report: RunReport, clock: Callable[[], datetime
             except StateError as exc:
                 # Every write is recorded (pending) before it is sent; the closing row and the
                 # answers held back for it are what is missing.
-                if all(problem.category != Category.STATE_ERROR for problem in report.failures):
+                missing = (
+                    "every write of this run is in the ledger, but not how the run ended, nor the "
+                    "last answers (those changes read pending there; this report has them); the "
+                    "next run closes it as unfinished"
+                )
+                earlier = [n for n, p in enumerate(report.failures) if p.category == Category.STATE_ERROR]
+                if earlier:  # the refusal that stopped the run: say what it leaves out of the ledger
+                    first = report.failures[earlier[0]]
+                    report.failures[earlier[0]] = replace(first, message=f"{first.message}; {missing}")
+                else:
                     report.failures.append(
-                        Problem(
-                            Category.STATE_ERROR,
-                            f"{exc}: every write of this run is in the ledger, but not how the run "
-                            "ended (the answers this report gives may read pending there); the next "
-                            "run closes it as unfinished",
-                            action_text=exc.action,
-                        )
+                        Problem(Category.STATE_ERROR, f"{exc}: {missing}", action_text=exc.action)
                     )
                 if report.exit_code == ExitCode.OK:
                     report.exit_code = ExitCode.PROBLEMS
