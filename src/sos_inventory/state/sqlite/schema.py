@@ -154,22 +154,30 @@ def _companions(path: Path) -> tuple[Path, Path]:
 
 def _read_only(path: Path) -> sqlite3.Connection:
     uri = path.resolve().as_uri()
-    folder = path.parent
-    if os.access(folder, os.W_OK) or _companions(path)[1].exists():
-        try:
-            connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30)
-            connection.execute("PRAGMA user_version").fetchone()
-            return connection
-        except sqlite3.OperationalError:
-            if os.access(folder, os.W_OK):
-                raise
-            connection.close()
-    # Nothing can be written beside the file: read it as it is on disk. Rows still in a write-ahead
-    # log left there (a run killed on this medium before it was made read-only) are not read.
     wal = _companions(path)[0]
+    folder = path.parent
+    try:
+        connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30)
+        connection.execute("PRAGMA user_version").fetchone()
+        return connection
+    except sqlite3.OperationalError:
+        connection.close()
+        # Immutable only where no writer can be at work: read-only media, or a folder nobody
+        # writes into now (a writer keeps its write-ahead log there while it runs).
+        if os.access(folder, os.W_OK) or (wal.exists() and not _read_only_media(folder)):
+            raise
     if wal.exists() and wal.stat().st_size:
+        # A run killed on this medium before it was made read-only: its last rows are in a log
+        # that cannot be read without writing beside it.
         log.warning("%s: the write-ahead log beside it cannot be read on read-only media", path)
     return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=30)
+
+
+def _read_only_media(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 #: What a damaged ledger needs.
