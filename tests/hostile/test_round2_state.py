@@ -165,6 +165,23 @@ def update_on_a_ledger_missing_a_column(ctx: Context) -> Run:
     )
 
 
+@case
+def runs_limit_beyond_sqlite(ctx: Context) -> Run:
+    return Run(evidence("runs", ledger(ctx), "--limit", "1" + "0" * 29), 2, "is not between 1 and 1000000")
+
+
+@case
+def export_since_the_first_instant_east_of_utc(ctx: Context) -> Run:
+    args = evidence("audit export", ledger(ctx), "--since", "0001-01-01T00:00:00+14:00")
+    return Run(args, 2, "is not a date in UTC's range")
+
+
+@case
+def export_since_the_last_instant_west_of_utc(ctx: Context) -> Run:
+    args = evidence("audit export", ledger(ctx), "--since", "9999-12-31T23:59:59-14:00")
+    return Run(args, 2, "is not a date in UTC's range")
+
+
 # --- --wait-lock that would wait for ever ------------------------------------------------------
 
 

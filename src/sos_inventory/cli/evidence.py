@@ -7,12 +7,13 @@ import csv
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sos_inventory.cli.common import add_state_dir
 from sos_inventory.errors import StateError
 from sos_inventory.model import ExitCode
+from sos_inventory.redact import untrusted
 from sos_inventory.state import open_store
 from sos_inventory.state.sqlite.schema import COLUMNS
 from sos_inventory.state.store import FieldChange, LedgerReader
@@ -116,9 +117,10 @@ def _export(book: LedgerReader, args: argparse.Namespace) -> int:
     since: datetime | None = None
     if args.since:
         try:
-            since = parse_timestamp(args.since)
-        except ValueError:
-            print(f"error: --since {args.since!r} is not a date (e.g. 2026-11-01)", file=sys.stderr)
+            since = parse_timestamp(args.since).astimezone(UTC)  # in UTC, as the ledger's times
+        except (ValueError, OverflowError):
+            shown = untrusted(args.since, 40)
+            print(f"error: --since {shown!r} is not a date in UTC's range (e.g. 2026-11-01)", file=sys.stderr)
             return ExitCode.USAGE
     rows = book.export_rows(since)
     out = sys.stdout
@@ -132,6 +134,17 @@ def _export(book: LedgerReader, args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _limit(text: str) -> int:
+    """``--limit``: a count SQLite can take (a usage error otherwise, never a traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{untrusted(text, 40)!r} is not a whole number") from None
+    if not 1 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"{untrusted(text, 40)} is not between 1 and 1000000")
+    return value
+
+
 def register_runs(commands: Any) -> None:
     """Add ``runs`` to the main parser's sub-commands."""
     runs = commands.add_parser(
@@ -142,7 +155,7 @@ def register_runs(commands: Any) -> None:
         epilog="example:\n  sos-inventory runs --limit 10 --state-dir .sos-inventory",
         formatter_class=_RAW,
     )
-    runs.add_argument("--limit", type=int, default=20, metavar="N", help="at most N runs (default 20)")
+    runs.add_argument("--limit", type=_limit, default=20, metavar="N", help="at most N runs (default 20)")
     runs.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     add_state_dir(runs)
     runs.set_defaults(func=_with_ledger(_runs))
