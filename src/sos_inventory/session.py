@@ -22,7 +22,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,8 +55,9 @@ from sos_inventory.model import (
     new_run_id,
     no_progress,
 )
+from sos_inventory.private import write_private
 from sos_inventory.redact import untrusted
-from sos_inventory.report import check_report_dir, save_traceback, write_atomically
+from sos_inventory.report import check_report_dir, save_traceback
 from sos_inventory.report.run import RunReport, iso
 from sos_inventory.runbook import UPDATE_FAILED, problem_of
 from sos_inventory.state import open_store
@@ -265,10 +266,15 @@ def _run(
         else:
             # How the run ended is settled inside the lock and the ledger: the ledger's finish
             # row says so before the next run may start.
-            with (
-                store.lock(report.c_codes, wait=request.wait_lock),
-                _recorded(store, report, request.clock) as recorder,
-            ):
+            with ExitStack() as held:
+                try:
+                    held.enter_context(store.lock(report.c_codes, wait=request.wait_lock))
+                except (LockHeld, Interrupted):
+                    # The report folder may be the holder's (the same job's): a run that never held
+                    # the lock writes no report there, whatever stopped it.
+                    report.report_dir = None
+                    raise
+                recorder = held.enter_context(_recorded(store, report, request.clock))
                 _ended(report, lambda: _conclude(report, work(replace(options, record=recorder))))
     if request.plan_out is not None and report.plan is not None and report.exit_code in DONE:
         _save_plan(request.plan_out, report, inputs)
@@ -400,6 +406,8 @@ def _stopped(report: RunReport, stopped: SosInventoryError) -> int:
         progress = (
             f"{counts['applied']} applied, {counts['failed']} failed, {report.not_attempted()} not attempted"
         )
+        if counts["unknown"]:
+            progress += f", {counts['unknown']} unknown (sent, no answer: they may have landed)"
     report.stopped = f"{stopped}: {progress}"
     if isinstance(stopped, Interrupted):
         # Not a failure of the job or of the inventory: an operator or Jenkins asked it to stop.
@@ -409,7 +417,8 @@ def _stopped(report: RunReport, stopped: SosInventoryError) -> int:
         )
         return 128 + stopped.signal_number
     report.failures.append(_stop_problem(stopped, progress))
-    return ExitCode.UNREACHABLE
+    # The state folder needs a human (exit 3, as when it refuses before the first write).
+    return ExitCode.REFUSED if isinstance(stopped, StateError) else ExitCode.UNREACHABLE
 
 
 def _stop_problem(stopped: SosInventoryError, progress: str) -> Problem:
@@ -425,6 +434,9 @@ def _stop_problem(stopped: SosInventoryError, progress: str) -> Problem:
             "passing, raise --deadline (and the Jenkinsfile's timeout) or --concurrency, or ask in "
             "#sos-api whether the API has become slow.",
         )
+    if isinstance(stopped, StateError):  # the ledger refused a row: no write after it
+        base = problem_of(stopped)  # "...; the run stopped before its next write (...)"
+        return replace(base, message=f"{base.message}: {progress}")
     cause = stopped.cause if isinstance(stopped, RunStopped) else None
     if cause is not None:
         base = problem_of(cause)
@@ -489,15 +501,21 @@ def _recorded(store: StateStore, report: RunReport, clock: Callable[[], datetime
                 report.ledger_head = book.head
                 log.info("ledger: run %s recorded, chain head %s", run_id, book.head)
             except StateError as exc:
-                # The writes are recorded change by change; only the closing row is missing.
-                report.failures.append(
-                    Problem(
-                        Category.STATE_ERROR,
-                        f"{exc}: every change of this run is recorded, but not how the run ended; "
-                        "the next run closes it as unfinished",
-                        action_text=exc.action,
-                    )
+                # Every write is recorded (pending) before it is sent; the closing row and the
+                # answers held back for it are what is missing.
+                missing = (
+                    "every write of this run is in the ledger, but not how the run ended, nor the "
+                    "last answers (those changes read pending there; this report has them); the "
+                    "next run closes it as unfinished"
                 )
+                earlier = [n for n, p in enumerate(report.failures) if p.category == Category.STATE_ERROR]
+                if earlier:  # the refusal that stopped the run: say what it leaves out of the ledger
+                    first = report.failures[earlier[0]]
+                    report.failures[earlier[0]] = replace(first, message=f"{first.message}; {missing}")
+                else:
+                    report.failures.append(
+                        Problem(Category.STATE_ERROR, f"{exc}: {missing}", action_text=exc.action)
+                    )
                 if report.exit_code == ExitCode.OK:
                     report.exit_code = ExitCode.PROBLEMS
 
@@ -583,7 +601,7 @@ def _save_plan(path: Path, report: RunReport, inputs: list[Path]) -> None:
         inputs=inputs,
     )
     try:
-        write_atomically(path, json.dumps(document, indent=2) + "\n")
+        write_private(path, json.dumps(document, indent=2) + "\n")
     except OSError as exc:
         report.failures.append(
             problem_of(ConfigError(f"--out {path}: cannot write the plan: {exc.strerror or exc}"))

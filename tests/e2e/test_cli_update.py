@@ -53,6 +53,7 @@ def test_update_brings_every_record_to_the_state_the_spec_defines(fleet: Fleet) 
         "applied": 11,
         "failed": 0,
         "not_attempted": 0,
+        "unknown": 0,
         "not_in_inventory": 1,
         "ambiguous": 1,
         "unowned": 1,

@@ -38,3 +38,19 @@ def test_an_alert_that_could_not_be_posted_is_posted_by_the_next_run() -> None:
     state = next_state({}, [DOWN_ALC], [], T0)  # the webhook failed: nothing sent
     assert [e.kind for e in events] == ["alert"] and "last_sent" not in state["sos_api_error/ALC"]
     assert [e.kind for e in alert_events(state, [DOWN_ALC], T0 + timedelta(minutes=5))] == ["alert"]
+
+
+def test_a_last_sent_without_an_offset_is_utc_and_one_to_come_or_unreadable_reminds_now() -> None:
+    open_since = {"since": "2026-11-01T00:00:00Z"}
+    for last_sent, due in (
+        ("2026-11-27T11:00:00", False),  # naive: UTC, an hour ago
+        ("2026-11-26T11:00:00", True),  # naive: UTC, a day and an hour ago
+        ("9999-12-31T23:59:59Z", True),  # a time to come would silence the reminders for ever
+        ("2026-11-27T12:00:01Z", True),
+        ("not a time", True),
+    ):
+        state = {"sos_api_error/ALC": {**open_since, "last_sent": last_sent}}
+        said, after = _run(state, [DOWN_ALC], T0)
+        assert said == (["reminder sos_api_error/ALC"] if due else []), last_sent
+        if due:
+            assert after["sos_api_error/ALC"]["last_sent"] == "2026-11-27T12:00:00Z"

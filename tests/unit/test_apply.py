@@ -11,6 +11,7 @@ from sos_inventory.errors import (
     SosAuthError,
     SosConnectError,
     SosRejected,
+    StateError,
 )
 from sos_inventory.model import Change, ServerRecord
 from sos_inventory.sync.apply import ApplyResult, apply_changes
@@ -160,3 +161,52 @@ def test_eight_requests_are_in_flight_unless_told_otherwise() -> None:
 
     apply(changes(20), update)
     assert most == 8  # the README's default for --concurrency
+
+
+class RefusingLedger:
+    """A recorder whose ledger refuses the ``refuse_at``-th pending row (a full disk)."""
+
+    def __init__(self, refuse_at: int) -> None:
+        self.refuse_at = refuse_at
+        self.pending_rows: list[str] = []
+        self.answers: dict[int, str] = {}
+
+    def pending(self, change: Change) -> int:
+        if len(self.pending_rows) + 1 == self.refuse_at:
+            raise StateError("the ledger cannot be written: database or disk is full")
+        self.pending_rows.append(change.unid)
+        return len(self.pending_rows)
+
+    def settled(self, token: int, change: Change, outcome: str, error: str | None = None) -> None:
+        self.answers[token] = outcome
+
+
+def test_a_ledger_that_refuses_a_row_stops_the_run_and_keeps_every_answer() -> None:
+    calls: list[str] = []
+    ledger = RefusingLedger(refuse_at=6)
+    result = apply(changes(30), updater({}, calls), concurrency=4, record=ledger)
+    assert isinstance(result.stopped_by, StateError)
+    # No request without its row, none after the refusal; every answer is in the outcomes.
+    assert calls == ledger.pending_rows and len(calls) == 5
+    assert {o.change.unid for o in result.outcomes if o.outcome == "applied"} == set(calls)
+    assert result.count("not_attempted") == 25 and result.count("unknown") == 0
+
+
+def test_writes_cancelled_in_flight_are_unknown_not_unattempted() -> None:
+    started = asyncio.Event()
+
+    async def hang(change: Change) -> ServerRecord:
+        started.set()
+        await asyncio.sleep(60)
+        raise AssertionError("not reached")
+
+    async def cancelled() -> ApplyResult:
+        task = asyncio.ensure_future(apply_changes(changes(10), hang, concurrency=3))
+        await started.wait()
+        await asyncio.sleep(0)  # the other workers reach their requests too
+        task.cancel()
+        return await task
+
+    result = asyncio.run(cancelled())
+    assert isinstance(result.stopped_by, RunStopped)
+    assert result.count("unknown") == 3 and result.count("not_attempted") == 7

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2] / "src" / "sos_inventory"
 
 # Lowest first. A unit may import from its own floor only when the floor is the ground's.
 FLOORS: list[set[str]] = [
-    {"model", "errors", "redact", "outbound"},
+    {"model", "errors", "redact", "outbound", "private"},
     {"interrupts", "runbook"},
     {"config"},
     {"state"},

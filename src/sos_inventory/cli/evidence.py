@@ -7,7 +7,7 @@ import csv
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sos_inventory.cli.common import add_state_dir, whole_number
@@ -111,10 +111,13 @@ def _verify(book: LedgerReader, args: argparse.Namespace) -> int:
     if result.intact:
         print(f"ledger intact: {result.rows} rows, chain head {result.head}")
         return ExitCode.OK
-    print(
-        f"ledger NOT intact: row {result.bad_seq} does not match: {result.reason} "
-        f"({result.rows} rows before it verified)",
-    )
+    if result.bad_seq is None:
+        print(f"ledger NOT intact: {result.reason}")
+    else:
+        print(
+            f"ledger NOT intact: row {result.bad_seq} does not match: {result.reason} "
+            f"({result.rows} rows before it verified)",
+        )
     return ExitCode.PROBLEMS
 
 
@@ -122,7 +125,7 @@ def _export(book: LedgerReader, args: argparse.Namespace) -> int:
     since: datetime | None = None
     if args.since:
         try:
-            since = parse_timestamp(args.since)
+            since = parse_timestamp(args.since).astimezone(UTC)  # in UTC, as the ledger's times
         except (ValueError, OverflowError):  # OverflowError: 0001-01-01T00:00+14:00 is before year 1 in UTC
             print(
                 f"error: --since {untrusted(repr(args.since), 80)} is not a date or date-time between years 1 "

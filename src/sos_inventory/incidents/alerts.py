@@ -115,7 +115,7 @@ def alert_events(
         known = state.get(key)
         if known is None or not known.get("last_sent"):
             events.append(AlertEvent("alert", key, problem, (known or {}).get("since", stamp)))
-        elif now - _parse(known["last_sent"]) >= REMIND_EVERY:
+        elif _remind(known["last_sent"], now):
             events.append(AlertEvent("reminder", key, problem, known.get("since", stamp)))
     events.extend(
         AlertEvent("resolved", key, None, known.get("since", ""))
@@ -160,11 +160,27 @@ def event_text(event: AlertEvent, *, build_url: str | None, exit_code: int, summ
     return text
 
 
-def _parse(text: str) -> datetime:
+def _remind(last_sent: str, now: datetime) -> bool:
+    """Whether an open failure last posted at ``last_sent`` is due a reminder at ``now``.
+
+    The state is a file on disk, so its times are read as untrusted: one without an offset is
+    taken as UTC (the job writes UTC); one that cannot be read, or that lies after ``now`` (a clock
+    that was wrong, a hand-edited 9999), would silence the reminders for as long as it lasts, so
+    the reminder is due at once (and the state then holds this run's time).
+    """
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return datetime.min.replace(tzinfo=UTC)
+        sent = datetime.fromisoformat(last_sent.replace("Z", "+00:00"))
+    except (ValueError, TypeError, AttributeError):
+        return True
+    if sent.tzinfo is None:
+        sent = sent.replace(tzinfo=UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    try:
+        since = now - sent
+    except OverflowError:
+        return True
+    return since >= REMIND_EVERY or since < timedelta(0)
 
 
 def notify(

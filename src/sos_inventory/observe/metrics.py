@@ -15,13 +15,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
-from prometheus_client.exposition import pushadd_to_gateway, write_to_textfile
+from prometheus_client.exposition import generate_latest, pushadd_to_gateway
 from prometheus_client.parser import text_string_to_metric_families
 
 from sos_inventory.config.files import METRICS, read_text
 from sos_inventory.errors import OutboundError, StateError, UnreadableFile
 from sos_inventory.model import Category
 from sos_inventory.outbound import SEND_TIMEOUT, Deadline, send, shown
+from sos_inventory.private import write_private
 from sos_inventory.report.run import RunReport
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,8 @@ def _changes(report: RunReport) -> Mapping[tuple[str, str, str], int]:
 def write_file(registry: CollectorRegistry, path: Path) -> bool:
     """Write the textfile atomically (a scrape never reads half of it); False, logged, on failure."""
     try:
-        write_to_textfile(str(path), registry)
+        # 0600, like everything the job keeps: a textfile collector reads it as the job's user.
+        write_private(path, generate_latest(registry))
     except OSError as exc:
         log.warning("metrics: could not write %s: %s", path, exc)
         return False

@@ -13,11 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sos_inventory.errors import FileProblem, InputError
+from sos_inventory.private import private_folder, private_temp_folder, write_private
 from sos_inventory.redact import redact
 from sos_inventory.report import html, json_report, junit, markdown
 from sos_inventory.report.run import RunReport, iso
 
-__all__ = ["RunReport", "check_report_dir", "iso", "save_traceback", "write_atomically", "write_reports"]
+__all__ = ["RunReport", "check_report_dir", "iso", "save_traceback", "write_reports"]
 
 RENDERERS: dict[str, Callable[[RunReport], str]] = {
     "report.json": json_report.render,
@@ -27,32 +28,15 @@ RENDERERS: dict[str, Callable[[RunReport], str]] = {
 }
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a new file beside it, renamed over it: a reader never sees
-    half a file, and a symlink at ``path`` is replaced, never followed (its target stays as it is)."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def save_traceback(error: BaseException, run_id: str, folder: Path | None) -> Path:
-    """Save an internal error's traceback beside the report (or in the temp folder); its path."""
+    """Save an internal error's traceback (mode 0600) beside the report, or else in a new private
+    folder of the temp folder (``mkdtemp``: a name no other user can guess or take first); its path."""
     text = redact("".join(traceback.format_exception(error)))  # a local variable may hold a secret
-    for where in (folder, Path(tempfile.gettempdir())):
-        if where is None:
-            continue
-        path = where / f"traceback-{run_id}.txt"
+    name = f"traceback-{run_id}.txt"
+    for where in (folder, None):
         try:
-            where.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            return path
+            place = private_folder(where) if where is not None else private_temp_folder()
+            return write_private(place / name, text)
         except OSError:
             continue
     return Path("(the traceback could not be saved)")
@@ -94,6 +78,6 @@ def write_reports(report: RunReport, folder: Path) -> list[Path]:
     written = []
     for name, render in RENDERERS.items():
         path = folder / name
-        write_atomically(path, redact(render(report)))
+        write_private(path, redact(render(report)))
         written.append(path)
     return written

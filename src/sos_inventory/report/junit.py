@@ -41,6 +41,13 @@ def render(report: RunReport) -> str:
                 case, "skipped", message=f"not attempted: {report.stopped or 'the run stopped first'}"
             )
             skipped += 1
+        elif outcome.outcome == "unknown":
+            ET.SubElement(
+                case,
+                "failure",
+                message="unknown: the request was sent and its answer never came; it may have landed",
+            )
+            failures += 1
         elif outcome.outcome == "stale":
             ET.SubElement(case, "skipped", message="not applied: the record changed since the plan was made")
             skipped += 1

@@ -75,6 +75,10 @@ class RunReport:
         """Changes never attempted (the run stopped first, or did not apply)."""
         return sum(1 for o in self.outcomes if o.outcome in ("planned", "not_attempted"))
 
+    def sent(self) -> int:
+        """Changes whose request was sent (applied, failed, or unknown: they may have landed)."""
+        return sum(1 for o in self.outcomes if o.outcome in ("applied", "failed", "unknown"))
+
     def set_plan(self, plan: Plan) -> None:
         self.plan = plan
         self.outcomes = planned(plan.changes)
@@ -117,6 +121,7 @@ class RunReport:
                 "applied",
                 "failed",
                 "not_attempted",
+                "unknown",
                 "not_in_inventory",
                 "ambiguous",
                 "unowned",
@@ -126,7 +131,7 @@ class RunReport:
         )
         if self.plan is not None:
             counts.update(self.plan.counts())
-        for outcome in ("applied", "failed", "not_attempted", "stale"):
+        for outcome in ("applied", "failed", "not_attempted", "stale", "unknown"):
             counts[outcome] = sum(1 for o in self.outcomes if o.outcome == outcome)
         return counts
 
@@ -134,6 +139,8 @@ class RunReport:
         """How the run ended, in a few words, and why (the first lines of every human report)."""
         code, c = self.exit_code, self.counts()
         done = f"{c['applied']} applied, {c['failed']} failed, {c['not_attempted']} not attempted"
+        if c["unknown"]:
+            done += f", {c['unknown']} unknown (sent, no answer: they may have landed)"
         if code in (ExitCode.OK, ExitCode.PROBLEMS) and self.command == "plan":
             more = f"; {len(self.problems())} problem(s) need a human" if code == ExitCode.PROBLEMS else ""
             return "Plan computed, nothing written", f"{c['changes']} change(s) to make{more}."
@@ -152,6 +159,8 @@ class RunReport:
             return "Done, but some machines need a human", why
         if code == ExitCode.USAGE:
             return "Not started: usage or configuration error", self._first_failure("nothing was done")
+        if code == ExitCode.REFUSED and self.sent():
+            return "Stopped early", self.stopped or self._first_failure(done)
         if code == ExitCode.REFUSED:
             return "Refused before any write", self._first_failure("nothing was written")
         if code == ExitCode.UNREACHABLE:

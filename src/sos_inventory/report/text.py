@@ -52,6 +52,8 @@ def summary_line(report: RunReport) -> str:
         applied = f"{c['changes']} change(s): {c['applied']} applied, {c['failed']} failed"
         if c["not_attempted"]:
             applied += f", {c['not_attempted']} not attempted"
+        if c["unknown"]:
+            applied += f", {c['unknown']} unknown"
         parts.append(applied)
     else:
         parts.append(f"{c['changes']} change(s) planned")

@@ -98,11 +98,11 @@ class Verification:
     rows: int
     head: str
     bad_seq: int | None = None  # the first row that does not match
-    reason: str = ""
+    reason: str = ""  # why it does not (a reason without a row: the table itself is not the ledger's)
 
     @property
     def intact(self) -> bool:
-        return self.bad_seq is None
+        return self.bad_seq is None and not self.reason
 
 
 #: (c_code, unid, field): the key of the writes drift.review reads.

@@ -23,6 +23,7 @@ from sos_inventory.errors import (
     SosInventoryError,
     SosProtocolError,
     SosTlsError,
+    StateError,
     is_transient,
 )
 from sos_inventory.model import Change, Progress, ServerRecord, no_progress
@@ -30,8 +31,10 @@ from sos_inventory.model import Change, Progress, ServerRecord, no_progress
 log = logging.getLogger(__name__)
 
 #: README, Reports; ``planned`` only in a plan that was not (yet) applied; ``stale``: a reviewed plan's
-#: change whose record no longer held its before values (README, Evidence).
-OutcomeKind = Literal["planned", "applied", "failed", "not_attempted", "stale"]
+#: change whose record no longer held its before values (README, Evidence); ``unknown``: a change whose
+#: request was sent (its pending row written) and whose answer the run never had (cancelled in
+#: flight): it may have landed, and the ledger holds it as pending.
+OutcomeKind = Literal["planned", "applied", "failed", "not_attempted", "stale", "unknown"]
 Updater = Callable[[Change], Awaitable[ServerRecord]]
 StopCheck = Callable[[], RunStopped | None]
 
@@ -43,7 +46,8 @@ class Recorder(Protocol):
     """Evidence of each request: told before it is sent and after its answer (the ledger)."""
 
     def pending(self, change: Change) -> int:
-        """Record the change as about to be sent; a token for ``settled``. Raising stops the write."""
+        """Record the change as about to be sent; a token for ``settled``. StateError stops the run
+        before this write: no request is sent without its record."""
         ...
 
     def settled(self, token: int, change: Change, outcome: str, error: str | None = None) -> None:
@@ -73,7 +77,7 @@ class ApplyResult:
     """Outcomes in plan order, and what stopped the run early, if anything."""
 
     outcomes: list[Outcome] = field(default_factory=list)
-    stopped_by: SosInventoryError | None = None  # SosAuthError, SosTlsError or RunStopped
+    stopped_by: SosInventoryError | None = None  # SosAuthError, SosTlsError, RunStopped or StateError
     second_chance: int = 0  # changes tried again at the end
     recovered: int = 0  # ... of which applied then
 
@@ -129,19 +133,27 @@ class _Applier:
                 if result.stopped_by is not None:
                     return
                 change = self.changes[index]
-                # No write without evidence: a ledger that cannot record this request raises here.
-                token = self.record.pending(change)
+                # No write without evidence: a ledger that cannot record this request stops the run
+                # here, and no later request starts.
+                try:
+                    token = self.record.pending(change)
+                except StateError as exc:
+                    result.stopped_by = result.stopped_by or exc
+                    return
+                before = self.outcomes[index]
+                self.outcomes[index] = Outcome(change, "unknown")  # sent: until its answer comes
                 try:
                     _check_written(change, await self.update(change))
                     self.outcomes[index] = Outcome(change, "applied")
-                    self.record.settled(token, change, "applied")
+                    self._settle(token, change, "applied")
                 except (SosAuthError, SosTlsError) as exc:
                     self.outcomes[index] = Outcome(change, "failed", exc)
-                    self.record.settled(token, change, "failed", str(exc))
+                    self._settle(token, change, "failed", str(exc))
                     result.stopped_by = exc
                     return
-                except RunStopped as exc:
-                    self.record.settled(token, change, "not_attempted", str(exc))
+                except RunStopped as exc:  # raised before the request was sent
+                    self.outcomes[index] = before
+                    self._settle(token, change, "not_attempted", str(exc))
                     result.stopped_by = result.stopped_by or exc
                     return
                 except SosError as exc:
@@ -154,11 +166,19 @@ class _Applier:
                         extra={"c_code": change.c_code, "hostname": change.hostname, "unid": change.unid},
                     )
                     self.outcomes[index] = Outcome(change, "failed", exc)
-                    self.record.settled(token, change, "failed", str(exc))
+                    self._settle(token, change, "failed", str(exc))
                 done += 1
                 self.progress(phase, done, len(indices))
 
         await asyncio.gather(*(worker() for _ in range(max(1, min(self.concurrency, len(indices))))))
+
+    def _settle(self, token: int, change: Change, outcome: str, error: str | None = None) -> None:
+        """Record an answer; a ledger that cannot take it stops the run (the answer stays in the
+        outcomes: the report has it, the ledger holds the change as pending)."""
+        try:
+            self.record.settled(token, change, outcome, error)
+        except StateError as exc:
+            self.result.stopped_by = self.result.stopped_by or exc
 
 
 async def apply_changes(
@@ -179,14 +199,26 @@ async def apply_changes(
     applier = _Applier(
         changes, update, concurrency, stop, result, planned(changes), progress, record or _NoRecord()
     )
-    await applier.run(range(len(changes)), APPLYING)
+    try:
+        await applier.run(range(len(changes)), APPLYING)
+    except asyncio.CancelledError:
+        # A second signal cancels the writes in flight: they may have landed (``unknown``), and the
+        # result must say so rather than be lost with the task.
+        result.stopped_by = result.stopped_by or stop() or RunStopped("the writes in flight were cancelled")
+        result.outcomes = not_attempted(applier.outcomes)
+        return result
     outcomes = applier.outcomes
     retry = [i for i, o in enumerate(outcomes) if o.outcome == "failed" and o.error and is_transient(o.error)]
     if second_chance and retry and result.stopped_by is None:
         log.info("second chance for %d change(s) that failed transiently", len(retry))
         result.second_chance = len(retry)
         # A change this pass does not reach (the run stopped) keeps its first failure.
-        await applier.run(retry, SECOND_CHANCE)
+        try:
+            await applier.run(retry, SECOND_CHANCE)
+        except asyncio.CancelledError:
+            result.stopped_by = (
+                result.stopped_by or stop() or RunStopped("the writes in flight were cancelled")
+            )
         result.recovered = sum(1 for i in retry if outcomes[i].outcome == "applied")
     result.outcomes = not_attempted(outcomes)
     return result

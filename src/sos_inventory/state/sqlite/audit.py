@@ -8,7 +8,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sos_inventory.state.sqlite.schema import COLUMNS, GENESIS, SORTED_COLUMNS, chain_hash
+from sos_inventory.state.sqlite.schema import (
+    COLUMNS,
+    GENESIS,
+    SORTED_COLUMNS,
+    chain_hash,
+    shown_hash,
+    stored_hash,
+    table_damage,
+)
 from sos_inventory.state.store import Verification
 
 
@@ -19,6 +27,9 @@ def verify(db: sqlite3.Connection) -> Verification:
     here); a row whose hash does not match that text is checked again with
     :func:`canonical` itself, so an encoding difference can never pass for an edit.
     """
+    damage = table_damage(db)
+    if damage is not None:
+        return Verification(0, GENESIS, None, f"the ledger table is not the ledger's: {damage}")
     cursor = db.cursor()
     cursor.row_factory = None  # plain tuples: (seq, SQLite's JSON, hash, the columns...)
     columns = ", ".join(SORTED_COLUMNS)
@@ -31,8 +42,13 @@ def verify(db: sqlite3.Connection) -> Verification:
     sha256 = hashlib.sha256
     for seq, text, stored, *values in rows:
         if seq != expected:
+            if not isinstance(seq, int):
+                return Verification(count, head, expected, f"row {expected} is numbered {seq!r}")
             return Verification(count, head, seq, f"row {expected} is missing (rows are numbered from 1)")
-        want = bytes(stored).hex()
+        want = stored_hash(stored)
+        if want is None:
+            shown = "NULL" if stored is None else f"{type(stored).__name__} {str(stored)[:40]!r}"
+            return Verification(count, head, seq, f"its hash is not the 32 bytes the ledger writes: {shown}")
         computed = sha256((head + text).encode("utf-8")).hexdigest() if text is not None else ""
         if computed != want:
             computed = chain_hash(head, dict(zip(SORTED_COLUMNS, values, strict=True)))
@@ -52,4 +68,5 @@ def export_rows(db: sqlite3.Connection, since: datetime | None = None) -> Iterat
         query += " WHERE time >= ?"
         params = (since.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),)
     for row in db.execute(query + " ORDER BY seq", params):
-        yield {**dict(zip(COLUMNS, row[: len(COLUMNS)], strict=True)), "hash": bytes(row[len(COLUMNS)]).hex()}
+        # A hash that is not one the ledger writes is exported as it is: `audit verify` names its row.
+        yield {**dict(zip(COLUMNS, row[: len(COLUMNS)], strict=True)), "hash": shown_hash(row[len(COLUMNS)])}

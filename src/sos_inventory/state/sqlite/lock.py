@@ -19,13 +19,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
-from sos_inventory.errors import ConfigError, LockHeld
+from sos_inventory.errors import LockHeld, StateError
+from sos_inventory.private import private_file, private_folder
+from sos_inventory.state.disk import unwritable
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "update.lock"
 _POLL = 0.2
+LOCK_ACTION = (
+    "Make --state-dir a folder the job can write, with free disk space (it keeps the run lock and "
+    "the ledger there), then rerun; nothing was written."
+)
 
 
 def _holder_text(path: Path) -> str:
@@ -38,18 +45,17 @@ def _holder_text(path: Path) -> str:
 
 @contextmanager
 def run_lock(state_dir: Path, *, wait: float = 0.0) -> Iterator[Path]:
-    """Hold the state directory's lock for the block; raise LockHeld if another run keeps it."""
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        handle = (state_dir / LOCK_NAME).open("a+", encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"--state-dir {state_dir}: cannot create the lock file: {exc.strerror or exc}",
-            action="Point --state-dir at a folder the job can write (it keeps the run lock there).",
-        ) from None
+    """Hold the state directory's lock for the block; raise LockHeld if another run keeps it, and
+    StateError (exit 3, naming the folder and the reason) if the lock file cannot be written."""
     path = state_dir / LOCK_NAME
+    try:
+        private_folder(state_dir)
+        handle = private_file(path).open("a+", encoding="utf-8")
+    except OSError as exc:
+        raise StateError(unwritable(f"the lock file {path}", state_dir, exc), action=LOCK_ACTION) from None
     deadline = time.monotonic() + wait
     try:
+        waiting = False
         while True:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -57,10 +63,33 @@ def run_lock(state_dir: Path, *, wait: float = 0.0) -> Iterator[Path]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise LockHeld(str(path), _holder_text(path)) from None
+                if not waiting:
+                    log.info("waiting up to %gs for the lock %s, held by %s", wait, path, _holder_text(path))
+                    waiting = True
                 time.sleep(_POLL)
         handle.seek(0)
         if handle.read().strip():
             log.debug("lock taken over from %s (that run has ended)", _holder_text(path))
+        _say_who(handle, path, state_dir)
+        try:
+            yield path
+        finally:
+            try:
+                handle.seek(0)
+                handle.truncate()
+                handle.flush()
+            except OSError as exc:  # the lock is released all the same when the file closes
+                log.warning("could not clear %s: %s", path, exc)
+    finally:
+        try:
+            handle.close()  # releases the flock
+        except OSError as exc:
+            log.debug("closing %s: %s", path, exc)
+
+
+def _say_who(handle: TextIO, path: Path, state_dir: Path) -> None:
+    """Write the holder's pid, host and start into the lock file (a full disk: StateError)."""
+    try:
         handle.seek(0)
         handle.truncate()
         handle.write(
@@ -73,11 +102,5 @@ def run_lock(state_dir: Path, *, wait: float = 0.0) -> Iterator[Path]:
             )
         )
         handle.flush()
-        try:
-            yield path
-        finally:
-            handle.seek(0)
-            handle.truncate()
-            handle.flush()
-    finally:
-        handle.close()  # releases the flock
+    except OSError as exc:
+        raise StateError(unwritable(f"the lock file {path}", state_dir, exc), action=LOCK_ACTION) from None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import sqlite3
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -11,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from sos_inventory.errors import StateError
+from sos_inventory.private import private_file
+
+log = logging.getLogger(__name__)
 
 LEDGER_NAME = "ledger.db"
 
@@ -123,16 +128,22 @@ VERSION = len(MIGRATIONS)
 
 
 def connect(path: Path, *, write: bool) -> sqlite3.Connection:
-    """A connection to the database (``write``: its schema brought to this version first).
+    """A connection to the database (``write``: its schema brought to this version first, the file
+    made private). A reader opens it read-only (``mode=ro``), and as immutable when its folder
+    cannot be written (read-only media, an archive copy): SQLite then needs no ``-shm`` file.
 
-    StateError when the database was made by a newer version of the tool: its rows may mean
-    what this version cannot know, and writing there could break them."""
+    StateError when the database was made by a newer version of the tool (its rows may mean
+    what this version cannot know, and writing there could break them), or when its table is not
+    the ledger's (a column missing or added: see :func:`table_damage`)."""
     if write:
+        for name in (path, *_companions(path)):  # the ledger and SQLite's files beside it
+            if name == path or name.exists():
+                private_file(name)
         connection = sqlite3.connect(path, isolation_level=None, timeout=30)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
     else:
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        connection = _read_only(path)
     try:
         version = int(connection.execute("PRAGMA user_version").fetchone()[0])
         if version > VERSION:
@@ -146,6 +157,8 @@ def connect(path: Path, *, write: bool) -> sqlite3.Connection:
             _add_columns(connection, ADDED_COLUMNS.get(number, ()))
             # All of a step or none: a reader never sees half a schema.
             connection.executescript(f"BEGIN;{MIGRATIONS[number - 1]}PRAGMA user_version = {number};COMMIT;")
+        if write and (damage := table_damage(connection)):
+            raise StateError(damaged(path, damage), action=DAMAGED_ACTION)
     except BaseException:
         connection.close()
         raise
@@ -179,6 +192,79 @@ def inventory_column(db: sqlite3.Connection) -> str:
     """The SQL of a run row's inventory: the column of version 3, or its expression in a ledger
     read (read-only) before a writer migrated it."""
     return "inventory" if "inventory" in _columns(db) else f"({RUN_INVENTORY})"
+
+
+def _companions(path: Path) -> tuple[Path, Path]:
+    return path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    uri = path.resolve().as_uri()
+    wal = _companions(path)[0]
+    folder = path.parent
+    try:
+        connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30)
+        connection.execute("PRAGMA user_version").fetchone()
+        return connection
+    except sqlite3.OperationalError:
+        connection.close()
+        # Immutable only where no writer can be at work: read-only media, or a folder nobody
+        # writes into now (a writer keeps its write-ahead log there while it runs).
+        if os.access(folder, os.W_OK) or (wal.exists() and not _read_only_media(folder)):
+            raise
+    if wal.exists() and wal.stat().st_size:
+        # A run killed on this medium before it was made read-only: its last rows are in a log
+        # that cannot be read without writing beside it.
+        log.warning("%s: the write-ahead log beside it cannot be read on read-only media", path)
+    return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=30)
+
+
+def _read_only_media(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+#: What a damaged ledger needs.
+DAMAGED_ACTION = (
+    "Treat it as evidence tampered with: keep a copy, run `sos-inventory audit verify` on it, and "
+    "restore the ledger from a backup; the job writes nothing with a ledger it cannot trust."
+)
+
+
+def damaged(path: Path, damage: str) -> str:
+    return f"the ledger {path} is damaged or was edited: {damage}"
+
+
+def table_damage(db: sqlite3.Connection) -> str | None:
+    """What is wrong with the ledger table's columns (None: they are the ledger's, or no table yet)."""
+    have = [str(row[1]) for row in db.execute("PRAGMA table_info(ledger)")]
+    if not have:
+        return None
+    want = (*COLUMNS, "hash")
+    missing = [name for name in want if name not in have]
+    extra = [name for name in have if name not in want]
+    problems = []
+    if missing:
+        problems.append(f"column(s) {', '.join(missing)} missing")
+    if extra:
+        problems.append(f"column(s) {', '.join(extra)} not the ledger's")
+    return "; ".join(problems) or None
+
+
+def stored_hash(value: object) -> str | None:
+    """A row's stored hash as hex, or None when it is not the 32 bytes the ledger writes."""
+    if isinstance(value, bytes) and len(value) == 32:
+        return value.hex()
+    return None
+
+
+def shown_hash(value: object) -> str | None:
+    """A stored hash as an export shows it: hex, or what is there instead (text, NULL) as it is."""
+    if isinstance(value, bytes):
+        return value.hex()
+    return None if value is None else str(value)
 
 
 def now_text() -> str:

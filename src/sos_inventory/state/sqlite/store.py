@@ -12,16 +12,17 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sos_inventory.errors import StateError
+from sos_inventory.private import private_file
 from sos_inventory.state.sqlite import audit, reader
 from sos_inventory.state.sqlite.lock import run_lock
-from sos_inventory.state.sqlite.schema import ledger_path
+from sos_inventory.state.sqlite.schema import DAMAGED_ACTION, GENESIS, damaged, ledger_path, table_damage
 from sos_inventory.state.sqlite.writer import Ledger
 from sos_inventory.state.store import AlertState, FieldChange, RunSummary, Verification, WriteKey
 
@@ -31,32 +32,65 @@ log = logging.getLogger(__name__)
 ALERTS_FILE = "alerts.json"
 
 
-class SqliteReader:
-    """The ledger read through one read-only connection."""
+T = TypeVar("T")
+#: What reading a row of an edited ledger can raise (a text where a number belongs, a NULL...).
+_UNREADABLE = (sqlite3.Error, TypeError, ValueError, KeyError, IndexError, OverflowError)
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+
+class SqliteReader:
+    """The ledger read through one read-only connection.
+
+    The ledger is evidence, so it is read as a file that may have been edited: a table that is
+    not the ledger's, or a row whose values are not of the ledger's types, is a StateError that
+    says so (and points at ``audit verify``), never a crash. ``verify`` itself reads any table.
+    """
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self.db = db
+        self.path = path
+
+    def _read(self, read: Callable[[], T]) -> T:
+        damage = table_damage(self.db)
+        if damage is not None:
+            raise StateError(damaged(self.path, damage), action=DAMAGED_ACTION)
+        try:
+            return read()
+        except _UNREADABLE as exc:
+            raise self._unreadable(exc) from None
+
+    def _unreadable(self, exc: Exception) -> StateError:
+        return StateError(
+            damaged(self.path, f"a row does not read as the ledger's ({type(exc).__name__}: {exc})"),
+            action=DAMAGED_ACTION,
+        )
 
     def runs(self, limit: int | None = None) -> list[RunSummary]:
-        return reader.runs(self.db, limit)
+        return self._read(lambda: reader.runs(self.db, limit))
 
     def history(self, hostname: str) -> list[FieldChange]:
-        return reader.history(self.db, hostname)
+        return self._read(lambda: reader.history(self.db, hostname))
 
     def run_changes(self, run_id: str) -> list[FieldChange]:
-        return reader.run_changes(self.db, run_id)
+        return self._read(lambda: reader.run_changes(self.db, run_id))
 
     def applied_writes(self, hostnames: Sequence[str], inventory: str) -> dict[WriteKey, list[FieldChange]]:
-        return reader.applied_writes(self.db, hostnames, inventory)
+        return self._read(lambda: reader.applied_writes(self.db, hostnames, inventory))
 
     def last_success(self, codes: Collection[int]) -> datetime | None:
-        return reader.last_success(self.db, codes)
+        return self._read(lambda: reader.last_success(self.db, codes))
 
     def verify(self) -> Verification:
-        return audit.verify(self.db)
+        try:
+            return audit.verify(self.db)
+        except sqlite3.Error as exc:  # a value SQLite itself cannot turn into the row's JSON
+            return Verification(0, GENESIS, None, f"the ledger table cannot be read whole: {exc}")
 
     def export_rows(self, since: datetime | None = None) -> Iterator[dict[str, Any]]:
-        return audit.export_rows(self.db, since)
+        rows = self._read(lambda: audit.export_rows(self.db, since))
+        try:
+            yield from rows  # streamed: a ledger of a million rows is never held whole
+        except _UNREADABLE as exc:
+            raise self._unreadable(exc) from None
 
 
 class SqliteStore:
@@ -83,7 +117,7 @@ class SqliteStore:
     def reader(self) -> Iterator[SqliteReader]:
         db = reader.open_reader(self.state_dir)
         try:
-            yield SqliteReader(db)
+            yield SqliteReader(db, ledger_path(self.state_dir))
         finally:
             db.close()
 
@@ -115,7 +149,12 @@ class SqliteStore:
             return
         if db.execute("SELECT 1 FROM alerts LIMIT 1").fetchone() is None:
             _replace_alerts(db, _read_alerts_file(path))
-        path.rename(path.with_name(ALERTS_FILE + ".migrated"))
+        kept = path.with_name(ALERTS_FILE + ".migrated")
+        path.rename(kept)
+        try:
+            private_file(kept)  # an older version made it 0644
+        except OSError as exc:
+            log.debug("could not make %s private: %s", kept, exc)
         log.info("alert state moved from %s into %s", path, ledger_path(self.state_dir))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -9,17 +10,24 @@ from typing import Any
 
 from sos_inventory.errors import StateError
 from sos_inventory.model import Change
+from sos_inventory.private import private_folder
+from sos_inventory.state.disk import unwritable
 from sos_inventory.state.sqlite.reader import unfinished_runs, unsettled
 from sos_inventory.state.sqlite.schema import (
     COLUMNS,
+    DAMAGED_ACTION,
     GENESIS,
     INSERT,
     chain_hash,
     connect,
+    damaged,
     ledger_path,
     now_text,
+    stored_hash,
     to_json,
 )
+
+log = logging.getLogger(__name__)
 
 #: What fixes a ledger the run cannot write.
 UNWRITABLE = (
@@ -42,22 +50,44 @@ class Ledger:
         self.path = path
         self._settles: list[dict[str, Any]] = []  # settle rows for the next transaction
         self._synchronous = "NORMAL"
-        last = connection.execute("SELECT hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
-        self._head: str = bytes(last["hash"]).hex() if last else GENESIS
+        self._head: str = self._last()[1]
 
     @classmethod
     def open(cls, state_dir: Path) -> Ledger:
         """Open (or create) the ledger; StateError when it cannot be written."""
         path = ledger_path(state_dir)
         try:
-            state_dir.mkdir(parents=True, exist_ok=True)
+            private_folder(state_dir)
             connection = connect(path, write=True)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(unwritable(f"the ledger {path}", state_dir, exc), action=UNWRITABLE) from None
+        try:
             # Take the write lock once now, so a read-only file or full disk shows before any request.
             connection.execute("BEGIN IMMEDIATE")
             connection.execute("COMMIT")
             return cls(connection, path)
-        except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"the ledger {path} cannot be written: {exc}", action=UNWRITABLE) from None
+        except sqlite3.Error as exc:
+            connection.close()
+            raise StateError(unwritable(f"the ledger {path}", state_dir, exc), action=UNWRITABLE) from None
+        except BaseException:
+            connection.close()
+            raise
+
+    def _last(self) -> tuple[int, str]:
+        """The last row's number and hash (0 and the genesis hash for an empty ledger); StateError
+        when that hash is not one the ledger writes (the chain cannot go on from it)."""
+        last = self._db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+        if last is None:
+            return 0, GENESIS
+        head = stored_hash(last["hash"])
+        if head is None or not isinstance(last["seq"], int):
+            raise StateError(
+                damaged(
+                    self.path, f"row {last['seq']!r} has no 32-byte hash (it holds {last['hash']!r:.40})"
+                ),
+                action=DAMAGED_ACTION,
+            )
+        return last["seq"], head
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -70,10 +100,13 @@ class Ledger:
         return self._head
 
     def close(self) -> None:
-        """Write the settlements still held back, then close."""
+        """Write the settlements still held back, then close. A ledger that cannot take them has
+        refused a write already, and that refusal is the run's to report: here it is only logged."""
         try:
             if self._settles:
                 self._append([])
+        except StateError as exc:
+            log.warning("%s (%d answer(s) not recorded: their changes read pending)", exc, len(self._settles))
         finally:
             self._db.close()
 
@@ -105,8 +138,7 @@ class Ledger:
             try:
                 # The chain continues from the row on disk, whoever wrote it (one writer holds the
                 # run lock, but the chain must not fork even if another wrote meanwhile).
-                last = self._db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
-                seq, head = (int(last["seq"]), bytes(last["hash"]).hex()) if last else (0, GENESIS)
+                seq, head = self._last()
                 first = seq + len(self._settles) + 1
                 values = []
                 for row in batch:
@@ -119,13 +151,23 @@ class Ledger:
                 self._db.executemany(INSERT, values)
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
         except sqlite3.Error as exc:
-            raise StateError(f"the ledger {self.path} cannot be written: {exc}", action=UNWRITABLE) from None
+            where = f"the ledger {self.path}"
+            raise StateError(unwritable(where, self.path.parent, exc), action=UNWRITABLE) from None
         self._head = head
         self._settles.clear()
         return list(range(first, seq + 1))
+
+    def _rollback(self) -> None:
+        """Undo a transaction that failed, if SQLite has not already (a COMMIT that fails on a full
+        disk rolls back by itself): the error that made it fail is the one to report."""
+        if self._db.in_transaction:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                log.debug("rollback of %s failed after an error: %s", self.path, exc)
 
     def start_run(self, run_id: str, data: Mapping[str, Any]) -> None:
         """The run row, written before any request."""
