@@ -165,6 +165,27 @@ def update_on_a_ledger_missing_a_column(ctx: Context) -> Run:
     )
 
 
+# --- --wait-lock that would wait for ever ------------------------------------------------------
+
+
+def held_lock(ctx: Context) -> tuple[Path, Any]:
+    """The case's state folder with its run lock held by this process (another run, running)."""
+    state = ctx.root / "state"
+    state.mkdir()
+    handle = (state / "update.lock").open("a+")
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return state, handle
+
+
+def waiting(ctx: Context, value: str) -> Run:
+    state, handle = held_lock(ctx)
+    args = [*ctx.job("update"), "--state-dir", str(state), "--wait-lock", value]
+    # On bc572e2 these wait for ever (NaN, inf) or exit 5 (negative); the harness stops them.
+    return Run(
+        args, 2, f"--wait-lock {value}: seconds between 0 and 86400", seconds=5, extra={"lock": handle}
+    )
+
+
 @case
 def wait_lock_nan(ctx: Context) -> Run:
     return waiting(ctx, "nan")
