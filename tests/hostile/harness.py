@@ -3,7 +3,7 @@
 Each case of the corpus says what it feeds the job (files, config, environment,
 a scripted inventory) and the exit code and message fragment it expects; the
 harness adds the checks every case shares: no traceback, bounded time and
-memory (the child's own peak RSS, from wait4), zero writes (the reference
+memory (the CLI's own peak RSS, from wait4 in a small launcher), zero writes (the reference
 server's /_ref/stats and the hostile server's log), the canary credentials in
 no output and no report, and reports that parse and carry no raw control
 character or markup from input.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -113,37 +114,48 @@ class Run:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+#: Starts the CLI and reports its exit status and its own peak RSS. The CLI is started from this
+#: small process, not from pytest's: a child's peak RSS counts the memory of the process it was
+#: forked from (a pytest worker of several hundred MB), which would hide what the CLI itself uses.
+_LAUNCHER = """
+import os, sys
+pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(f"{status} {usage.ru_maxrss}")
+"""
+
+
 def run_cli(args: Sequence[str], env: dict[str, str], cwd: Path, timeout: float) -> Outcome:
-    """The CLI as a child process; its exit code, output, duration and peak RSS."""
-    out_path, err_path = cwd / ".stdout", cwd / ".stderr"
+    """The CLI as a child process; its exit code, output, duration and its own peak RSS."""
+    out_path, err_path, figures = cwd / ".stdout", cwd / ".stderr", cwd / ".figures"
+    figures.unlink(missing_ok=True)
     started = time.monotonic()
     with out_path.open("wb") as out, err_path.open("wb") as err:
-        process = subprocess.Popen(
-            [CLI_PYTHON, "-m", "sos_inventory", *args],
+        launcher = subprocess.Popen(
+            [sys.executable, "-S", "-c", _LAUNCHER, str(figures), CLI_PYTHON, "-m", "sos_inventory", *args],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
             env=env,
             cwd=cwd,
+            start_new_session=True,  # its own process group: a timeout stops the CLI with it
         )
-    status = rusage = None
-    deadline = started + timeout
-    while True:
-        pid, status, rusage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            process.kill()
-            _, status, rusage = os.wait4(process.pid, 0)
-            raise AssertionError(f"still running after {timeout}s: {args}\n{err_path.read_text()[-3000:]}")
-        time.sleep(0.02)  # polling the child's exit; the overall wait is bounded above
-    process.returncode = os.waitstatus_to_exitcode(status)
+    try:
+        launcher.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(launcher.pid, signal.SIGKILL)
+        launcher.wait()
+        raise AssertionError(
+            f"still running after {timeout}s: {args}\n{err_path.read_text()[-3000:]}"
+        ) from None
+    status, max_rss_kb = (int(value) for value in figures.read_text(encoding="utf-8").split())
     return Outcome(
-        code=process.returncode,
+        code=os.waitstatus_to_exitcode(status),
         stdout=out_path.read_text(encoding="utf-8", errors="replace"),
         stderr=err_path.read_text(encoding="utf-8", errors="replace"),
         seconds=time.monotonic() - started,
-        max_rss_mb=rusage.ru_maxrss / 1024,
+        max_rss_mb=max_rss_kb / 1024,
     )
 
 

@@ -159,9 +159,9 @@ def update_on_a_ledger_whose_last_hash_is_text(ctx: Context) -> Run:
 
 @case
 def update_on_a_ledger_missing_a_column(ctx: Context) -> Run:
-    state = edit(ledger(ctx), "ALTER TABLE ledger DROP COLUMN data")
+    state = edit(ledger(ctx), "ALTER TABLE ledger DROP COLUMN rule")
     return Run(
-        [*ctx.job("update"), "--state-dir", str(state)], 3, "is damaged or was edited: column(s) data missing"
+        [*ctx.job("update"), "--state-dir", str(state)], 3, "is damaged or was edited: column(s) rule missing"
     )
 
 
