@@ -64,7 +64,12 @@ def build(state: Path, runs: int, machines: int, share: float, seed: int) -> dic
             run_id = f"2026{1 + number // 28:02d}{1 + number % 28:02d}T060000Z-{number:04x}"
             book.start_run(
                 run_id,
-                {"command": "update", "version": "bench", "user": "job@example.com", "inventory_url": INVENTORY},
+                {
+                    "command": "update",
+                    "version": "bench",
+                    "user": "job@example.com",
+                    "inventory_url": INVENTORY,
+                },
             )
             recorder = LedgerRecorder(book, run_id)
             for n in rng.sample(range(machines), per_run):
@@ -117,7 +122,9 @@ def measure(state: Path, changed: list[str], repeat: int) -> dict[str, Any]:
             "history_changes_of_one_machine": found,
             "history_call_seconds": timed(lambda: ledger.history(db, hosts[0]), repeat),
             "runs_call_seconds": timed(lambda: ledger.runs(db, 20), repeat),
-            "drift_lookup_seconds_for_one_run": timed(lambda: ledger.applied_writes(db, planned, INVENTORY), 3),
+            "drift_lookup_seconds_for_one_run": timed(
+                lambda: ledger.applied_writes(db, planned, INVENTORY), 3
+            ),
         }
     finally:
         db.close()
