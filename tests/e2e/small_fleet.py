@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from tests.builders import config_data, row, write_csv
 from tests.e2e.conftest import Fleet, write_seed, write_users
 from tests.serverutil import running_server, seed_db
 
-__all__ = ["HOSTS", "ZERO_BACKOFF", "report", "small_fleet", "write_small_config"]
+__all__ = ["HOSTS", "ZERO_BACKOFF", "report", "running_small_fleet", "small_fleet", "write_small_config"]
 
 HOSTS = [f"prod-dal10-carrier2-worker-{n:02d}" for n in range(1, 13)]
 ZERO_BACKOFF: dict[str, Any] = {"base_delay": 0, "max_delay": 0, "max_retry_after": 0}
@@ -42,9 +43,11 @@ def report(folder: Path) -> dict[str, Any]:
     return data
 
 
-@pytest.fixture
-def small_fleet(tmp_path: Path) -> Iterator[Fleet]:
-    write_csv(tmp_path / "softlayer-data" / "Acct531277" / "devices.csv", [row(h) for h in HOSTS])
+@contextmanager
+def running_small_fleet(root: Path, hosts: list[str], **overrides: Any) -> Iterator[Fleet]:
+    """``hosts`` Live in the export and Build in the inventory (unids U01...), its server running;
+    ``overrides`` replace top-level keys of the config."""
+    write_csv(root / "softlayer-data" / "Acct531277" / "devices.csv", [row(h) for h in hosts])
     servers = [
         {
             "c_code": "ALC",
@@ -58,10 +61,16 @@ def small_fleet(tmp_path: Path) -> Iterator[Fleet]:
             "environment": "PROD-US-SOUTH",
             "status": "Build",
         }
-        for n, host in enumerate(HOSTS, start=1)
+        for n, host in enumerate(hosts, start=1)
     ]
-    db = tmp_path / "inventory.db"
-    seed_db(db, write_seed(tmp_path / "seed.json", servers))
-    config = write_small_config(tmp_path)
-    with running_server(db, write_users(tmp_path / "users.yaml")) as server:
-        yield Fleet(tmp_path, config, server, db)
+    db = root / "inventory.db"
+    seed_db(db, write_seed(root / "seed.json", servers))
+    config = write_small_config(root, **overrides)
+    with running_server(db, write_users(root / "users.yaml")) as server:
+        yield Fleet(root, config, server, db)
+
+
+@pytest.fixture
+def small_fleet(tmp_path: Path) -> Iterator[Fleet]:
+    with running_small_fleet(tmp_path, HOSTS) as fleet:
+        yield fleet

@@ -40,13 +40,12 @@ from aiohttp import web
 
 from sos_inventory.model import Change
 from sos_inventory.state.sqlite import Ledger
-from tests.builders import PLANTED_DEFECT, row, write_csv
-from tests.e2e.conftest import NOW, Fleet, running_fleet, write_seed, write_users
-from tests.e2e.small_fleet import write_small_config
+from tests.builders import PLANTED_DEFECT
+from tests.e2e.conftest import NOW, Fleet, running_fleet
+from tests.e2e.small_fleet import running_small_fleet
 from tests.hostile.cases import registry
 from tests.hostile.conftest import run_case
 from tests.hostile.harness import CLI_PYTHON, Context, Outcome, Run
-from tests.serverutil import running_server, seed_db
 from tests.waiting import wait_for
 
 CASES, case = registry()
@@ -432,27 +431,8 @@ ALL = {f"U{n:02d}" for n in range(1, 31)}
 @pytest.fixture
 def thirty(tmp_path: Path) -> Iterator[Fleet]:
     """Thirty machines Live in the export and Build in the inventory: thirty writes."""
-    write_csv(tmp_path / "softlayer-data" / "Acct531277" / "devices.csv", [row(h) for h in HOSTS])
-    servers = [
-        {
-            "c_code": "ALC",
-            "unid": f"U{n:02d}",
-            "hostname": host,
-            "fqdn": f"{host}.alchemy.ibm.com",
-            "ip_public": "",
-            "ip_private": "",
-            "device_id": "",
-            "application": "containers-kubernetes",
-            "environment": "PROD-US-SOUTH",
-            "status": "Build",
-        }
-        for n, host in enumerate(HOSTS, start=1)
-    ]
-    db = tmp_path / "inventory.db"
-    seed_db(db, write_seed(tmp_path / "seed.json", servers))
-    config = write_small_config(tmp_path, safety={"max_changes": 100, "max_change_ratio": 1.0})
-    with running_server(db, write_users(tmp_path / "users.yaml")) as server:
-        yield Fleet(tmp_path, config, server, db)
+    with running_small_fleet(tmp_path, HOSTS, safety={"max_changes": 100, "max_change_ratio": 1.0}) as fleet:
+        yield fleet
 
 
 @dataclass
