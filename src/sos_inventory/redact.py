@@ -39,7 +39,14 @@ SAFE_PARAMS = frozenset({"c_code", "form", "page", "pageSize", "hostname", "unid
 _QUERY = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#'\"<>\\]*\?)(?P<query>[^\s#'\"<>\\]*)")
 _QUERY_PAIR = re.compile(r"(?P<key>[^&=;]*)(?P<eq>=?)(?P<value>[^&;]*)")
 # The password of a user:password@ in a URL (the user stays: it says which account was used).
-_USERINFO = re.compile(r"(?P<key>\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)(?!\*\*\*@)[^/\s@]+(?=@)", re.IGNORECASE)
+#: A URL's ``user:password@``: the characters RFC 3986 allows in a userinfo only (unreserved,
+#: percent-encoded, sub-delims), so the match never runs past the URL: in a JSON row the port of
+#: ``"http://host:8443","user":"a@b"`` is no password (a quote ends it).
+_USERINFO_CHARS = r"[A-Za-z0-9\-._~%!$&'()*+,;=]"
+_USERINFO = re.compile(
+    rf"(?P<key>\b[a-z][a-z0-9+.-]*://{_USERINFO_CHARS}*:)(?!\*\*\*@)(?:{_USERINFO_CHARS}|:)+(?=@)",
+    re.IGNORECASE,
+)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]")
 _CONTROL_OR_BREAK = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]")
 

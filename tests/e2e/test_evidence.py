@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,16 @@ def test_an_update_is_in_runs_and_history_and_the_chain_verifies(fleet: Fleet) -
     rows = [json.loads(line) for line in lines]
     assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
     assert {r["kind"] for r in rows} == {"run", "change", "settle", "finish"}
+    # The export is the ledger as it is: a run row's inventory URL (a port) and API user (an
+    # e-mail) are no URL password to mask, so every row's data is the chained one.
+    with closing(sqlite3.connect(fleet.root / ".sos-inventory" / "ledger.db")) as db:
+        stored = dict(db.execute("SELECT seq, data FROM ledger"))
+    for exported_row in rows:
+        data, kept = exported_row["data"], stored[exported_row["seq"]]
+        assert data == (kept if kept is None or isinstance(data, str) else json.loads(kept)), exported_row
+    assert any(
+        '"inventory_url": "http://127.0.0.1:' in str(v) or "127.0.0.1:" in str(v) for v in stored.values()
+    )
     exported = list(csv.DictReader(io.StringIO(fleet.cli("audit", "export", "--format", "csv").stdout)))
     assert len(exported) == len(rows) and exported[0]["hash"] == rows[0]["hash"]
     assert fleet.cli("audit", "export", "--since", "2999-01-01").stdout == ""

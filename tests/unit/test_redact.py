@@ -55,3 +55,15 @@ def test_untrusted_text_is_capped_and_escaped() -> None:
     assert untrusted("a\nb", 100, keep_newlines=True) == "a\nb"
     assert untrusted("x" * 1000, 10) == "x" * 9 + "…"
     assert printable("tab\tok\x7f") == "tab\tok\\x7f"
+
+
+def test_a_urls_password_is_masked_and_nothing_past_the_url() -> None:
+    assert redact("GET http://jenkins:hunter2@ci.example/job/x") == "GET http://jenkins:***@ci.example/job/x"
+    assert redact("https://u:p%40ss;w=rd@gw.example:9091/x") == "https://u:***@gw.example:9091/x"
+    # A ledger row's JSON: a port, then an e-mail further on; neither is a userinfo.
+    row = '{"inventory_url":"http://127.0.0.1:45501","now":"2026-11-27T12:00:00Z","user":"demo@sos.example"}'
+    assert redact(row) == row
+    assert (
+        redact("https://sos.example.com:8443 and ops@example.com")
+        == "https://sos.example.com:8443 and ops@example.com"
+    )
