@@ -90,9 +90,7 @@ def test_an_update_is_in_runs_and_history_and_the_chain_verifies(fleet: Fleet) -
     for exported_row in rows:
         data, kept = exported_row["data"], stored[exported_row["seq"]]
         assert data == (kept if kept is None or isinstance(data, str) else json.loads(kept)), exported_row
-    assert any(
-        '"inventory_url": "http://127.0.0.1:' in str(v) or "127.0.0.1:" in str(v) for v in stored.values()
-    )
+    assert any("127.0.0.1:" in (kept or "") for kept in stored.values())  # a URL with its port
     exported = list(csv.DictReader(io.StringIO(fleet.cli("audit", "export", "--format", "csv").stdout)))
     assert len(exported) == len(rows) and exported[0]["hash"] == rows[0]["hash"]
     assert fleet.cli("audit", "export", "--since", "2999-01-01").stdout == ""
