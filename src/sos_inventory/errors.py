@@ -176,6 +176,11 @@ class DeadlineExceeded(RunStopped):
     """The run's deadline passed."""
 
 
+class RateOutlastsDeadline(DeadlineExceeded):
+    """The rate limit (``--max-rps``) leaves the next request no turn before the run's deadline:
+    the two options cannot both hold, whatever the inventory does."""
+
+
 class Interrupted(RunStopped):
     """A signal asked the run to stop."""
 

@@ -37,6 +37,7 @@ from sos_inventory.errors import (
     Interrupted,
     LockHeld,
     PlanFileError,
+    RateOutlastsDeadline,
     RunStopped,
     SosError,
     SosInventoryError,
@@ -417,6 +418,8 @@ def _stopped(report: RunReport, stopped: SosInventoryError) -> int:
         )
         return 128 + stopped.signal_number
     report.failures.append(_stop_problem(stopped, progress))
+    if isinstance(stopped, RateOutlastsDeadline):
+        return ExitCode.USAGE  # the options contradict each other; the inventory did nothing wrong
     # The state folder needs a human (exit 3, as when it refuses before the first write).
     return ExitCode.REFUSED if isinstance(stopped, StateError) else ExitCode.UNREACHABLE
 
@@ -426,6 +429,14 @@ def _stop_problem(stopped: SosInventoryError, progress: str) -> Problem:
     if isinstance(stopped, SosError):
         base = problem_of(stopped)
         return replace(base, message=f"{base.message}; the run stopped: {progress}")
+    if isinstance(stopped, RateOutlastsDeadline):
+        return Problem(
+            Category.INPUT_ERROR,
+            f"{stopped}: {progress}",
+            action_text="--max-rps and --deadline cannot both hold for this run: raise --deadline "
+            "(and the Jenkinsfile's timeout) or --max-rps (MAX_RPS in Jenkins); a rerun with the "
+            "same options stops the same way.",
+        )
     if isinstance(stopped, DeadlineExceeded):
         return Problem(
             Category.SOS_API_ERROR,

@@ -36,6 +36,7 @@ from sos_inventory.config.settings import RetryPolicy
 from sos_inventory.errors import (
     CircuitOpen,
     DeadlineExceeded,
+    RateOutlastsDeadline,
     SosError,
     SosHttpError,
     SosTimeoutError,
@@ -198,9 +199,9 @@ class RateLimiter:
         now = self.clock()
         slot = max(now, self._next)
         if self.deadline is not None and slot >= self.deadline:
-            raise DeadlineExceeded(
-                f"the run's deadline passed: the rate limit (one request every {self.interval:g}s) "
-                "left no turn before it"
+            raise RateOutlastsDeadline(
+                f"the rate limit (one request every {self.interval:g}s) leaves the next request no "
+                f"turn before the run's deadline, {max(self.deadline - now, 0):.1f}s from now"
             )
         self._next = slot + self.interval
         if slot > now:
