@@ -578,7 +578,13 @@ def _undo_changes(store: StateStore, run_id: str, inventory_url: str) -> list[Ch
                     headline="unknown run",
                 )
             made_on = found.details.get("inventory_url")
-            same_inventory(f"run {shown}", made_on if isinstance(made_on, str) else None, inventory_url)
+            same_inventory(
+                f"run {shown}",
+                made_on if isinstance(made_on, str) else None,
+                inventory_url,
+                otherwise="An undo puts back what a run wrote on its own inventory only; on this one, "
+                "`sos-inventory history HOSTNAME` shows what this job wrote there.",
+            )
             return undo_changes(run_id, book.run_changes(run_id))
     except StateError as exc:
         raise ConfigError(f"run {shown}: {exc}", action=action, headline="unknown run") from None
@@ -588,7 +594,13 @@ def _reviewed_plan(inputs: ReviewedPlan, config: Config, clock: datetime) -> Sav
     """A saved plan, as it was reviewed: refused if edited since, too old or from the future, holding
     values the config cannot give, or made against another inventory."""
     saved = load_plan(inputs.path, max_age=inputs.max_age, clock=clock, values=config_values(config))
-    same_inventory(f"the plan {inputs.path}", saved.inventory_url, config.inventory_url)
+    same_inventory(
+        f"the plan {inputs.path}",
+        saved.inventory_url,
+        config.inventory_url,
+        otherwise=f"To change {config.inventory_url}, make and review a new plan against it "
+        "(`sos-inventory plan --out PLAN.json`).",
+    )
     log.info(
         "reviewed plan %s (SHA-256 %s): %d change(s), made %s",
         inputs.path,

@@ -254,6 +254,8 @@ def test_undo_of_a_run_on_another_inventory_is_refused_and_writes_nothing(
         refused.stderr
     )
     assert f"--inventory-url {fleet.server.url}" in refused.stderr
+    assert "An undo puts back what a run wrote on its own inventory only" in refused.stderr
+    assert "make and review a new plan" not in refused.stderr  # the advice of a plan, not of an undo
     assert writes(replica) == 0
 
 

@@ -217,15 +217,19 @@ def test_c_code_keeps_its_c_codes_changes_and_says_what_it_left_out() -> None:
 
 
 def test_another_inventory_or_none_is_refused_naming_both() -> None:
-    same_inventory("run R", "https://a.example.com", "https://a.example.com")
+    same_inventory("run R", "https://a.example.com", "https://a.example.com", otherwise="Do X.")
     with pytest.raises(ConfigError) as raised:
-        same_inventory("run R", "https://a.example.com", "https://b.example.com")
+        same_inventory("run R", "https://a.example.com", "https://b.example.com", otherwise="Do X.")
     assert "made on the inventory https://a.example.com, and this run points at https://b.example.com" in str(
         raised.value
     )
-    assert raised.value.action is not None and "--inventory-url https://a.example.com" in raised.value.action
-    with pytest.raises(ConfigError, match="names no inventory"):
-        same_inventory("run R", None, "https://b.example.com")
+    assert (
+        raised.value.action is not None
+        and "--inventory-url https://a.example.com). Do X." in raised.value.action
+    )
+    with pytest.raises(ConfigError, match="names no inventory") as unnamed:
+        same_inventory("run R", None, "https://b.example.com", otherwise="Do X.")
+    assert unnamed.value.action == "Nothing was written. Do X."
 
 
 def _reviewed(changes: list[Change], inventory: MemoryInventory, tmp_path: Path, **safety: int) -> RunResult:

@@ -294,23 +294,23 @@ def _hours(delta: timedelta) -> str:
     return f"{delta.total_seconds() / 3600:.1f}h"
 
 
-def same_inventory(what: str, made_on: str | None, target: str) -> None:
-    """ConfigError unless ``what`` (a plan, a run) was made on ``target``, the inventory of this run."""
+def same_inventory(what: str, made_on: str | None, target: str, *, otherwise: str) -> None:
+    """ConfigError unless ``what`` (a plan, a run) was made on ``target``, the inventory of this run;
+    ``otherwise``: the sentence that ends the action (what to do instead)."""
     if made_on == target:
         return
     if not made_on:
         raise ConfigError(
             f"{what} names no inventory: whose records it holds cannot be told, so it is not applied to "
             f"{target}",
-            action="Nothing was written. Undo or apply only what names its inventory; make a new plan "
-            "(`sos-inventory plan --out PLAN.json`) against this one.",
+            action=f"Nothing was written. {otherwise}",
             headline="another inventory",
         )
     made = untrusted(made_on, 200)
     raise ConfigError(
         f"{what} was made on the inventory {made}, and this run points at {target}",
-        action=f"Nothing was written. Run it against the inventory it was made on (--inventory-url {made}), "
-        f"or make and review a new plan against {target}.",
+        action=f"Nothing was written. Run it against the inventory it was made on (--inventory-url {made}). "
+        f"{otherwise}",
         headline="another inventory",
     )
 
