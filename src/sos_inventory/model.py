@@ -270,8 +270,8 @@ EXIT_MEANINGS: dict[str, str] = {
     "0": "done: the inventory is in step (plan: the plan was computed)",
     "1": "done, but some machines could not be updated or were ambiguous, or some rows were invalid",
     "2": "usage or configuration error",
-    "3": "refused: input invalid, a safety limit, or the ledger cannot be written; nothing written "
-    "(a ledger failing mid-run stops the run before its next write)",
+    "3": "refused: input invalid or a safety limit would be crossed (nothing written), or the ledger "
+    "cannot be written (before the first write: nothing written; mid-run: stopped before the next one)",
     "4": "the inventory is unreachable or refused the credentials; the run stopped",
     "5": "another run of the job holds the lock",
     "70": "internal error (a defect): the traceback is saved beside the report",

@@ -6,6 +6,7 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sos_inventory.model import Category
@@ -106,9 +107,24 @@ def test_an_unreadable_previous_file_is_logged_not_raised(tmp_path: Path) -> Non
     assert metrics.previous_last_success(tmp_path / "missing.prom") is None
 
 
-def test_a_file_that_cannot_be_written_returns_false(tmp_path: Path) -> None:
+def test_a_file_that_cannot_be_written_returns_false_naming_the_missing_folder(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     registry = metrics.registry_of(sample_report(), None)
     assert not metrics.write_file(registry, tmp_path / "no-such-dir" / "sos.prom")
+    assert f"its folder {tmp_path / 'no-such-dir'} does not exist" in caplog.text
+    assert ".tmp" not in caplog.text  # no temporary name of the atomic write
+
+
+def test_a_new_metrics_file_is_private_and_one_made_readable_stays_so(tmp_path: Path) -> None:
+    registry = metrics.registry_of(sample_report(), None)
+    new, shared = tmp_path / "new.prom", tmp_path / "shared.prom"
+    shared.touch()
+    shared.chmod(0o644)  # made readable once for a node_exporter running as another user
+    for path in (new, shared, new, shared):  # written twice: the second run keeps the mode too
+        assert metrics.write_file(registry, path)
+    assert (new.stat().st_mode & 0o777, shared.stat().st_mode & 0o777) == (0o600, 0o644)
+    assert "sos_inventory" in shared.read_text(encoding="utf-8")
 
 
 def test_a_gateway_that_never_answers_is_given_up_after_the_timeout() -> None:

@@ -230,7 +230,10 @@ def _add_update(commands: Any) -> None:
         type=Path,
         metavar="PLAN.json",
         help="apply exactly this reviewed plan (from plan --out) where each record still holds its before "
-        "values; the others are stale (exit 1); the exports are not read",
+        "values; the others are stale (exit 1); the exports are not read. A plan edited since it was saved, "
+        "too old, from the future, or with a value the config or the inventory does not know is refused "
+        "(exit 3); one made on another inventory or for a C_Code no account maps, too (exit 2); --c-code "
+        "keeps to those C_Codes",
     )
     update.add_argument(
         "--max-plan-age",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import stat
 from collections import Counter as Tally
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -146,12 +147,21 @@ def _changes(report: RunReport) -> Mapping[tuple[str, str, str], int]:
 
 
 def write_file(registry: CollectorRegistry, path: Path) -> bool:
-    """Write the textfile atomically (a scrape never reads half of it); False, logged, on failure."""
+    """Write the textfile atomically (a scrape never reads half of it); False, logged, on failure.
+
+    A new file is 0600, like everything the job keeps. A file already there keeps its mode: an
+    operator whose node_exporter reads as another user makes it readable once
+    (``install -m 0644 /dev/null PATH``) and the job keeps it so."""
+    if not path.parent.is_dir():
+        log.warning("metrics: could not write %s: its folder %s does not exist", path, path.parent)
+        return False
     try:
-        # 0600, like everything the job keeps: a textfile collector reads it as the job's user.
+        chosen = stat.S_IMODE(path.stat().st_mode) if path.is_file() else None
         write_private(path, generate_latest(registry))
+        if chosen is not None:
+            path.chmod(chosen)
     except OSError as exc:
-        log.warning("metrics: could not write %s: %s", path, exc)
+        log.warning("metrics: could not write %s: %s", path, exc.strerror or exc)
         return False
     log.info("metrics written to %s", path)
     return True
