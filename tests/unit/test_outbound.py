@@ -110,7 +110,8 @@ def test_a_send_never_outlasts_its_deadline() -> None:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         started = time.monotonic()
-        with pytest.raises(OutboundError, match=r"did not answer within 0.5s"):
+        # The socket's own timeout and the thread's join end at the same moment: either may say it.
+        with pytest.raises(OutboundError, match=r"did not answer (within 0\.5s|in time)"):
             send("POST", f"http://127.0.0.1:{silent.getsockname()[1]}/", deadline=Deadline.after(0.5))
         assert time.monotonic() - started < 3
 
