@@ -256,13 +256,14 @@ def rules_with_a_list_for_a_mapping(ctx: Context) -> Run:
 
 @case
 def control_characters_in_inventory_values(ctx: Context) -> Run:
-    hostile = "\x1b[2J\x1b]0;owned\x07red\rfake line\x00"
+    hostile = "\x1b[2J\x1b]0;owned\x07red\rfake line\x00\tcolumn"
     records = [item("prod-dal10-carrier2-worker-01", "Z1", application=hostile, environment=hostile)]
     ctx.hostile.behave(query=pages(records))
 
     def tamed(outcome: Outcome, ctx: Context) -> None:
         assert not CONTROL & set(outcome.text.replace("\r\n", "\n")), "a raw control character on the console"
         assert "\\x1b[2J" in outcome.text  # shown, escaped
+        assert "\t" not in outcome.stdout and "\\x09column" in outcome.stdout  # the table keeps its columns
         assert "\\x1b[2J" in (ctx.reports / "summary.html").read_text(encoding="utf-8")
 
     return Run(ctx.job("plan", url=ctx.hostile.url), 1, "change(s) planned", check=tamed)

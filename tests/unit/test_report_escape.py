@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from sos_inventory.model import Change
-from sos_inventory.report import console, html, markdown
+from sos_inventory.report import console, escape, html, markdown
 from sos_inventory.report.escape import csv_cell, markdown_code
 from sos_inventory.sync.apply import Outcome
 from tests.unit.observe_sample import sample_report
@@ -40,6 +40,10 @@ def test_html_and_console_hold_no_raw_control_character() -> None:
         assert "\x1b" not in text and "\x07" not in text and "\x00" not in text and "\r" not in text
         assert "\\x1b[2J" in text
     assert "<img" not in html.render(report)  # type: ignore[arg-type]
+
+
+def test_a_tab_from_a_value_never_reaches_the_console_raw() -> None:
+    assert escape.console("app\tname | next\n") == "app\\x09name | next\n"
 
 
 def test_csv_cells_that_a_spreadsheet_would_run_are_text() -> None:

@@ -30,8 +30,9 @@ _PLAIN_CODE = re.compile(r"[A-Za-z0-9 ._:/@+=,~%#?()\[\]{}-]*")
 
 
 def console(text: str) -> str:
-    """Text for a terminal: control characters other than tab and line break escaped."""
-    return printable(text)
+    """Text for a terminal: control characters other than the line break escaped, the tab too (the
+    console's tables align with spaces, and a tab from a value would break their columns)."""
+    return printable(text).replace("\t", "\\x09")
 
 
 def html(value: object) -> str:
