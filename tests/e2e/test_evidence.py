@@ -187,7 +187,7 @@ def test_a_run_killed_mid_apply_leaves_pending_rows_shown_honestly(slow_fleet: F
     assert f"run {killed.run_id} ended without finishing" in rerun.stderr
     runs = _json(fleet.cli("runs", "--json"))
     assert isinstance(runs, list)
-    assert [r["state"] for r in runs] == ["finished", "killed"]
+    assert [r["state"] for r in runs] == ["finished", "stopped"]
     assert runs[1]["details"]["unsettled"] == requests - settled
     history = _json(fleet.cli("history", host, "--json"))
     assert isinstance(history, list)

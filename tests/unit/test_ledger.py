@@ -15,6 +15,7 @@ from sos_inventory.model import Change
 from sos_inventory.state import open_store
 from sos_inventory.state import sqlite as ledger
 from sos_inventory.state.sqlite import Ledger, LedgerRecorder
+from sos_inventory.state.sqlite.schema import parse_time
 
 CHANGE = Change(
     "ALC",
@@ -74,8 +75,14 @@ def test_a_change_never_settled_reads_as_pending_and_the_next_run_closes_its_run
         assert book.close_unfinished("20261127T130000Z-0002") == ["20261127T120000Z-0001"]
         assert book.close_unfinished("20261127T130000Z-0002") == []  # closed once
     [run] = ledger.runs(db)
-    assert run.state == "killed"
+    assert run.state == "stopped"
     assert run.details["unsettled"] == 1 and run.details["closed_by"] == "20261127T130000Z-0002"
+    # Its duration ends at its own last row (the pending change), not when the next run closed it.
+    last = db.execute(
+        "SELECT MAX(time) FROM ledger WHERE run_id = ? AND kind != 'finish'", (run.run_id,)
+    ).fetchone()[0]
+    assert run.details["last_row_at"] == last
+    assert run.duration == (parse_time(last) - parse_time(run.started_at)).total_seconds()
     assert ledger.verify(db).intact
 
 

@@ -33,13 +33,18 @@ class RunSummary:
     def state(self) -> str:
         if self.finished_at is None:
             return "unfinished"
-        return "killed" if self.details.get("ended") else "finished"
+        return "stopped" if self.details.get("ended") else "finished"
 
     @property
     def duration(self) -> float | None:
+        """Seconds from its start to its finish row; for a run that stopped before it, to its last
+        row (None when it has neither: running, or an older ledger's closed run)."""
         if self.finished_at is None:
             return None
-        return (_parse_time(self.finished_at) - _parse_time(self.started_at)).total_seconds()
+        end = self.details.get("last_row_at") if self.details.get("ended") else self.finished_at
+        if not isinstance(end, str):
+            return None
+        return (_parse_time(end) - _parse_time(self.started_at)).total_seconds()
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -228,11 +228,14 @@ class Ledger:
         closed = []
         for run in unfinished_runs(self._db):
             left = unsettled(self._db, run)
+            last = self._db.execute("SELECT MAX(time) FROM ledger WHERE run_id = ?", (run,)).fetchone()[0]
             data = {
                 "exit_code": None,
-                "ended": "killed before finishing",
+                # Killed, or its ledger refused a row (a full disk): the ledger cannot tell which.
+                "ended": "stopped before its finish row (killed, or its ledger could not be written)",
                 "closed_by": run_id,
                 "unsettled": left,
+                "last_row_at": last,  # its duration ends there, not when this run closed it
             }
             self._append([{"kind": "finish", "run_id": run, "time": now_text(), "data": to_json(data)}])
             closed.append(run)
