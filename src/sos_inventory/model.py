@@ -169,6 +169,15 @@ class KnownNames:
     applications: frozenset[str]
     environments: frozenset[str]
 
+    def of(self, field: str) -> frozenset[str]:
+        """The names known for a record field named by the inventory ("application" or
+        "environment"; KeyError for any other)."""
+        if field == "application":
+            return self.applications
+        if field == "environment":
+            return self.environments
+        raise KeyError(field)
+
 
 @dataclass(frozen=True, slots=True)
 class Change:

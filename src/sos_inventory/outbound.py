@@ -85,12 +85,7 @@ class Target:
 
     @property
     def origin(self) -> tuple[str, str, int]:
-        parts = self.parts
-        return (
-            parts.scheme,
-            (parts.hostname or "").lower(),
-            parts.port or (443 if parts.scheme == "https" else 80),
-        )
+        return _origin(self.parts)
 
     @property
     def path(self) -> str:
@@ -186,14 +181,22 @@ def open_exchange(
     raise OutboundError(f"answered HTTP {status} {response.reason}".rstrip())
 
 
+def _origin(parts: SplitResult) -> tuple[str, str, int]:
+    """(scheme, host, port) of a URL's parts, the port its scheme's default when none is given;
+    ValueError for a port that is not a number."""
+    return (
+        parts.scheme,
+        (parts.hostname or "").lower(),
+        parts.port or (443 if parts.scheme == "https" else 80),
+    )
+
+
 def target_origin(url: str) -> tuple[str, str, int]:
     """The origin (scheme, host, port) of ``url``; ("", "", 0) when it has none."""
     try:
-        parts = urlsplit(url)
-        port = parts.port
+        return _origin(urlsplit(url))
     except ValueError:
         return "", "", 0
-    return parts.scheme, (parts.hostname or "").lower(), port or (443 if parts.scheme == "https" else 80)
 
 
 def send(

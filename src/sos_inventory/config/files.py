@@ -54,6 +54,8 @@ PLAN = FileKind("plan file", 64 * _MB)
 TOKEN = FileKind("token file", 64 * 1024)
 #: The previous run's metrics file (the job's own, a few KB).
 METRICS = FileKind("metrics file", 1 * _MB)
+#: A console log given to diagnose by path: streamed (any size), but a regular file (a pipe is ``-``).
+LOG = FileKind("log", 1 << 62)
 
 _KINDS_OF_FILE = (
     (stat.S_ISDIR, "a folder"),
@@ -71,10 +73,6 @@ def _what_it_is(mode: int) -> str:
     return "a special file"
 
 
-#: A console log given to diagnose by path: streamed (any size), but a regular file (a pipe is ``-``).
-LOG = FileKind("log", 1 << 62)
-
-
 def _open_regular(path: Path | str, kind: FileKind) -> int:
     """A descriptor of the regular file at ``path``, opened without blocking (a FIFO opens at once)."""
     name = untrusted(str(path), 200)
@@ -87,9 +85,7 @@ def _open_regular(path: Path | str, kind: FileKind) -> int:
             f"{name}: cannot read the {kind.name}: it is a folder, not a regular file"
         ) from None
     except OSError as exc:
-        raise UnreadableFile(
-            f"{name}: cannot read the {kind.name}: {exc.strerror or type(exc).__name__}"
-        ) from None
+        raise _cannot_read(name, kind, exc) from None
     try:
         info = os.fstat(handle)
         if not stat.S_ISREG(info.st_mode):
@@ -131,9 +127,7 @@ def read_file(path: Path | str, kind: FileKind) -> bytes:
     except UnreadableFile:
         raise
     except OSError as exc:
-        raise UnreadableFile(
-            f"{name}: cannot read the {kind.name}: {exc.strerror or type(exc).__name__}"
-        ) from None
+        raise _cannot_read(name, kind, exc) from None
     finally:
         os.close(handle)
 
@@ -147,6 +141,10 @@ def read_text(path: Path | str, kind: FileKind) -> str:
         raise UnreadableFile(
             f"{untrusted(str(path), 200)}: the {kind.name} is not UTF-8 text (byte {exc.start})"
         ) from None
+
+
+def _cannot_read(name: str, kind: FileKind, exc: OSError) -> UnreadableFile:
+    return UnreadableFile(f"{name}: cannot read the {kind.name}: {exc.strerror or type(exc).__name__}")
 
 
 def _too_large(name: str, kind: FileKind) -> str:

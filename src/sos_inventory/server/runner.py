@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import ssl
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from sos_inventory.private import write_private
 from sos_inventory.server.app import create_app
 from sos_inventory.server.auth import DEMO_EMAIL, Users, load_users
 from sos_inventory.server.faults import FaultInjector, Faults
@@ -109,7 +109,7 @@ async def _serve(
             flush=True,
         )
         if port_file is not None:
-            _write_atomically(Path(port_file), f"{actual_port}\n")
+            write_private(Path(port_file), f"{actual_port}\n")  # atomic: a reader polling never sees half
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -122,10 +122,3 @@ async def _serve(
         if port_file is not None:
             Path(port_file).unlink(missing_ok=True)
     return 0
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    # Readers polling for the file must never see it half written.
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)

@@ -39,6 +39,14 @@ def _size(count: int) -> str:
     return f"{count / (1 << 30):.1f} GB"
 
 
+def read_only_media(folder: Path) -> bool:
+    """Whether the folder's file system is mounted read-only (False when that cannot be told)."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 def folder_facts(folder: Path) -> str:
     """What the folder's file system says: free space, read-only, the file-size limit."""
     facts = []

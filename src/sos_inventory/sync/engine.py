@@ -333,13 +333,7 @@ async def _check_known(inventory: Inventory, changes: Sequence[Change]) -> None:
             (change.c_code, name, value)
             for change in changes
             for name, value in change.after.items()
-            if name in ("application", "environment")
-            and value
-            not in (
-                names[change.c_code].applications
-                if name == "application"
-                else names[change.c_code].environments
-            )
+            if name in ("application", "environment") and value not in names[change.c_code].of(name)
         }
     )
     if unknown:

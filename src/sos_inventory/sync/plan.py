@@ -303,7 +303,7 @@ class _Planner:
         known = self.known.get(c_code)
         for kind, used in (("application", self.applications_used), ("environment", self.environments_used)):
             if known is not None:
-                names = known.applications if kind == "application" else known.environments
+                names = known.of(kind)
                 self.unknown_values.update(
                     (rule.where, kind, rule.value, c_code)
                     for rule in used
@@ -316,9 +316,7 @@ class _Planner:
             return
         problems = []
         for where, kind, value, c_code in sorted(self.unknown_values):
-            names = (
-                self.known[c_code].applications if kind == "application" else self.known[c_code].environments
-            )
+            names = self.known[c_code].of(kind)
             problems.append(
                 f"{where}: {kind} {value!r} is not known to the {c_code} inventory "
                 f"(known: {', '.join(sorted(names)) or 'none'})"

@@ -14,6 +14,7 @@ from typing import Any
 
 from sos_inventory.errors import StateError
 from sos_inventory.private import private_file
+from sos_inventory.state.disk import read_only_media
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ def connect(path: Path, *, write: bool) -> sqlite3.Connection:
             # All of a step or none: a reader never sees half a schema.
             connection.executescript(f"BEGIN;{MIGRATIONS[number - 1]}PRAGMA user_version = {number};COMMIT;")
         if write and (damage := table_damage(connection)):
-            raise StateError(damaged(path, damage), action=DAMAGED_ACTION)
+            raise damaged(path, damage)
     except BaseException:
         connection.close()
         raise
@@ -210,20 +211,13 @@ def _read_only(path: Path) -> sqlite3.Connection:
         connection.close()
         # Immutable only where no writer can be at work: read-only media, or a folder nobody
         # writes into now (a writer keeps its write-ahead log there while it runs).
-        if os.access(folder, os.W_OK) or (wal.exists() and not _read_only_media(folder)):
+        if os.access(folder, os.W_OK) or (wal.exists() and not read_only_media(folder)):
             raise
     if wal.exists() and wal.stat().st_size:
         # A run killed on this medium before it was made read-only: its last rows are in a log
         # that cannot be read without writing beside it.
         log.warning("%s: the write-ahead log beside it cannot be read on read-only media", path)
     return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=30)
-
-
-def _read_only_media(folder: Path) -> bool:
-    try:
-        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
 
 
 #: What a damaged ledger needs.
@@ -233,8 +227,9 @@ DAMAGED_ACTION = (
 )
 
 
-def damaged(path: Path, damage: str) -> str:
-    return f"the ledger {path} is damaged or was edited: {damage}"
+def damaged(path: Path, damage: str) -> StateError:
+    """The error of a ledger that is not as the job writes it: evidence tampered with."""
+    return StateError(f"the ledger {path} is damaged or was edited: {damage}", action=DAMAGED_ACTION)
 
 
 def table_damage(db: sqlite3.Connection) -> str | None:

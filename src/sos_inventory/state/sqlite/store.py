@@ -22,7 +22,7 @@ from sos_inventory.errors import StateError
 from sos_inventory.private import private_file
 from sos_inventory.state.sqlite import audit, reader
 from sos_inventory.state.sqlite.lock import run_lock
-from sos_inventory.state.sqlite.schema import DAMAGED_ACTION, GENESIS, damaged, ledger_path, table_damage
+from sos_inventory.state.sqlite.schema import GENESIS, damaged, ledger_path, table_damage
 from sos_inventory.state.sqlite.writer import Ledger
 from sos_inventory.state.store import AlertState, FieldChange, RunSummary, Verification, WriteKey
 
@@ -52,17 +52,14 @@ class SqliteReader:
     def _read(self, read: Callable[[], T]) -> T:
         damage = table_damage(self.db)
         if damage is not None:
-            raise StateError(damaged(self.path, damage), action=DAMAGED_ACTION)
+            raise damaged(self.path, damage)
         try:
             return read()
         except _UNREADABLE as exc:
             raise self._unreadable(exc) from None
 
     def _unreadable(self, exc: Exception) -> StateError:
-        return StateError(
-            damaged(self.path, f"a row does not read as the ledger's ({type(exc).__name__}: {exc})"),
-            action=DAMAGED_ACTION,
-        )
+        return damaged(self.path, f"a row does not read as the ledger's ({type(exc).__name__}: {exc})")
 
     def runs(self, limit: int | None = None) -> list[RunSummary]:
         return self._read(lambda: reader.runs(self.db, limit))

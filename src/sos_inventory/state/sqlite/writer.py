@@ -15,7 +15,6 @@ from sos_inventory.state.disk import unwritable
 from sos_inventory.state.sqlite.reader import unfinished_runs, unsettled
 from sos_inventory.state.sqlite.schema import (
     COLUMNS,
-    DAMAGED_ACTION,
     GENESIS,
     INSERT,
     chain_hash,
@@ -81,11 +80,8 @@ class Ledger:
             return 0, GENESIS
         head = stored_hash(last["hash"])
         if head is None or not isinstance(last["seq"], int):
-            raise StateError(
-                damaged(
-                    self.path, f"row {last['seq']!r} has no 32-byte hash (it holds {last['hash']!r:.40})"
-                ),
-                action=DAMAGED_ACTION,
+            raise damaged(
+                self.path, f"row {last['seq']!r} has no 32-byte hash (it holds {last['hash']!r:.40})"
             )
         return last["seq"], head
 
